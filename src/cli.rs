@@ -1,0 +1,177 @@
+//! Command-line arguments (clap derive), turned into a checked configuration per command.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::inputs::InputArgs;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "runbook",
+    version,
+    about = "Declarative runbooks: validate, predict (dry run), run with a crash-safe journal, resume.",
+    propagate_version = true,
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    /// Print only errors and the final result.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more detail (commands' full output, timings).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check runbooks without running anything; report every problem.
+    Validate {
+        /// Runbook files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// The dry run: render every step and predict what it would do. Touches nothing.
+    Plan(PlanArgs),
+    /// Run a runbook, journaling every step.
+    Run(RunArgs),
+    /// Continue the newest unfinished run of a runbook where it stopped.
+    Resume(ResumeArgs),
+    /// Show the runs in the state folder and where each one stopped.
+    Status(StatusArgs),
+    /// Show a runbook's title, description, inputs and steps.
+    Show(ShowArgs),
+    /// Print the JSON Schema of the runbook format.
+    Schema,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct InputFlags {
+    /// An input file (YAML mapping of input names to values); later files win.
+    #[arg(long = "vars", value_name = "FILE")]
+    pub vars_files: Vec<PathBuf>,
+    /// Set an input: `--var name=value` (wins over files and the environment).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+}
+
+impl InputFlags {
+    pub fn to_args(&self, prompt: bool) -> InputArgs {
+        InputArgs {
+            vars_files: self.vars_files.clone(),
+            vars: self.vars.clone(),
+            prompt,
+        }
+    }
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct StateFlags {
+    /// Where journals and locks are kept.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "RUNBOOK_STATE_DIR",
+        default_value = ".runbook"
+    )]
+    pub state_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The runbook file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub inputs: InputFlags,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// Save the plan (JSON) for review and for `run --plan`.
+    #[arg(long, value_name = "PLAN")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The runbook file (not needed with --plan).
+    #[arg(value_name = "FILE", required_unless_present = "plan")]
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub inputs: InputFlags,
+    /// Predict instead of running (the same as `runbook plan`).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Confirm manual steps without asking (needed without a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Ask before each step.
+    #[arg(long)]
+    pub step: bool,
+    /// Start a new run even though an unfinished one exists (it is marked abandoned).
+    #[arg(long)]
+    pub fresh: bool,
+    /// Run exactly the reviewed plan saved by `plan --out`; refuse if anything differs.
+    #[arg(long, value_name = "PLAN", conflicts_with_all = ["file", "dry_run"])]
+    pub plan: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    #[command(flatten)]
+    pub state: StateFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The runbook file (default: the newest unfinished run's).
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub inputs: InputFlags,
+    /// Run this interrupted command step again.
+    #[arg(long, value_name = "ID", conflicts_with = "mark_done")]
+    pub redo: Option<String>,
+    /// Record this interrupted command step as done (it was finished by hand) and go on.
+    #[arg(long, value_name = "ID")]
+    pub mark_done: Option<String>,
+    /// Accept a changed runbook when no step before the stopping point changed.
+    #[arg(long)]
+    pub force: bool,
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    #[arg(long)]
+    pub step: bool,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    #[command(flatten)]
+    pub state: StateFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only the runs of this runbook.
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    #[command(flatten)]
+    pub state: StateFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Print each input's value and which layer set it.
+    #[arg(long)]
+    pub explain_inputs: bool,
+    #[command(flatten)]
+    pub inputs: InputFlags,
+}

@@ -1,0 +1,61 @@
+//! runbook: declarative runbooks with a predictive dry run, a crash-safe journal and resume.
+//!
+//! The pipeline: YAML text → [`yaml::Node`] tree → [`model`] (the format as written) →
+//! [`runbook::Runbook`] (checked, by [`loader`]) → per step, a rendered action → either a
+//! prediction ([`plan`]) or an outcome ([`executor`]), journaled by [`journal`].
+
+pub mod cli;
+pub mod commands;
+pub mod diagnostic;
+pub mod exit;
+pub mod fsutil;
+pub mod inputs;
+pub mod loader;
+pub mod model;
+pub mod runbook;
+pub mod secrets;
+pub mod source;
+pub mod template;
+pub mod ui;
+pub mod yaml;
+
+use std::ffi::OsString;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::exit::ExitCode;
+
+/// Runs the command line and returns the process exit code.
+pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> std::process::ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::Success
+                }
+                _ => ExitCode::Invalid,
+            }
+            .into();
+        }
+    };
+    let ui = ui::Ui::new(cli.quiet, cli.verbose);
+    let result = match cli.command {
+        Command::Validate { files } => commands::validate::run(&ui, &files),
+        Command::Show(args) => commands::show::run(&ui, &args),
+        Command::Schema => commands::schema::run(),
+        Command::Plan(args) => commands::plan::run(&ui, &args),
+        Command::Run(args) => commands::run::run(&ui, &args),
+        Command::Resume(args) => commands::resume::run(&ui, &args),
+        Command::Status(args) => commands::status::run(&ui, &args),
+    };
+    match result {
+        Ok(code) => code.into(),
+        Err(failure) => {
+            ui.diagnostics(&failure.diagnostics);
+            failure.code.into()
+        }
+    }
+}

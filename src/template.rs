@@ -1,0 +1,292 @@
+//! The one template environment: minijinja with strict undefined, no auto-escaping, bounded fuel,
+//! and the runbook functions and filters.
+//!
+//! Errors are reported from `kind` and `detail` only, never with minijinja's debug info, which
+//! would print variable values (and so secrets).
+
+use std::collections::BTreeSet;
+use std::sync::LazyLock;
+
+use minijinja::value::Value;
+use minijinja::{Environment, ErrorKind, UndefinedBehavior};
+
+/// Enough for any sensible template; stops loops that would run for ever.
+const FUEL: u64 = 200_000;
+/// A rendered value larger than this is refused.
+pub const MAX_RENDERED: usize = 16 * 1024 * 1024;
+
+/// Names every template may use besides inputs, vars and `steps`.
+pub const BUILTIN_NAMES: &[&str] = &[
+    "env",
+    "os",
+    "run",
+    "exists",
+    "is_file",
+    "is_dir",
+    "path_join",
+];
+/// Fields of `steps.<id>`.
+pub const STEP_FIELDS: &[&str] = &["stdout", "stderr", "exit_code", "captures", "status"];
+
+static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    // Debug info would put variable values (secrets) into error displays.
+    env.set_debug(false);
+    env.set_fuel(Some(FUEL));
+    env.set_recursion_limit(64);
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .keep_trailing_newline(true)
+            .build()
+            .expect("default delimiters are valid"),
+    );
+    env.add_function("path_join", path_join);
+    env.add_filter("basename", |p: &str| basename(p).to_owned());
+    env.add_filter("dirname", |p: &str| dirname(p).to_owned());
+    env.add_filter("stem", |p: &str| stem(p).to_owned());
+    env.add_filter("with_extension", |p: &str, ext: &str| {
+        with_extension(p, ext)
+    });
+    env
+});
+
+/// Whether `text` needs rendering at all (most strings are plain text).
+pub fn is_template(text: &str) -> bool {
+    text.contains("{{") || text.contains("{%") || text.contains("{#")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateError {
+    pub message: String,
+    /// Byte range inside the template text, when minijinja knows it.
+    pub range: Option<std::ops::Range<usize>>,
+    /// An undefined name was used (so the value may simply not be known yet).
+    pub undefined: bool,
+}
+
+fn convert(e: &minijinja::Error) -> TemplateError {
+    let what = match e.kind() {
+        ErrorKind::SyntaxError => "template syntax error",
+        ErrorKind::UndefinedError => "undefined value",
+        ErrorKind::UnknownFilter => "unknown filter",
+        ErrorKind::UnknownFunction => "unknown function",
+        ErrorKind::UnknownTest => "unknown test",
+        ErrorKind::UnknownMethod => "unknown method",
+        ErrorKind::InvalidOperation => "invalid operation",
+        ErrorKind::TooManyArguments => "too many arguments",
+        ErrorKind::MissingArgument => "missing argument",
+        ErrorKind::OutOfFuel => "the template did too much work (a loop that does not end?)",
+        _ => "template error",
+    };
+    let message = match e.detail() {
+        Some(detail) => format!("{what}: {detail}"),
+        None => what.to_string(),
+    };
+    TemplateError {
+        message,
+        range: e.range(),
+        undefined: e.kind() == ErrorKind::UndefinedError,
+    }
+}
+
+/// Checks syntax and returns the dotted names the template reads (`steps.x.stdout`, `install_dir`).
+pub fn analyze(text: &str) -> Result<BTreeSet<String>, TemplateError> {
+    if !is_template(text) {
+        return Ok(BTreeSet::new());
+    }
+    let template = ENV.template_from_str(text).map_err(|e| convert(&e))?;
+    Ok(template.undeclared_variables(true).into_iter().collect())
+}
+
+/// Like [`analyze`] for a bare expression (`when`, `assert.that`).
+pub fn analyze_expression(expr: &str) -> Result<BTreeSet<String>, TemplateError> {
+    let compiled = ENV.compile_expression(expr).map_err(|e| convert(&e))?;
+    Ok(compiled.undeclared_variables(true).into_iter().collect())
+}
+
+pub fn render(text: &str, ctx: &Value) -> Result<String, TemplateError> {
+    if !is_template(text) {
+        return Ok(text.to_owned());
+    }
+    let out = ENV.render_str(text, ctx.clone()).map_err(|e| convert(&e))?;
+    if out.len() > MAX_RENDERED {
+        return Err(TemplateError {
+            message: format!(
+                "the rendered text is larger than {} MiB",
+                MAX_RENDERED >> 20
+            ),
+            range: None,
+            undefined: false,
+        });
+    }
+    Ok(out)
+}
+
+/// Evaluates an expression; an undefined result is an error, never false.
+pub fn eval(expr: &str, ctx: &Value) -> Result<Value, TemplateError> {
+    let compiled = ENV.compile_expression(expr).map_err(|e| convert(&e))?;
+    let value = compiled.eval(ctx.clone()).map_err(|e| convert(&e))?;
+    if value.is_undefined() {
+        return Err(TemplateError {
+            message: "the expression is undefined".into(),
+            range: None,
+            undefined: true,
+        });
+    }
+    Ok(value)
+}
+
+// --- path helpers, string based so a runbook for Windows plans the same on any machine -------
+
+fn is_sep(c: char) -> bool {
+    c == '/' || c == '\\'
+}
+
+fn is_absolute(p: &str) -> bool {
+    p.starts_with(is_sep)
+        || (p.len() >= 2 && p.as_bytes()[1] == b':' && p.as_bytes()[0].is_ascii_alphabetic())
+}
+
+/// Joins path parts with the separator the first part uses (`\` only if it has no `/`).
+pub fn path_join(parts: minijinja::value::Rest<String>) -> String {
+    let mut out = String::new();
+    for part in parts.iter() {
+        if out.is_empty() || is_absolute(part) {
+            out = part.clone();
+            continue;
+        }
+        if part.is_empty() {
+            continue;
+        }
+        let sep = if out.contains('\\') && !out.contains('/') {
+            '\\'
+        } else {
+            '/'
+        };
+        if !out.ends_with(is_sep) {
+            out.push(sep);
+        }
+        out.push_str(part.trim_start_matches(is_sep));
+    }
+    out
+}
+
+pub fn basename(p: &str) -> &str {
+    let trimmed = p.trim_end_matches(is_sep);
+    trimmed.rsplit(is_sep).next().unwrap_or(trimmed)
+}
+
+pub fn dirname(p: &str) -> &str {
+    let trimmed = p.trim_end_matches(is_sep);
+    match trimmed.rfind(is_sep) {
+        Some(0) => &trimmed[..1],
+        Some(i) => &trimmed[..i],
+        None => "",
+    }
+}
+
+pub fn stem(p: &str) -> &str {
+    let base = basename(p);
+    match base.rfind('.') {
+        Some(0) | None => base,
+        Some(i) => &base[..i],
+    }
+}
+
+pub fn with_extension(p: &str, ext: &str) -> String {
+    let base = basename(p);
+    let keep = p.trim_end_matches(is_sep);
+    let dir_len = keep.len() - base.len();
+    let ext = ext.trim_start_matches('.');
+    let new_base = if ext.is_empty() {
+        stem(p).to_owned()
+    } else {
+        format!("{}.{ext}", stem(p))
+    };
+    format!("{}{new_base}", &keep[..dir_len])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use minijinja::context;
+
+    fn join(parts: &[&str]) -> String {
+        path_join(minijinja::value::Rest(
+            parts.iter().map(|s| s.to_string()).collect(),
+        ))
+    }
+
+    #[test]
+    fn path_join_cases() {
+        assert_eq!(
+            join(&["C:/", "OfficeScanAuth.pfx"]),
+            "C:/OfficeScanAuth.pfx"
+        );
+        assert_eq!(join(&["a", "b", "c"]), "a/b/c");
+        assert_eq!(join(&["a/", "/b"]), "a/b");
+        assert_eq!(join(&["C:\\Temp", "x.pfx"]), "C:\\Temp\\x.pfx");
+        assert_eq!(join(&["a", "/abs"]), "/abs");
+        assert_eq!(join(&["a", "D:/x"]), "D:/x");
+        assert_eq!(join(&["a", ""]), "a");
+        assert_eq!(join(&["/"]), "/");
+    }
+
+    #[test]
+    fn filters() {
+        assert_eq!(basename("/a/b/OfficeScanAuth.dat"), "OfficeScanAuth.dat");
+        assert_eq!(basename("C:\\x\\y.dat"), "y.dat");
+        assert_eq!(basename("dir/"), "dir");
+        assert_eq!(dirname("/a/b/c.txt"), "/a/b");
+        assert_eq!(dirname("/c.txt"), "/");
+        assert_eq!(dirname("c.txt"), "");
+        assert_eq!(stem("/a/OfficeScanAuth.dat"), "OfficeScanAuth");
+        assert_eq!(stem(".bashrc"), ".bashrc");
+        assert_eq!(stem("a.tar.gz"), "a.tar");
+        assert_eq!(
+            with_extension("/a/OfficeScanAuth.dat", "pfx"),
+            "/a/OfficeScanAuth.pfx"
+        );
+        assert_eq!(with_extension("x.dat", ".pfx"), "x.pfx");
+        assert_eq!(with_extension("noext", "txt"), "noext.txt");
+        assert_eq!(with_extension("a.b", ""), "a");
+    }
+
+    #[test]
+    fn rendering_is_strict_and_unescaped() {
+        let ctx = Value::from_serialize(context! { a => "<x & y>" });
+        assert_eq!(render("{{ a }}", &ctx).unwrap(), "<x & y>");
+        let err = render("{{ nope }}", &ctx).unwrap_err();
+        assert!(err.undefined, "{err:?}");
+        assert_eq!(render("{{ a | basename }}", &ctx).unwrap(), "<x & y>");
+    }
+
+    #[test]
+    fn undefined_expression_is_an_error() {
+        let ctx = Value::from_serialize(context! { a => 1 });
+        assert!(eval("missing", &ctx).is_err());
+        assert!(eval("a == 1", &ctx).unwrap().is_true());
+    }
+
+    #[test]
+    fn endless_loops_run_out_of_fuel() {
+        let ctx = Value::from_serialize(context! {});
+        let err = render(
+            "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+            &ctx,
+        )
+        .unwrap_err();
+        assert!(err.message.contains("too much work"), "{err:?}");
+    }
+
+    #[test]
+    fn analysis_lists_dotted_names() {
+        let names =
+            analyze("{{ steps.import.stdout }} {{ path_join(a, b) }} {{ x | basename }}").unwrap();
+        assert!(names.contains("steps.import.stdout"), "{names:?}");
+        assert!(names.contains("a") && names.contains("x"), "{names:?}");
+        assert!(analyze("{{ a ").is_err());
+    }
+}
