@@ -187,6 +187,7 @@ impl Loader<'_> {
         let runbook = FileLoader {
             loader: self,
             source: Arc::clone(&source),
+            refs: BTreeSet::new(),
         }
         .runbook(&root, sha256);
         self.stack.pop();
@@ -197,6 +198,8 @@ impl Loader<'_> {
 struct FileLoader<'l, 'd> {
     loader: &'l mut Loader<'d>,
     source: Arc<Source>,
+    /// Step ids named by `steps.<id>` in the step being read.
+    refs: BTreeSet<String>,
 }
 
 impl FileLoader<'_, '_> {
@@ -630,6 +633,7 @@ impl FileLoader<'_, '_> {
 
     fn check_step_ref(&mut self, _tpl: &Tpl, parts: &[&str], scope: &Scope, span: Span) {
         let Some(id) = parts.get(1) else { return };
+        self.refs.insert((*id).to_owned());
         let Some(shape) = scope.steps.get(*id) else {
             let msg = if let Some(index) = scope.all_steps.get(*id) {
                 format!("`steps.{id}` refers to step {} which runs later", index + 1)
@@ -819,6 +823,7 @@ impl FileLoader<'_, '_> {
             }
         }
         let loc = self.loc(node.span);
+        self.refs.clear();
         let action = RawAction::take(raw_action_fields(&mut raw))?;
         let name = raw.name.map(|n| self.template(n.value, n.span, scope));
         let when = raw.when.map(|w| self.condition(w, scope));
@@ -838,6 +843,7 @@ impl FileLoader<'_, '_> {
                 retries: raw.retries.map_or(0, |r| r.value),
                 retry_delay,
                 continue_on_error: raw.continue_on_error,
+                refs: std::mem::take(&mut self.refs).into_iter().collect(),
                 action,
                 loc,
                 fingerprint,

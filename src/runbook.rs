@@ -112,6 +112,8 @@ pub struct Step {
     pub loc: Located,
     /// SHA-256 of the step's definition as written (resume compares it).
     pub fingerprint: String,
+    /// Ids of earlier steps whose results this step's templates read.
+    pub refs: Vec<String>,
 }
 
 impl Step {

@@ -256,7 +256,7 @@ mod tests {
 
     #[test]
     fn rendering_is_strict_and_unescaped() {
-        let ctx = Value::from_serialize(context! { a => "<x & y>" });
+        let ctx = Value::from(minijinja::value::Serde(context! { a => "<x & y>" }));
         assert_eq!(render("{{ a }}", &ctx).unwrap(), "<x & y>");
         let err = render("{{ nope }}", &ctx).unwrap_err();
         assert!(err.undefined, "{err:?}");
@@ -265,14 +265,14 @@ mod tests {
 
     #[test]
     fn undefined_expression_is_an_error() {
-        let ctx = Value::from_serialize(context! { a => 1 });
+        let ctx = Value::from(minijinja::value::Serde(context! { a => 1 }));
         assert!(eval("missing", &ctx).is_err());
         assert!(eval("a == 1", &ctx).unwrap().is_true());
     }
 
     #[test]
     fn endless_loops_run_out_of_fuel() {
-        let ctx = Value::from_serialize(context! {});
+        let ctx = Value::from(minijinja::value::Serde(context! {}));
         let err = render(
             "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
             &ctx,

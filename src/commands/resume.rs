@@ -1,6 +1,233 @@
-use crate::exit::{CmdResult, ExitCode};
+use std::path::PathBuf;
+
+use crate::cli::ResumeArgs;
+use crate::diagnostic::Diagnostic;
+use crate::exit::{CmdResult, Failure};
+use crate::inputs::{self, Origin};
+use crate::journal::{self, RunSummary, StepState};
+use crate::runner::{self, Config, Start, shell_word};
 use crate::ui::Ui;
 
-pub fn run(_ui: &Ui, _args: &crate::cli::ResumeArgs) -> CmdResult {
-    Ok(ExitCode::Success)
+fn journal_error(e: journal::JournalError) -> Failure {
+    Failure::invalid(vec![Diagnostic::error(e.to_string()).hint(
+        "the journal is the record of the run; repair or move that file by hand",
+    )])
+}
+
+pub fn run(ui: &Ui, args: &ResumeArgs) -> CmdResult {
+    crate::process::install_signal_handlers();
+    let state = &args.state.state_dir;
+    // Which run: the newest unfinished one of FILE's runbook, or of any runbook.
+    let (file, summary) = match &args.file {
+        Some(file) => {
+            let runbook = super::load_runbook(ui, file)?;
+            let summary = newest_unfinished(state, Some(&runbook.name))?.ok_or_else(|| {
+                Failure::invalid(vec![
+                    Diagnostic::error(format!(
+                        "there is no unfinished run of `{}` to resume in {}",
+                        runbook.name,
+                        state.display()
+                    ))
+                    .hint(format!(
+                        "start one with `runbook run {}`",
+                        shell_word(&file.display().to_string())
+                    )),
+                ])
+            })?;
+            (file.clone(), summary)
+        }
+        None => {
+            let summary = newest_unfinished(state, None)?.ok_or_else(|| {
+                Failure::invalid(vec![Diagnostic::error(format!(
+                    "there is no unfinished run to resume in {}",
+                    state.display()
+                ))])
+            })?;
+            (PathBuf::from(&summary.runbook_path), summary)
+        }
+    };
+    let runbook = super::load_runbook(ui, &file)?;
+    if summary.torn_tail {
+        ui.diagnostics(&[Diagnostic::warning(format!(
+            "the last line of {} was cut short (a crash while writing it); it is ignored",
+            summary.path.display()
+        ))]);
+    }
+    // A changed runbook: list what changed; with --force, accept it when nothing before the stop changed.
+    let mut current = Vec::new();
+    runner::step_digests(&runbook, "", &mut current);
+    let changed: Vec<String> = current
+        .iter()
+        .filter(|c| {
+            !summary
+                .steps
+                .iter()
+                .any(|s| s.id == c.id && s.fingerprint == c.fingerprint)
+        })
+        .map(|c| c.id.clone())
+        .chain(
+            summary
+                .steps
+                .iter()
+                .filter(|s| !current.iter().any(|c| c.id == s.id))
+                .map(|s| format!("{} (removed)", s.id)),
+        )
+        .collect();
+    let files_changed = summary
+        .files
+        .first()
+        .is_some_and(|f| f.sha256 != runbook.sha256);
+    let stop_id = summary.stopped_at().map(|(id, _)| id.to_owned());
+    let stop_index = stop_id
+        .as_ref()
+        .and_then(|id| summary.steps.iter().position(|s| s.id == *id))
+        .unwrap_or(summary.steps.len());
+    if files_changed || !changed.is_empty() {
+        let before_stop: Vec<&String> = changed
+            .iter()
+            .filter(|id| {
+                summary
+                    .steps
+                    .iter()
+                    .position(|s| s.id == **id || format!("{} (removed)", s.id) == **id)
+                    .is_some_and(|i| i < stop_index)
+            })
+            .collect();
+        let listed = if changed.is_empty() {
+            "(only comments or formatting)".to_string()
+        } else {
+            changed.join(", ")
+        };
+        if !args.force || !before_stop.is_empty() {
+            let hint = if before_stop.is_empty() {
+                "if the change is intended, resume with --force".to_string()
+            } else {
+                format!(
+                    "steps that already ran changed ({}); --force cannot accept that. Start over with `runbook run {} --fresh`",
+                    before_stop
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    shell_word(&file.display().to_string())
+                )
+            };
+            return Err(Failure::refused(
+                Diagnostic::error(format!(
+                    "the runbook {} changed since run {} started; steps that differ: {listed}",
+                    file.display(),
+                    summary.run_id
+                ))
+                .hint(hint),
+            ));
+        }
+        ui.info(&format!(
+            "note: the runbook changed (steps: {listed}); accepted with --force"
+        ));
+    }
+    // A command that started but never finished may have run.
+    for decision in [&args.redo, &args.mark_done].into_iter().flatten() {
+        if !summary.steps.iter().any(|s| s.id == *decision) {
+            return Err(Failure::invalid(vec![Diagnostic::error(format!(
+                "`{decision}` is not a step of run {}",
+                summary.run_id
+            ))]));
+        }
+    }
+    if let Some((id, state)) = summary.stopped_at()
+        && matches!(state, StepState::Started | StepState::Interrupted)
+    {
+        let digest = summary.steps.iter().find(|s| s.id == id);
+        let decided = args.redo.as_deref() == Some(id) || args.mark_done.as_deref() == Some(id);
+        if digest.is_some_and(|d| d.command && !d.idempotent) && !decided {
+            let file_word = shell_word(&file.display().to_string());
+            return Err(Failure::refused(Diagnostic::error(format!("step `{id}` started a command that never reported back: it may have run")).hint(format!(
+                "check what it did, then either `runbook resume {file_word} --redo {id}` to run it again, or `runbook resume {file_word} --mark-done {id}` if it completed"
+            ))));
+        }
+    }
+    // Inputs: the run's recorded values, then what is given now; secrets are asked again.
+    let mut input_args = args.inputs.to_args(inputs::can_prompt());
+    let recorded = tempfile_vars(&summary)?;
+    input_args
+        .vars_files
+        .insert(0, recorded.path().to_path_buf());
+    let (mut inputs, warnings) =
+        inputs::resolve(&runbook, &input_args).map_err(Failure::invalid)?;
+    ui.diagnostics(&warnings);
+    for v in inputs.values.values_mut() {
+        if v.origin
+            == (Origin::VarsFile {
+                path: recorded.path().to_path_buf(),
+            })
+        {
+            v.origin = Origin::VarsFile {
+                path: summary.path.clone(),
+            };
+        }
+    }
+    let masker = super::plan::masker(&runbook, &inputs);
+    let lock = super::lock(state, &runbook.name, "resume")?;
+    let cwd = std::env::current_dir()
+        .map_err(|e| Diagnostic::error(format!("cannot read the current folder: {e}")))?;
+    let config = Config {
+        yes: args.yes,
+        step_confirm: args.step,
+        format: args.format,
+        state_dir: state.clone(),
+    };
+    let start = Start::Resume {
+        summary: Box::new(summary),
+        forced: args.force,
+        redo: args.redo.clone(),
+        mark_done: args.mark_done.clone(),
+    };
+    let code = runner::execute(ui, &runbook, &file, &inputs, masker, &config, start, cwd)?;
+    drop(lock);
+    Ok(code)
+}
+
+fn newest_unfinished(
+    state: &std::path::Path,
+    runbook: Option<&str>,
+) -> Result<Option<RunSummary>, Failure> {
+    for path in journal::list_runs(state, runbook) {
+        let summary = journal::summarize(&path).map_err(journal_error)?;
+        if summary.unfinished() {
+            return Ok(Some(summary));
+        }
+        if runbook.is_some() {
+            return Ok(None);
+        }
+    }
+    Ok(None)
+}
+
+/// The recorded non-secret inputs as a vars file (the lowest layer above defaults).
+fn tempfile_vars(summary: &RunSummary) -> Result<RecordedVars, Failure> {
+    let dir = std::env::temp_dir().join(format!("runbook-resume-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Diagnostic::error(format!("cannot create a temporary file: {e}")))?;
+    let path = dir.join("recorded-inputs.yaml");
+    let text = serde_json::to_string(&summary.inputs).expect("inputs serialize");
+    std::fs::write(&path, text)
+        .map_err(|e| Diagnostic::error(format!("cannot create a temporary file: {e}")))?;
+    Ok(RecordedVars { dir, path })
+}
+
+struct RecordedVars {
+    dir: PathBuf,
+    path: PathBuf,
+}
+
+impl RecordedVars {
+    fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+impl Drop for RecordedVars {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

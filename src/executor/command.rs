@@ -1,0 +1,161 @@
+//! `exec` (no shell) and `shell`, and the read-only probes a plan runs. All spawning goes
+//! through [`crate::process`].
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::{Context, StepError, StepResult, fail};
+use crate::outcome::{Outcome, StepData};
+use crate::process::{self, Captured, Spec};
+use crate::render::{RenderedExec, RenderedExpect};
+
+fn data(c: &Captured) -> StepData {
+    StepData {
+        stdout: Some(c.stdout.clone()),
+        stderr: Some(c.stderr.clone()),
+        exit_code: c.exit_code,
+        captures: Default::default(),
+    }
+}
+
+/// Judges a finished command: its expectation, or exit code 0.
+fn judge(
+    c: &Captured,
+    expect: Option<&RenderedExpect>,
+    what: &str,
+    timeout: Option<Duration>,
+) -> StepResult {
+    if c.interrupted {
+        return Err(StepError::Interrupted);
+    }
+    let mut d = data(c);
+    if c.timed_out {
+        let t = timeout
+            .map(|t| humantime::format_duration(t).to_string())
+            .unwrap_or_default();
+        return fail(format!("{what} timed out after {t} and was stopped"));
+    }
+    match expect {
+        Some(x) => match x.check(&d) {
+            Ok(captures) => {
+                d.captures = captures;
+                Ok((Outcome::Done, d))
+            }
+            Err(why) => fail(format!("{what}: {why}")),
+        },
+        None if c.exit_code == Some(0) => Ok((Outcome::Done, d)),
+        None => {
+            let how = match (c.exit_code, c.signal) {
+                (Some(code), _) => format!("exited with code {code}"),
+                (None, Some(sig)) => format!("was killed by signal {sig}"),
+                (None, None) => "ended abnormally".into(),
+            };
+            let tail = crate::outcome::tail(&d.text(crate::model::Stream::Any), 10);
+            let tail = if tail.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "\nlast lines of the output:\n{}",
+                    crate::outcome::indent(&tail)
+                )
+            };
+            fail(format!("{what} {how}{tail}"))
+        }
+    }
+}
+
+fn resolve(program: &str, cwd: &Path) -> Result<PathBuf, StepError> {
+    process::resolve_program(program, cwd, |p| p.is_file()).ok_or_else(|| {
+        StepError::Failed(format!(
+            "program `{program}` not found in {} or on PATH",
+            cwd.display()
+        ))
+    })
+}
+
+fn spawn_error(program: &Path, e: &std::io::Error) -> StepError {
+    StepError::Failed(format!(
+        "cannot start {}: {}",
+        program.display(),
+        crate::fsutil::io_reason(e)
+    ))
+}
+
+pub fn exec(e: &RenderedExec, cx: &mut Context) -> StepResult {
+    let cwd = cx.scope.shared.cwd();
+    let program = resolve(&e.program, &cwd)?;
+    let spec = Spec {
+        program: program.clone(),
+        args: e.args.clone(),
+        env: e.env.clone(),
+        cwd,
+        stdin: e.stdin.clone(),
+        encoding: e.encoding,
+        timeout: cx.timeout,
+    };
+    let captured = process::run(&spec, cx.on_line).map_err(|err| spawn_error(&program, &err))?;
+    judge(
+        &captured,
+        e.expect.as_ref(),
+        &format!("`{}`", e.program),
+        cx.timeout,
+    )
+}
+
+pub fn shell(
+    script: &str,
+    shell: &str,
+    expect: Option<&RenderedExpect>,
+    cx: &mut Context,
+) -> StepResult {
+    let cwd = cx.scope.shared.cwd();
+    let program = resolve(shell, &cwd)?;
+    let flag = if Path::new(shell)
+        .file_stem()
+        .is_some_and(|s| s.eq_ignore_ascii_case("cmd"))
+    {
+        "/C"
+    } else {
+        "-c"
+    };
+    let spec = Spec {
+        program: program.clone(),
+        args: vec![flag.to_owned(), script.to_owned()],
+        env: Vec::new(),
+        cwd,
+        stdin: None,
+        encoding: encoding_rs::UTF_8,
+        timeout: cx.timeout,
+    };
+    let captured = process::run(&spec, cx.on_line).map_err(|err| spawn_error(&program, &err))?;
+    judge(&captured, expect, "the script", cx.timeout)
+}
+
+/// Runs a `read-only` probe for a plan; its output is kept for later predictions.
+pub fn probe(
+    program: &Path,
+    e: &RenderedExec,
+    cwd: &Path,
+    timeout: Option<Duration>,
+) -> Result<StepData, String> {
+    let spec = Spec {
+        program: program.to_path_buf(),
+        args: e.args.clone(),
+        env: e.env.clone(),
+        cwd: cwd.to_path_buf(),
+        stdin: e.stdin.clone(),
+        encoding: e.encoding,
+        timeout: timeout.or(Some(Duration::from_secs(60))),
+    };
+    let captured = process::run(&spec, &mut |_, _| {}).map_err(|err| {
+        format!(
+            "cannot start {}: {}",
+            program.display(),
+            crate::fsutil::io_reason(&err)
+        )
+    })?;
+    if captured.timed_out {
+        return Err("the probe timed out".into());
+    }
+    Ok(data(&captured))
+}

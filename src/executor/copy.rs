@@ -1,0 +1,198 @@
+//! `copy` and `rename`, idempotent by construction: a copy is written under a temporary name
+//! beside the target, verified (SHA-256), then renamed into place, so the target's name never
+//! holds a partial file, even when the disk fills up.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::{StepError, fail};
+use crate::fsutil::io_reason;
+use crate::outcome::Outcome;
+
+const BUF: usize = 1 << 20;
+
+pub fn file_sha256(path: &Path) -> io::Result<String> {
+    let mut f = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; BUF];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn err(what: &str, path: &Path, e: &io::Error) -> StepError {
+    StepError::Failed(format!("{what} {}: {}", path.display(), io_reason(e)))
+}
+
+/// The path a copy of `from` into `to` lands at: inside `to` when it is an existing folder.
+pub fn copy_target(from: &Path, to: &Path) -> PathBuf {
+    match (to.is_dir(), from.file_name()) {
+        (true, Some(name)) => to.join(name),
+        _ => to.to_path_buf(),
+    }
+}
+
+pub fn copy(from: &Path, to: &Path, overwrite: bool) -> Result<Outcome, StepError> {
+    let meta = fs::metadata(from).map_err(|e| err("cannot read the source", from, &e))?;
+    let target = copy_target(from, to);
+    if meta.is_dir() {
+        return copy_tree(from, &target, overwrite);
+    }
+    copy_file(from, &target, overwrite)
+}
+
+fn copy_tree(from: &Path, to: &Path, overwrite: bool) -> Result<Outcome, StepError> {
+    match fs::metadata(to) {
+        Ok(m) if !m.is_dir() => {
+            return fail(format!("{} exists and is not a folder", to.display()));
+        }
+        Ok(_) => {}
+        Err(_) => fs::create_dir_all(to).map_err(|e| err("cannot create", to, &e))?,
+    }
+    let mut changed = false;
+    let entries = fs::read_dir(from).map_err(|e| err("cannot read", from, &e))?;
+    let mut entries: Vec<_> = entries.filter_map(Result::ok).collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let src = entry.path();
+        let dst = to.join(entry.file_name());
+        let outcome = if src.is_dir() {
+            copy_tree(&src, &dst, overwrite)?
+        } else {
+            copy_file(&src, &dst, overwrite)?
+        };
+        changed |= outcome == Outcome::Done;
+    }
+    Ok(if changed {
+        Outcome::Done
+    } else {
+        Outcome::Unchanged
+    })
+}
+
+fn copy_file(from: &Path, target: &Path, overwrite: bool) -> Result<Outcome, StepError> {
+    if let Ok(existing) = fs::metadata(target) {
+        if existing.is_dir() {
+            return fail(format!("{} is a folder", target.display()));
+        }
+        let source_len = fs::metadata(from).map(|m| m.len()).unwrap_or(u64::MAX);
+        if existing.len() == source_len
+            && file_sha256(from).map_err(|e| err("cannot read", from, &e))?
+                == file_sha256(target).map_err(|e| err("cannot read", target, &e))?
+        {
+            return Ok(Outcome::Unchanged);
+        }
+        if !overwrite {
+            return fail(format!(
+                "{} exists with different content; set `overwrite: true` to replace it",
+                target.display()
+            ));
+        }
+    }
+    let dir = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = dir.join(format!(".{name}.runbook-{}.tmp", std::process::id()));
+    let result = write_verified(from, &temp).and_then(|()| {
+        fs::rename(&temp, target)
+            .map_err(|e| err("cannot move the copy into place at", target, &e))?;
+        sync_dir(dir);
+        Ok(())
+    });
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result.map(|()| Outcome::Done)
+}
+
+/// Copies `from` to `temp`, hashing on the way, then re-reads `temp` to verify it.
+fn write_verified(from: &Path, temp: &Path) -> Result<(), StepError> {
+    let mut src = File::open(from).map_err(|e| err("cannot read the source", from, &e))?;
+    let mut dst = File::create(temp)
+        .map_err(|e| err("cannot write in", temp.parent().unwrap_or(temp), &e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; BUF];
+    loop {
+        let n = src
+            .read(&mut buf)
+            .map_err(|e| err("cannot read the source", from, &e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        dst.write_all(&buf[..n])
+            .map_err(|e| err("cannot write", temp, &e))?;
+    }
+    dst.sync_all().map_err(|e| err("cannot write", temp, &e))?;
+    drop(dst);
+    if let Ok(perm) = fs::metadata(from).map(|m| m.permissions()) {
+        let _ = fs::set_permissions(temp, perm);
+    }
+    let expected = hex(&hasher.finalize());
+    let written = file_sha256(temp).map_err(|e| err("cannot verify", temp, &e))?;
+    if written != expected {
+        return fail(format!(
+            "the copy of {} does not match the source (SHA-256 differs)",
+            from.display()
+        ));
+    }
+    Ok(())
+}
+
+pub fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+pub fn rename(from: &Path, to: &Path, overwrite: bool) -> Result<Outcome, StepError> {
+    let from_exists = fs::symlink_metadata(from).is_ok();
+    let to_exists = fs::symlink_metadata(to).is_ok();
+    match (from_exists, to_exists) {
+        (false, true) => return Ok(Outcome::Unchanged),
+        (false, false) => return fail(format!("{} does not exist", from.display())),
+        (true, true) if !overwrite => {
+            return fail(format!(
+                "{} already exists; set `overwrite: true` to replace it",
+                to.display()
+            ));
+        }
+        _ => {}
+    }
+    match fs::rename(from, to) {
+        Ok(()) => {
+            if let Some(dir) = to.parent() {
+                sync_dir(dir);
+            }
+            Ok(Outcome::Done)
+        }
+        Err(e) if e.kind() == io::ErrorKind::CrossesDevices => {
+            copy(from, to, overwrite)?;
+            let removed = if from.is_dir() {
+                fs::remove_dir_all(from)
+            } else {
+                fs::remove_file(from)
+            };
+            removed.map_err(|e| err("copied, but cannot remove", from, &e))?;
+            Ok(Outcome::Done)
+        }
+        Err(e) => Err(err("cannot rename", from, &e)),
+    }
+}

@@ -1,0 +1,92 @@
+//! `mkdir`, `remove` and `write`: each idempotent (present already: `unchanged`).
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use super::{StepError, fail};
+use crate::fsutil::io_reason;
+use crate::outcome::Outcome;
+
+pub fn mkdir(path: &Path) -> Result<Outcome, StepError> {
+    match fs::metadata(path) {
+        Ok(m) if m.is_dir() => return Ok(Outcome::Unchanged),
+        Ok(_) => return fail(format!("{} exists and is not a folder", path.display())),
+        Err(_) => {}
+    }
+    fs::create_dir_all(path).map_err(|e| {
+        StepError::Failed(format!(
+            "cannot create {}: {}",
+            path.display(),
+            io_reason(&e)
+        ))
+    })?;
+    Ok(Outcome::Done)
+}
+
+pub fn remove(path: &Path, recursive: bool) -> Result<Outcome, StepError> {
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return Ok(Outcome::Unchanged);
+    };
+    let result = if meta.is_dir() {
+        if recursive {
+            fs::remove_dir_all(path)
+        } else {
+            fs::remove_dir(path)
+        }
+    } else {
+        fs::remove_file(path)
+    };
+    result.map_err(|e| {
+        let hint = if meta.is_dir() && !recursive {
+            "; set `recursive: true` to remove a folder with content"
+        } else {
+            ""
+        };
+        StepError::Failed(format!(
+            "cannot remove {}: {}{hint}",
+            path.display(),
+            io_reason(&e)
+        ))
+    })?;
+    Ok(Outcome::Done)
+}
+
+pub fn write(path: &Path, content: &str, overwrite: bool) -> Result<Outcome, StepError> {
+    if let Ok(existing) = fs::read(path) {
+        if existing == content.as_bytes() {
+            return Ok(Outcome::Unchanged);
+        }
+        if !overwrite {
+            return fail(format!(
+                "{} exists with different content; set `overwrite: true` to replace it",
+                path.display()
+            ));
+        }
+    }
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = dir.join(format!(".{name}.runbook-{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = fs::File::create(&temp)?;
+        f.write_all(content.as_bytes())?;
+        f.sync_all()?;
+        fs::rename(&temp, path)
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&temp);
+        return fail(format!(
+            "cannot write {}: {}",
+            path.display(),
+            io_reason(&e)
+        ));
+    }
+    super::copy::sync_dir(dir);
+    Ok(Outcome::Done)
+}

@@ -1,0 +1,138 @@
+//! The only place with side effects: one file per family of actions. Each returns the step's
+//! outcome and results, or a [`StepError`].
+
+pub mod command;
+pub mod copy;
+pub mod files;
+pub mod manual;
+
+use std::sync::Arc;
+
+use crate::outcome::{Outcome, StepData};
+use crate::render::{Check, Rendered};
+use crate::scope::Scope;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error("{0}")]
+    Failed(String),
+    /// Ctrl-C or SIGTERM arrived while the step ran.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+pub type StepResult = Result<(Outcome, StepData), StepError>;
+
+pub fn fail<T>(message: impl Into<String>) -> Result<T, StepError> {
+    Err(StepError::Failed(message.into()))
+}
+
+/// What the executor may need from the run around it.
+pub struct Context<'a> {
+    pub scope: &'a Arc<Scope>,
+    pub timeout: Option<std::time::Duration>,
+    /// Each line of a command's output, as it arrives.
+    pub on_line: &'a mut dyn FnMut(crate::model::Stream, &str),
+    /// Prints a message for the operator (log, manual instructions).
+    pub say: &'a mut dyn FnMut(&str),
+    pub manual: manual::Confirm,
+}
+
+pub fn execute(rendered: &Rendered, cx: &mut Context) -> StepResult {
+    let none = |o: Outcome| Ok((o, StepData::default()));
+    match rendered {
+        Rendered::Copy {
+            from,
+            to,
+            overwrite,
+        } => none(copy::copy(from, to, *overwrite)?),
+        Rendered::Rename {
+            from,
+            to,
+            overwrite,
+        } => none(copy::rename(from, to, *overwrite)?),
+        Rendered::Cd(path) => {
+            match std::fs::metadata(path) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => return fail(format!("{} is not a folder", path.display())),
+                Err(e) => {
+                    return fail(format!(
+                        "cannot enter {}: {}",
+                        path.display(),
+                        crate::fsutil::io_reason(&e)
+                    ));
+                }
+            }
+            cx.scope.shared.set_cwd(path.clone());
+            none(Outcome::Done)
+        }
+        Rendered::Mkdir(path) => none(files::mkdir(path)?),
+        Rendered::Remove { path, recursive } => none(files::remove(path, *recursive)?),
+        Rendered::Write {
+            path,
+            content,
+            overwrite,
+        } => none(files::write(path, content, *overwrite)?),
+        Rendered::Exec(e) => command::exec(e, cx),
+        Rendered::Shell {
+            script,
+            shell,
+            expect,
+        } => command::shell(script, shell, expect.as_ref(), cx),
+        Rendered::ExpectOutput { step, expect } => {
+            let data = cx
+                .scope
+                .step(step)
+                .and_then(|v| serde_json::to_value(&v).ok())
+                .and_then(|j| serde_json::from_value::<StepData>(j).ok())
+                .unwrap_or_default();
+            match expect.check(&data) {
+                Ok(captures) => Ok((
+                    Outcome::Unchanged,
+                    StepData {
+                        captures,
+                        ..StepData::default()
+                    },
+                )),
+                Err(why) => fail(format!("`{step}`: {why}")),
+            }
+        }
+        Rendered::Assert { checks, message } => {
+            let failed: Vec<String> = checks.iter().filter_map(failed_check).collect();
+            if failed.is_empty() {
+                none(Outcome::Unchanged)
+            } else {
+                fail(
+                    message
+                        .clone()
+                        .unwrap_or_else(|| format!("assertion failed: {}", failed.join("; "))),
+                )
+            }
+        }
+        Rendered::Fail(message) => fail(message.clone()),
+        Rendered::Log(message) => {
+            (cx.say)(message);
+            none(Outcome::Unchanged)
+        }
+        Rendered::Manual {
+            instructions,
+            confirm,
+        } => manual::manual(instructions, *confirm, cx),
+        Rendered::Include { .. } => none(Outcome::Done),
+    }
+}
+
+fn failed_check(check: &Check) -> Option<String> {
+    let meta = |p: &std::path::Path| std::fs::metadata(p).ok();
+    match check {
+        Check::Exists(p) => meta(p)
+            .is_none()
+            .then(|| format!("{} does not exist", p.display())),
+        Check::Missing(p) => meta(p).is_some().then(|| format!("{} exists", p.display())),
+        Check::File(p) => (!meta(p).is_some_and(|m| m.is_file()))
+            .then(|| format!("{} is not a file", p.display())),
+        Check::Dir(p) => (!meta(p).is_some_and(|m| m.is_dir()))
+            .then(|| format!("{} is not a folder", p.display())),
+        Check::That { expr, holds } => (!holds).then(|| format!("`{expr}` is false")),
+    }
+}
