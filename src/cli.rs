@@ -77,12 +77,7 @@ impl InputFlags {
 #[derive(Debug, Args, Clone)]
 pub struct StateFlags {
     /// Where journals and locks are kept.
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "RUNBOOK_STATE_DIR",
-        default_value = ".runbook"
-    )]
+    #[arg(long, value_name = "DIR", env = "RUNBOOK_STATE_DIR", default_value = ".runbook")]
     pub state_dir: PathBuf,
 }
 

@@ -90,10 +90,7 @@ impl fmt::Display for Diagnostic {
             let text = loc.source.line_text(line);
             if !text.is_empty() || loc.span.len > 0 {
                 writeln!(f, "{pad} |")?;
-                let shown: String = text
-                    .chars()
-                    .map(|c| if c == '\t' { ' ' } else { c })
-                    .collect();
+                let shown: String = text.chars().map(|c| if c == '\t' { ' ' } else { c }).collect();
                 writeln!(f, "{line} | {shown}")?;
                 let width = caret_width(
                     text,
@@ -124,10 +121,7 @@ impl fmt::Display for Diagnostic {
 /// How many carets: the span's length in chars, cut at the end of the line, at least one.
 fn caret_width(line: &str, col: usize, span_len: usize, from_span: &str) -> usize {
     let rest_of_line = line.chars().count().saturating_sub(col - 1);
-    let span_chars = from_span
-        .char_indices()
-        .take_while(|(i, _)| *i < span_len)
-        .count();
+    let span_chars = from_span.char_indices().take_while(|(i, _)| *i < span_len).count();
     span_chars.min(rest_of_line).max(1)
 }
 
@@ -159,16 +153,12 @@ pub fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
 }
 
 /// The closest of `candidates` to `word`, if it is close enough to be a plausible typo.
-pub fn did_you_mean<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::damerau_levenshtein(word, c), c))
         .filter(|(d, c)| {
-            *d <= (c.len().max(word.len()) / 3).max(1)
-                || (c.len() > 2 && (c.starts_with(word) || word.starts_with(c)))
+            *d <= (c.len().max(word.len()) / 3).max(1) || (c.len() > 2 && (c.starts_with(word) || word.starts_with(c)))
         })
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
@@ -180,10 +170,7 @@ mod tests {
 
     #[test]
     fn suggests_close_keys() {
-        assert_eq!(
-            did_you_mean("form", ["from", "to", "overwrite"]),
-            Some("from")
-        );
+        assert_eq!(did_you_mean("form", ["from", "to", "overwrite"]), Some("from"));
         assert_eq!(did_you_mean("cpy", ["copy", "cd", "exec"]), Some("copy"));
         assert_eq!(
             did_you_mean("expect_output", ["expect-output", "exec"]),

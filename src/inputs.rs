@@ -67,17 +67,11 @@ impl Inputs {
 
 /// The environment variable that sets an input.
 pub fn env_name(input: &str) -> String {
-    format!(
-        "RUNBOOK_INPUT_{}",
-        input.to_ascii_uppercase().replace('-', "_")
-    )
+    format!("RUNBOOK_INPUT_{}", input.to_ascii_uppercase().replace('-', "_"))
 }
 
 /// Resolves every input of `runbook`; all problems are reported together.
-pub fn resolve(
-    runbook: &Runbook,
-    args: &InputArgs,
-) -> Result<(Inputs, Vec<Diagnostic>), Vec<Diagnostic>> {
+pub fn resolve(runbook: &Runbook, args: &InputArgs) -> Result<(Inputs, Vec<Diagnostic>), Vec<Diagnostic>> {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
     let mut values: IndexMap<String, InputValue> = IndexMap::new();
@@ -95,19 +89,14 @@ pub fn resolve(
     for path in &args.vars_files {
         match read_vars_file(path) {
             Ok((source, entries)) => {
-                for (name, value, span) in entries {
+                for (name, value, key_span, span) in entries {
                     let origin = Origin::VarsFile { path: path.clone() };
                     let Some(def) = runbook.inputs.get(&name) else {
-                        if let Some(s) =
-                            did_you_mean(&name, runbook.inputs.keys().map(String::as_str))
-                        {
+                        if let Some(s) = did_you_mean(&name, runbook.inputs.keys().map(String::as_str)) {
                             warnings.push(
-                                Diagnostic::warning(format!(
-                                    "`{name}` is not an input of `{}`",
-                                    runbook.name
-                                ))
-                                .at(Located::new(&source, span))
-                                .hint(format!("did you mean `{s}`?")),
+                                Diagnostic::warning(format!("`{name}` is not an input of `{}`", runbook.name))
+                                    .at(Located::new(&source, key_span))
+                                    .hint(format!("did you mean `{s}`?")),
                             );
                         }
                         continue;
@@ -116,9 +105,7 @@ pub fn resolve(
                         Ok(v) => {
                             values.insert(name, InputValue { value: v, origin });
                         }
-                        Err(why) => errors.push(
-                            bad_value(def, &value, &origin, &why).at(Located::new(&source, span)),
-                        ),
+                        Err(why) => errors.push(bad_value(def, &value, &origin, &why).at(Located::new(&source, span))),
                     }
                 }
             }
@@ -146,20 +133,12 @@ pub fn resolve(
                 || {
                     format!(
                         "its inputs are: {}",
-                        runbook
-                            .inputs
-                            .keys()
-                            .cloned()
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        runbook.inputs.keys().cloned().collect::<Vec<_>>().join(", ")
                     )
                 },
                 |s| format!("did you mean `{s}`?"),
             );
-            errors.push(
-                Diagnostic::error(format!("`{name}` is not an input of `{}`", runbook.name))
-                    .hint(hint),
-            );
+            errors.push(Diagnostic::error(format!("`{name}` is not an input of `{}`", runbook.name)).hint(hint));
             continue;
         };
         set_text(def, text.to_owned(), Origin::Cli, &mut values, &mut errors);
@@ -171,10 +150,7 @@ pub fn resolve(
         if args.prompt {
             match prompt(def) {
                 Ok(text) => set_text(def, text, Origin::Prompt, &mut values, &mut errors),
-                Err(e) => errors.push(Diagnostic::error(format!(
-                    "could not read input `{}`: {e}",
-                    def.name
-                ))),
+                Err(e) => errors.push(Diagnostic::error(format!("could not read input `{}`: {e}", def.name))),
             }
             continue;
         }
@@ -284,10 +260,7 @@ pub fn coerce(def: &InputDef, value: &J) -> Result<J, String> {
     };
     if let J::String(s) = &typed {
         if def.ty == InputType::Choice && !def.choices.iter().any(|c| c == s) {
-            return Err(format!(
-                "not one of the choices ({})",
-                def.choices.join(", ")
-            ));
+            return Err(format!("not one of the choices ({})", def.choices.join(", ")));
         }
         if let Some(p) = &def.pattern
             && !p.is_match(s)
@@ -298,7 +271,8 @@ pub fn coerce(def: &InputDef, value: &J) -> Result<J, String> {
     Ok(typed)
 }
 
-type VarsEntries = (std::sync::Arc<Source>, Vec<(String, J, Span)>);
+/// Each entry: name, value, the key's span, the value's span.
+type VarsEntries = (std::sync::Arc<Source>, Vec<(String, J, Span, Span)>);
 
 fn read_vars_file(path: &std::path::Path) -> Result<VarsEntries, Diagnostic> {
     let text = crate::loader::read_text(path)?;
@@ -323,11 +297,9 @@ fn read_vars_file(path: &std::path::Path) -> Result<VarsEntries, Diagnostic> {
     let mut out = Vec::new();
     for (k, v) in entries {
         let Some(name) = k.scalar_text() else {
-            return Err(
-                Diagnostic::error("input names must be strings").at(Located::new(&source, k.span))
-            );
+            return Err(Diagnostic::error("input names must be strings").at(Located::new(&source, k.span)));
         };
-        out.push((name, v.to_json(), v.span));
+        out.push((name, v.to_json(), k.span, v.span));
     }
     Ok((source, out))
 }
@@ -348,9 +320,7 @@ fn prompt(def: &InputDef) -> std::io::Result<String> {
 
 /// Whether prompting is possible: a terminal on stdin and stderr, and not in CI.
 pub fn can_prompt() -> bool {
-    std::io::stdin().is_terminal()
-        && std::io::stderr().is_terminal()
-        && std::env::var_os("CI").is_none()
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()
 }
 
 #[cfg(test)]
@@ -373,21 +343,12 @@ mod tests {
 
     #[test]
     fn coercion() {
-        assert_eq!(
-            coerce(&def(InputType::Int), &J::from("8378")).unwrap(),
-            J::from(8378)
-        );
+        assert_eq!(coerce(&def(InputType::Int), &J::from("8378")).unwrap(), J::from(8378));
         assert!(coerce(&def(InputType::Int), &J::from("83a")).is_err());
-        assert_eq!(
-            coerce(&def(InputType::Bool), &J::from("yes")).unwrap(),
-            J::Bool(true)
-        );
+        assert_eq!(coerce(&def(InputType::Bool), &J::from("yes")).unwrap(), J::Bool(true));
         assert!(coerce(&def(InputType::Bool), &J::from(3)).is_err());
         assert!(coerce(&def(InputType::Choice), &J::from("apex")).is_err());
-        assert_eq!(
-            coerce(&def(InputType::String), &J::from(5)).unwrap(),
-            J::from("5")
-        );
+        assert_eq!(coerce(&def(InputType::String), &J::from(5)).unwrap(), J::from("5"));
         let mut d = def(InputType::String);
         d.pattern = Some(regex::Regex::new("^(?:[0-9]+)$").unwrap());
         assert!(coerce(&d, &J::from("12")).is_ok());

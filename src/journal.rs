@@ -22,11 +22,7 @@ pub enum JournalError {
     #[error("cannot read the journal {path}: {reason}")]
     Read { path: PathBuf, reason: String },
     #[error("the journal {path} is damaged at line {line}: {reason}")]
-    Garbled {
-        path: PathBuf,
-        line: usize,
-        reason: String,
-    },
+    Garbled { path: PathBuf, line: usize, reason: String },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -156,12 +152,7 @@ pub struct Journal {
 }
 
 impl Journal {
-    pub fn create(
-        state: &Path,
-        runbook: &str,
-        run_id: &str,
-        masker: Masker,
-    ) -> Result<Journal, JournalError> {
+    pub fn create(state: &Path, runbook: &str, run_id: &str, masker: Masker) -> Result<Journal, JournalError> {
         let dir = runs_dir(state, runbook);
         fs::create_dir_all(&dir).map_err(|e| JournalError::StateDir {
             path: state.to_path_buf(),
@@ -186,14 +177,13 @@ impl Journal {
     }
 
     pub fn open(path: &Path, masker: Masker) -> Result<Journal, JournalError> {
-        let mut file =
-            OpenOptions::new()
-                .append(true)
-                .open(path)
-                .map_err(|e| JournalError::Write {
-                    path: path.to_path_buf(),
-                    reason: crate::fsutil::io_reason(&e),
-                })?;
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| JournalError::Write {
+                path: path.to_path_buf(),
+                reason: crate::fsutil::io_reason(&e),
+            })?;
         // After a torn last line, start the next record on a fresh line.
         let text = fs::read(path).unwrap_or_default();
         if !text.is_empty() && !text.ends_with(b"\n") {
@@ -224,9 +214,7 @@ impl Journal {
             path: path.to_path_buf(),
             reason: crate::fsutil::io_reason(&e),
         };
-        self.file
-            .write_all(&self.pending)
-            .map_err(|e| err(e, &self.path))?;
+        self.file.write_all(&self.pending).map_err(|e| err(e, &self.path))?;
         self.file.sync_data().map_err(|e| err(e, &self.path))?;
         self.pending.clear();
         Ok(())
@@ -309,10 +297,7 @@ pub enum StepState {
 
 impl RunSummary {
     pub fn unfinished(&self) -> bool {
-        !matches!(
-            self.outcome,
-            Some(RunOutcome::Succeeded | RunOutcome::Abandoned)
-        )
+        !matches!(self.outcome, Some(RunOutcome::Succeeded | RunOutcome::Abandoned))
     }
 
     /// The first step (journal id) that was started but did not finish, or failed.
@@ -503,10 +488,7 @@ mod tests {
         let garbled = text.replacen("{\"type\":\"step_started\"", "garbage", 1) + "\n";
         fs::write(&path, garbled).unwrap();
         let err = summarize(&path).unwrap_err();
-        assert!(
-            matches!(err, JournalError::Garbled { line: 2, .. }),
-            "{err}"
-        );
+        assert!(matches!(err, JournalError::Garbled { line: 2, .. }), "{err}");
     }
 
     #[test]
@@ -522,9 +504,6 @@ mod tests {
         )
         .unwrap();
         let text = fs::read_to_string(&j.path).unwrap();
-        assert!(
-            !text.contains("hunter2") && text.contains("x ****"),
-            "{text}"
-        );
+        assert!(!text.contains("hunter2") && text.contains("x ****"), "{text}");
     }
 }

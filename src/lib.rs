@@ -44,9 +44,7 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> std::process::ExitCode 
         Err(e) => {
             let _ = e.print();
             return match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-                    ExitCode::Success
-                }
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => ExitCode::Success,
                 _ => ExitCode::Invalid,
             }
             .into();

@@ -22,6 +22,7 @@ use crate::yaml::{self, DeError, Node, NodeKind};
 /// Files larger than this are refused before parsing.
 pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 const MAX_INCLUDE_DEPTH: usize = 16;
+pub const ENCODING_HINT: &str = "use a WHATWG encoding label such as `utf-8`, `shift_jis`, `utf-16le`, `windows-1252`";
 
 /// The result of loading: a runbook when there were no errors, and every diagnostic (warnings
 /// accompany a successful load too).
@@ -42,26 +43,18 @@ pub fn load(path: &Path) -> Loaded {
     } else {
         runbook
     };
-    Loaded {
-        runbook,
-        diagnostics,
-    }
+    Loaded { runbook, diagnostics }
 }
 
 /// Reads a file as UTF-8 text with the limits every input file shares.
 pub fn read_text(path: &Path) -> Result<String, Diagnostic> {
     let shown = crate::source::display_path(path);
     let meta = std::fs::metadata(path).map_err(|e| {
-        Diagnostic::error(format!(
-            "cannot read {shown}: {}",
-            crate::fsutil::io_reason(&e)
-        ))
-        .hint("check the path; it is taken relative to the current folder")
+        Diagnostic::error(format!("cannot read {shown}: {}", crate::fsutil::io_reason(&e)))
+            .hint("check the path; it is taken relative to the current folder")
     })?;
     if meta.is_dir() {
-        return Err(Diagnostic::error(format!(
-            "{shown} is a folder, not a file"
-        )));
+        return Err(Diagnostic::error(format!("{shown} is a folder, not a file")));
     }
     if meta.len() > MAX_FILE_BYTES {
         return Err(Diagnostic::error(format!(
@@ -71,38 +64,33 @@ pub fn read_text(path: &Path) -> Result<String, Diagnostic> {
         ))
         .hint("a runbook or input file this large is almost certainly not one; check the path"));
     }
-    let bytes = std::fs::read(path).map_err(|e| {
-        Diagnostic::error(format!(
-            "cannot read {shown}: {}",
-            crate::fsutil::io_reason(&e)
-        ))
-    })?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| Diagnostic::error(format!("cannot read {shown}: {}", crate::fsutil::io_reason(&e))))?;
     if let Some(pos) = bytes.iter().position(|&b| b == 0) {
-        let (line, col) = line_col_of_bytes(&bytes, pos);
-        return Err(Diagnostic::error(format!(
-            "{shown}:{line}:{col}: this is not a text file (it contains a NUL byte)"
-        ))
-        .hint("runbooks are UTF-8 YAML text"));
+        return Err(located_byte_error(path, &bytes, pos, "this is not a text file (it contains a NUL byte)")
+            .hint("runbooks and input files are UTF-8 YAML text"));
     }
-    let bytes = bytes
-        .strip_prefix(b"\xEF\xBB\xBF")
-        .map(<[u8]>::to_vec)
-        .unwrap_or(bytes);
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").map(<[u8]>::to_vec).unwrap_or(bytes);
     String::from_utf8(bytes).map_err(|e| {
         let pos = e.utf8_error().valid_up_to();
-        let (line, col) = line_col_of_bytes(e.as_bytes(), pos);
-        Diagnostic::error(format!("{shown}:{line}:{col}: the file is not valid UTF-8"))
-            .hint("save the file as UTF-8 (without a legacy code page such as Shift_JIS)")
+        located_byte_error(path, e.as_bytes(), pos, "the file is not valid UTF-8")
+            .hint("save the file as UTF-8 (not in a legacy code page such as Shift_JIS)")
     })
+}
+
+/// A diagnostic at a byte of a file that is not text: shown through a lossy copy of it.
+fn located_byte_error(path: &Path, bytes: &[u8], pos: usize, message: &str) -> Diagnostic {
+    let (line, col) = line_col_of_bytes(bytes, pos);
+    let text = String::from_utf8_lossy(bytes).replace('\0', "\u{2400}");
+    let source = Source::new(path, text);
+    let offset = source.offset_of(line, col);
+    Diagnostic::error(message).at(Located::new(&source, Span::new(offset, 1)))
 }
 
 fn line_col_of_bytes(bytes: &[u8], pos: usize) -> (usize, usize) {
     let before = &bytes[..pos];
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let start = before
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |i| i + 1);
+    let start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     let col = String::from_utf8_lossy(&before[start..]).chars().count() + 1;
     (line, col)
 }
@@ -119,8 +107,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 pub fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
-    matches!(chars.next(), Some('a'..='z'))
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    matches!(chars.next(), Some('a'..='z')) && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 fn is_runbook_name(name: &str) -> bool {
@@ -188,6 +175,8 @@ impl Loader<'_> {
             loader: self,
             source: Arc::clone(&source),
             refs: BTreeSet::new(),
+            broken_names: BTreeSet::new(),
+            all_vars: Vec::new(),
         }
         .runbook(&root, sha256);
         self.stack.pop();
@@ -200,6 +189,10 @@ struct FileLoader<'l, 'd> {
     source: Arc<Source>,
     /// Step ids named by `steps.<id>` in the step being read.
     refs: BTreeSet<String>,
+    /// Names declared by inputs or vars that did not load: using them reports nothing more.
+    broken_names: BTreeSet<String>,
+    /// Every var name, to tell "defined later" from "undefined".
+    all_vars: Vec<String>,
 }
 
 impl FileLoader<'_, '_> {
@@ -224,9 +217,16 @@ impl FileLoader<'_, '_> {
             .replace("a sequence", "a list")
             .replace("found map", "found a mapping")
             .replace("a map", "a mapping")
-            .replace("struct ", "");
+            .replace("struct ", "")
+            .replace("expected u32", "expected a whole number, 0 or more")
+            .replace("expected i32", "expected a whole number");
+        let hint = e.hint.or_else(|| {
+            message
+                .contains("expected a boolean")
+                .then(|| "write true or false (words such as yes/no/on/off are text here)".to_string())
+        });
         let mut d = Diagnostic::error(format!("{what}: {message}")).at(self.loc(span));
-        if let Some(hint) = e.hint {
+        if let Some(hint) = hint {
             d = d.hint(hint);
         }
         self.push(d);
@@ -252,10 +252,7 @@ impl FileLoader<'_, '_> {
         let Some(entries) = root.as_map() else {
             self.error(
                 root.span,
-                format!(
-                    "a runbook must be a mapping, but this file holds {}",
-                    root.describe()
-                ),
+                format!("a runbook must be a mapping, but this file holds {}", root.describe()),
             )
             .hint = Some("start the file with `runbook: 1`, `name: ...` and `steps: [...]`".into());
             return None;
@@ -278,17 +275,13 @@ impl FileLoader<'_, '_> {
                     match value.kind {
                         NodeKind::Int(1) => {}
                         NodeKind::Int(n) => {
-                            self.error(value.span, format!("unsupported runbook format {n}"))
-                                .hint =
+                            self.error(value.span, format!("unsupported runbook format {n}")).hint =
                                 Some("this version of runbook reads format 1: `runbook: 1`".into());
                         }
                         _ => {
                             self.error(
                                 value.span,
-                                format!(
-                                    "the format marker must be the number 1, not {}",
-                                    value.describe()
-                                ),
+                                format!("the format marker must be the number 1, not {}", value.describe()),
                             )
                             .hint = Some("write `runbook: 1`".into());
                         }
@@ -303,36 +296,25 @@ impl FileLoader<'_, '_> {
                 other => {
                     let hint = did_you_mean(other, model::TOP_LEVEL_KEYS.iter().copied())
                         .map(|s| format!("did you mean `{s}`?"))
-                        .unwrap_or_else(|| {
-                            format!(
-                                "the top-level keys are: {}",
-                                model::TOP_LEVEL_KEYS.join(", ")
-                            )
-                        });
+                        .unwrap_or_else(|| format!("the top-level keys are: {}", model::TOP_LEVEL_KEYS.join(", ")));
                     self.error(key.span, format!("unknown key `{other}`")).hint = Some(hint);
                 }
             }
         }
         if !format_seen {
             self.error(Span::new(0, 0), "missing the format marker `runbook: 1`")
-                .hint = Some(
-                "add `runbook: 1` as the first line, so the tool knows which format the file uses"
-                    .into(),
-            );
+                .hint = Some("add `runbook: 1` as the first line, so the tool knows which format the file uses".into());
         }
         let name = match name {
             Some(n) if is_runbook_name(&n.value) => Some(n.value),
             Some(n) => {
-                self.error(n.span, format!("invalid runbook name `{}`", n.value))
-                    .hint = Some(
-                    "use lowercase letters, digits and `-`, starting with a letter or digit".into(),
-                );
+                self.error(n.span, format!("invalid runbook name `{}`", n.value)).hint =
+                    Some("use lowercase letters, digits and `-`, starting with a letter or digit".into());
                 None
             }
             None => {
                 if !entries.iter().any(|(k, _)| k.as_str() == Some("name")) {
-                    self.error(Span::new(0, 0), "missing required key `name`")
-                        .hint =
+                    self.error(Span::new(0, 0), "missing required key `name`").hint =
                         Some("add `name: my-runbook` (lowercase letters, digits and `-`)".into());
                 }
                 None
@@ -344,8 +326,8 @@ impl FileLoader<'_, '_> {
         let steps = match steps_node {
             Some(n) => self.steps(n, &inputs, &vars),
             None => {
-                self.error(Span::new(0, 0), "missing required key `steps`")
-                    .hint = Some("add `steps:` with a list of steps".into());
+                self.error(Span::new(0, 0), "missing required key `steps`").hint =
+                    Some("add `steps:` with a list of steps".into());
                 Vec::new()
             }
         };
@@ -365,7 +347,7 @@ impl FileLoader<'_, '_> {
         if is_identifier(name) {
             return true;
         }
-        self.error(span, format!("invalid {what} name `{name}`")).hint = Some(
+        self.error(span, format!("invalid {what} `{name}`")).hint = Some(
             "names are lowercase letters, digits and `_`, starting with a letter, so templates can use them directly"
                 .into(),
         );
@@ -377,10 +359,7 @@ impl FileLoader<'_, '_> {
         let Some(entries) = node.as_map() else {
             self.error(
                 node.span,
-                format!(
-                    "`inputs` must be a mapping of input names, not {}",
-                    node.describe()
-                ),
+                format!("`inputs` must be a mapping of input names, not {}", node.describe()),
             );
             return out;
         };
@@ -389,7 +368,7 @@ impl FileLoader<'_, '_> {
                 self.error(key.span, "an input name must be a string");
                 continue;
             };
-            if !self.check_identifier(&name, key.span, "input") {
+            if !self.check_identifier(&name, key.span, "input name") {
                 continue;
             }
             let raw: Option<model::RawInput> = if matches!(value.kind, NodeKind::Null) {
@@ -404,9 +383,14 @@ impl FileLoader<'_, '_> {
             } else {
                 self.read(value, &format!("input `{name}`"))
             };
-            let Some(raw) = raw else { continue };
-            if let Some(def) = self.input(name.clone(), key.span, raw) {
-                out.insert(name, def);
+            let def = raw.and_then(|raw| self.input(name.clone(), key.span, raw));
+            match def {
+                Some(def) => {
+                    out.insert(name, def);
+                }
+                None => {
+                    self.broken_names.insert(name);
+                }
             }
         }
         out
@@ -414,11 +398,7 @@ impl FileLoader<'_, '_> {
 
     fn input(&mut self, name: String, span: Span, raw: model::RawInput) -> Option<InputDef> {
         let ty = raw.ty.as_ref().map_or(InputType::String, |t| t.value);
-        let choices = raw
-            .choices
-            .as_ref()
-            .map(|c| c.value.clone())
-            .unwrap_or_default();
+        let choices = raw.choices.as_ref().map(|c| c.value.clone()).unwrap_or_default();
         let mut ok = true;
         if ty == InputType::Choice && choices.is_empty() {
             self.error(
@@ -447,10 +427,7 @@ impl FileLoader<'_, '_> {
                 Err(e) => {
                     self.error(
                         p.span,
-                        format!(
-                            "invalid regular expression in `pattern`: {}",
-                            regex_reason(&e)
-                        ),
+                        format!("invalid regular expression in `pattern`: {}", regex_reason(&e)),
                     );
                     ok = false;
                     None
@@ -495,26 +472,24 @@ impl FileLoader<'_, '_> {
         let Some(entries) = node.as_map() else {
             self.error(
                 node.span,
-                format!(
-                    "`vars` must be a mapping of names to values, not {}",
-                    node.describe()
-                ),
+                format!("`vars` must be a mapping of names to values, not {}", node.describe()),
             );
             return out;
         };
         let no_steps = IndexMap::new();
         let no_ids = HashMap::new();
+        self.all_vars = entries.iter().filter_map(|(k, _)| k.scalar_text()).collect();
         for (key, value) in entries {
             let Some(name) = key.scalar_text() else {
                 self.error(key.span, "a var name must be a string");
                 continue;
             };
-            if !self.check_identifier(&name, key.span, "var") {
+            if !self.check_identifier(&name, key.span, "var name") {
                 continue;
             }
             if inputs.contains_key(&name) {
-                self.error(key.span, format!("`{name}` is already an input"))
-                    .hint = Some("inputs and vars share one namespace; rename one of them".into());
+                self.error(key.span, format!("`{name}` is already an input")).hint =
+                    Some("inputs and vars share one namespace; rename one of them".into());
                 continue;
             }
             let names: Vec<String> = out.iter().map(|v| v.name.clone()).collect();
@@ -525,6 +500,7 @@ impl FileLoader<'_, '_> {
                 all_steps: &no_ids,
             };
             let value = self.tpl_value(value, &scope);
+            self.all_vars.retain(|v| *v != name);
             out.push(VarDef {
                 name,
                 value,
@@ -537,18 +513,11 @@ impl FileLoader<'_, '_> {
     fn tpl_value(&mut self, node: &Node, scope: &Scope) -> TplValue {
         match &node.kind {
             NodeKind::Str(s) => TplValue::Text(self.template(s.clone(), node.span, scope)),
-            NodeKind::Seq(items) => {
-                TplValue::List(items.iter().map(|n| self.tpl_value(n, scope)).collect())
-            }
+            NodeKind::Seq(items) => TplValue::List(items.iter().map(|n| self.tpl_value(n, scope)).collect()),
             NodeKind::Map(entries) => TplValue::Map(
                 entries
                     .iter()
-                    .map(|(k, v)| {
-                        (
-                            k.scalar_text().unwrap_or_default(),
-                            self.tpl_value(v, scope),
-                        )
-                    })
+                    .map(|(k, v)| (k.scalar_text().unwrap_or_default(), self.tpl_value(v, scope)))
                     .collect(),
             ),
             _ => TplValue::Literal(node.to_json()),
@@ -584,8 +553,9 @@ impl FileLoader<'_, '_> {
         let span = e.range.as_ref().map_or(tpl.loc.span, |r| {
             span_in_template(&self.source, tpl, r.start, r.len().max(1))
         });
-        self.error(span, e.message.clone()).hint =
-            Some("templates use minijinja syntax: `{{ name }}`, `{{ path_join(a, b) }}`, `{% if x %}...{% endif %}`".into());
+        self.error(span, e.message.clone()).hint = Some(
+            "templates use minijinja syntax: `{{ name }}`, `{{ path_join(a, b) }}`, `{% if x %}...{% endif %}`".into(),
+        );
     }
 
     fn check_names(&mut self, tpl: &Tpl, names: &BTreeSet<String>, scope: &Scope) {
@@ -593,11 +563,18 @@ impl FileLoader<'_, '_> {
             let parts: Vec<&str> = dotted.split('.').collect();
             let root = parts[0];
             let at = |this: &Self, needle: &str| {
-                tpl.text.find(needle).map_or(tpl.loc.span, |i| {
-                    span_in_template(&this.source, tpl, i, needle.len())
-                })
+                tpl.text
+                    .find(needle)
+                    .map_or(tpl.loc.span, |i| span_in_template(&this.source, tpl, i, needle.len()))
             };
-            if scope.inputs.contains_key(root) || scope.vars.iter().any(|v| v == root) {
+            if scope.inputs.contains_key(root) || scope.vars.iter().any(|v| v == root) || self.broken_names.contains(root)
+            {
+                continue;
+            }
+            if self.all_vars.iter().any(|v| v == root) {
+                let span = at(self, root);
+                self.error(span, format!("the var `{root}` is defined later")).hint =
+                    Some("vars are rendered in order: move it above the place that uses it".into());
                 continue;
             }
             if BUILTIN_NAMES.contains(&root) {
@@ -606,8 +583,8 @@ impl FileLoader<'_, '_> {
                     && !["id", "dry_run"].contains(field)
                 {
                     let span = at(self, dotted);
-                    self.error(span, format!("`run` has no field `{field}`"))
-                        .hint = Some("`run` offers `run.id` and `run.dry_run`".into());
+                    self.error(span, format!("`run` has no field `{field}`")).hint =
+                        Some("`run` offers `run.id` and `run.dry_run`".into());
                 }
                 continue;
             }
@@ -679,8 +656,7 @@ impl FileLoader<'_, '_> {
                             || format!("a step offers {}", STEP_FIELDS.join(", ")),
                             |s| format!("did you mean `{s}`?"),
                         );
-                        self.error(span, format!("a step has no field `{field}`"))
-                            .hint = Some(hint);
+                        self.error(span, format!("a step has no field `{field}`")).hint = Some(hint);
                     }
                     return;
                 }
@@ -688,19 +664,11 @@ impl FileLoader<'_, '_> {
         }
     }
 
-    fn steps(
-        &mut self,
-        node: &Node,
-        inputs: &IndexMap<String, InputDef>,
-        vars: &[VarDef],
-    ) -> Vec<Step> {
+    fn steps(&mut self, node: &Node, inputs: &IndexMap<String, InputDef>, vars: &[VarDef]) -> Vec<Step> {
         let mut out = Vec::new();
         let NodeKind::Seq(items) = &node.kind else {
-            self.error(
-                node.span,
-                format!("`steps` must be a list, not {}", node.describe()),
-            )
-            .hint = Some("write each step as `- id: ...` under `steps:`".into());
+            self.error(node.span, format!("`steps` must be a list, not {}", node.describe()))
+                .hint = Some("write each step as `- id: ...` under `steps:`".into());
             return out;
         };
         if items.is_empty() {
@@ -715,8 +683,7 @@ impl FileLoader<'_, '_> {
             let Some(id) = id_node.as_str() else { continue };
             if let Some(&first) = all_ids.get(id) {
                 let (line, _) = self.source.line_col(items[first].span.offset);
-                self.error(id_node.span, format!("duplicate step id `{id}`"))
-                    .hint = Some(format!(
+                self.error(id_node.span, format!("duplicate step id `{id}`")).hint = Some(format!(
                     "it is first used by the step on line {line}; step ids must be unique (the journal keys on them)"
                 ));
             } else {
@@ -753,12 +720,7 @@ impl FileLoader<'_, '_> {
         out
     }
 
-    fn step(
-        &mut self,
-        node: &Node,
-        scope: &Scope,
-        last_command: Option<&str>,
-    ) -> Option<(Step, StepShape)> {
+    fn step(&mut self, node: &Node, scope: &Scope, last_command: Option<&str>) -> Option<(Step, StepShape)> {
         let Some(entries) = node.as_map() else {
             self.error(
                 node.span,
@@ -791,32 +753,23 @@ impl FileLoader<'_, '_> {
                 return None;
             }
             None => {
-                self.error(node.span, "this step has no `id`").hint = Some(
-                    "add `id: some_name` (lowercase letters, digits, `_`); the journal keys on it"
-                        .into(),
-                );
+                self.error(node.span, "this step has no `id`").hint =
+                    Some("add `id: some_name` (lowercase letters, digits, `_`); the journal keys on it".into());
                 return None;
             }
         };
         match actions.len() {
             1 => {}
             0 => {
-                self.error(node.span, format!("step `{id}` has no action"))
-                    .hint = Some(format!(
-                    "add exactly one of: {}",
-                    model::ACTION_KEYS.join(", ")
-                ));
+                self.error(node.span, format!("step `{id}` has no action")).hint =
+                    Some(format!("add exactly one of: {}", model::ACTION_KEYS.join(", ")));
                 return None;
             }
             _ => {
                 let names: Vec<&str> = actions.iter().filter_map(|k| k.as_str()).collect();
                 self.error(
                     actions[1].span,
-                    format!(
-                        "step `{id}` has {} actions: {}",
-                        names.len(),
-                        names.join(", ")
-                    ),
+                    format!("step `{id}` has {} actions: {}", names.len(), names.join(", ")),
                 )
                 .hint = Some("a step does exactly one thing; split it into several steps".into());
                 return None;
@@ -858,10 +811,7 @@ impl FileLoader<'_, '_> {
             model::Scalar::Text(t) => {
                 // `when: '{{ x }}'` is a common way to write the expression `x`.
                 let trimmed = t.trim();
-                let text = match trimmed
-                    .strip_prefix("{{")
-                    .and_then(|r| r.strip_suffix("}}"))
-                {
+                let text = match trimmed.strip_prefix("{{").and_then(|r| r.strip_suffix("}}")) {
                     Some(inner) if !inner.contains("{{") => inner.trim().to_string(),
                     _ => t,
                 };
@@ -916,29 +866,23 @@ impl FileLoader<'_, '_> {
                     }
                     model::ExecAction::Full(full) => full,
                 };
-                let encoding = match &full.encoding {
-                    Some(name) => {
-                        match encoding_rs::Encoding::for_label(name.value.trim().as_bytes()) {
-                            Some(enc) => enc,
-                            None => {
-                                self.error(name.span, format!("unknown encoding `{}`", name.value)).hint = Some(
-                                "use a WHATWG encoding label such as `utf-8`, `shift_jis`, `utf-16le`, `windows-1252`".into(),
-                            );
-                                encoding_rs::UTF_8
-                            }
+                let encoding = match full.encoding {
+                    Some(name) if template::is_template(&name.value) => Encoding::Template(self.tpl(name, scope)),
+                    Some(name) => match encoding_rs::Encoding::for_label(name.value.trim().as_bytes()) {
+                        Some(enc) => Encoding::Fixed(enc),
+                        None => {
+                            self.error(name.span, format!("unknown encoding `{}`", name.value)).hint =
+                                Some(ENCODING_HINT.into());
+                            Encoding::Fixed(encoding_rs::UTF_8)
                         }
-                    }
-                    None => encoding_rs::UTF_8,
+                    },
+                    None => Encoding::Fixed(encoding_rs::UTF_8),
                 };
                 let expect = full.expect.map(|x| self.expect(x.value, x.span, scope));
                 Action::Exec(Exec {
                     program: self.tpl(full.program, scope),
                     args: full.args.into_iter().map(|a| self.tpl(a, scope)).collect(),
-                    env: full
-                        .env
-                        .into_iter()
-                        .map(|(k, v)| (k, self.tpl(v, scope)))
-                        .collect(),
+                    env: full.env.into_iter().map(|(k, v)| (k, self.tpl(v, scope))).collect(),
                     stdin: full.stdin.map(|s| self.tpl(s, scope)),
                     encoding,
                     read_only: full.read_only,
@@ -949,9 +893,7 @@ impl FileLoader<'_, '_> {
             RawAction::Shell(s) => {
                 let span = s.span;
                 let (script, shell, idempotent, expect) = match s.value {
-                    model::ShellAction::Script(text) => {
-                        (Sp { value: text, span }, None, false, None)
-                    }
+                    model::ShellAction::Script(text) => (Sp { value: text, span }, None, false, None),
                     model::ShellAction::Full(f) => (f.script, f.shell, f.idempotent, f.expect),
                 };
                 let script = self.tpl(script, scope);
@@ -970,12 +912,8 @@ impl FileLoader<'_, '_> {
                     Some(s) => match scope.steps.get(&s.value) {
                         Some(StepShape::Plain { command: true }) => s.value,
                         Some(_) => {
-                            self.error(
-                                s.span,
-                                format!("`{}` is not an exec or shell step", s.value),
-                            )
-                            .hint =
-                                Some("expect-output checks the output of a command step".into());
+                            self.error(s.span, format!("`{}` is not an exec or shell step", s.value))
+                                .hint = Some("expect-output checks the output of a command step".into());
                             return None;
                         }
                         None => {
@@ -993,14 +931,8 @@ impl FileLoader<'_, '_> {
                     None => match last_command {
                         Some(c) => c.to_owned(),
                         None => {
-                            self.error(
-                                span,
-                                "expect-output has no earlier exec or shell step to check",
-                            )
-                            .hint = Some(
-                                "put an `exec` or `shell` step before it, or use `exec.expect`"
-                                    .into(),
-                            );
+                            self.error(span, "expect-output has no earlier exec or shell step to check")
+                                .hint = Some("put an `exec` or `shell` step before it, or use `exec.expect`".into());
                             return None;
                         }
                     },
@@ -1032,15 +964,10 @@ impl FileLoader<'_, '_> {
             RawAction::Assert(a) => {
                 let span = a.span;
                 let a = a.value;
-                if a.exists.is_none()
-                    && a.missing.is_none()
-                    && a.file.is_none()
-                    && a.dir.is_none()
-                    && a.that.is_none()
+                if a.exists.is_none() && a.missing.is_none() && a.file.is_none() && a.dir.is_none() && a.that.is_none()
                 {
-                    self.error(span, "assert has nothing to check").hint = Some(
-                        "give at least one of `exists`, `missing`, `file`, `dir`, `that`".into(),
-                    );
+                    self.error(span, "assert has nothing to check").hint =
+                        Some("give at least one of `exists`, `missing`, `file`, `dir`, `that`".into());
                 }
                 Action::Assert(Assert {
                     exists: a.exists.map(|p| self.tpl(p, scope)),
@@ -1077,14 +1004,8 @@ impl FileLoader<'_, '_> {
     }
 
     fn expect(&mut self, raw: model::Expectation, span: Span, scope: &Scope) -> Expect {
-        let contains = raw
-            .contains
-            .map(|c| self.tpl_list(c, scope))
-            .unwrap_or_default();
-        let not_contains = raw
-            .not_contains
-            .map(|c| self.tpl_list(c, scope))
-            .unwrap_or_default();
+        let contains = raw.contains.map(|c| self.tpl_list(c, scope)).unwrap_or_default();
+        let not_contains = raw.not_contains.map(|c| self.tpl_list(c, scope)).unwrap_or_default();
         let matches = raw.matches.and_then(|m| {
             if template::is_template(&m.value) {
                 return Some(Matcher::Template(self.tpl(m, scope)));
@@ -1092,20 +1013,16 @@ impl FileLoader<'_, '_> {
             match Regex::new(&m.value) {
                 Ok(r) => Some(Matcher::Fixed(r)),
                 Err(e) => {
-                    self.error(m.span, format!("invalid regular expression: {}", regex_reason(&e))).hint =
+                    self.error(m.span, format!("invalid regular expression: {}", regex_reason(&e)))
+                        .hint =
                         Some("`matches` takes a Rust regex; escape special characters such as `(` with `\\`".into());
                     None
                 }
             }
         });
-        if contains.is_empty()
-            && not_contains.is_empty()
-            && matches.is_none()
-            && raw.exit_code.is_none()
-        {
-            self.error(span, "this expectation checks nothing").hint = Some(
-                "give at least one of `contains`, `not-contains`, `matches`, `exit-code`".into(),
-            );
+        if contains.is_empty() && not_contains.is_empty() && matches.is_none() && raw.exit_code.is_none() {
+            self.error(span, "this expectation checks nothing").hint =
+                Some("give at least one of `contains`, `not-contains`, `matches`, `exit-code`".into());
         }
         Expect {
             contains,
@@ -1142,12 +1059,7 @@ impl FileLoader<'_, '_> {
         }
     }
 
-    fn include(
-        &mut self,
-        id: &str,
-        raw: Sp<model::IncludeAction>,
-        scope: &Scope,
-    ) -> Option<(Action, StepShape)> {
+    fn include(&mut self, id: &str, raw: Sp<model::IncludeAction>, scope: &Scope) -> Option<(Action, StepShape)> {
         let span = raw.span;
         let raw = raw.value;
         let base = self.source.path.parent().unwrap_or(Path::new("."));
@@ -1157,13 +1069,10 @@ impl FileLoader<'_, '_> {
             let chain: Vec<String> = self.loader.stack[pos..]
                 .iter()
                 .chain(std::iter::once(&canonical))
-                .map(|p| crate::source::display_path(p))
+                .map(|p| relative_display(p))
                 .collect();
-            self.error(
-                raw.runbook.span,
-                format!("include cycle: {}", chain.join(" → ")),
-            )
-            .hint = Some("a runbook cannot include itself, directly or through others".into());
+            self.error(raw.runbook.span, format!("include cycle: {}", chain.join(" → ")))
+                .hint = Some("a runbook cannot include itself, directly or through others".into());
             return None;
         }
         if self.loader.stack.len() >= MAX_INCLUDE_DEPTH {
@@ -1197,10 +1106,7 @@ impl FileLoader<'_, '_> {
             if input.required() && !with.contains_key(&input.name) {
                 self.error(
                     span,
-                    format!(
-                        "the included runbook `{}` needs input `{}`",
-                        inner.name, input.name
-                    ),
+                    format!("the included runbook `{}` needs input `{}`", inner.name, input.name),
                 )
                 .hint = Some(format!("add `{}: ...` under `with:`", input.name));
             }
@@ -1220,13 +1126,7 @@ impl FileLoader<'_, '_> {
                 })
                 .collect(),
         );
-        Some((
-            Action::Include(Include {
-                runbook: inner,
-                with,
-            }),
-            shape,
-        ))
+        Some((Action::Include(Include { runbook: inner, with }), shape))
     }
 }
 
@@ -1294,5 +1194,14 @@ fn regex_reason(e: &regex::Error) -> String {
             .trim_start_matches("error: ")
             .to_string(),
         other => other.to_string(),
+    }
+}
+
+/// A path for messages: relative to the current folder when it is below it.
+fn relative_display(path: &Path) -> String {
+    let cwd = std::env::current_dir().ok().and_then(|c| std::fs::canonicalize(c).ok());
+    match cwd.as_deref().and_then(|c| path.strip_prefix(c).ok()) {
+        Some(rel) => crate::source::display_path(rel),
+        None => crate::source::display_path(path),
     }
 }

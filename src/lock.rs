@@ -19,10 +19,7 @@ pub struct Holder {
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error("another run of `{runbook}` holds the lock: {}", describe(.holder))]
-    Held {
-        runbook: String,
-        holder: Option<Holder>,
-    },
+    Held { runbook: String, holder: Option<Holder> },
     #[error("cannot use the state folder {path}: {reason}")]
     StateDir { path: PathBuf, reason: String },
 }

@@ -47,11 +47,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Sp<T> {
                 Err(de::Error::custom("spanned value without a value"))
             }
         }
-        deserializer.deserialize_struct(
-            SPANNED,
-            &["offset", "len", "value"],
-            SpVisitor(PhantomData),
-        )
+        deserializer.deserialize_struct(SPANNED, &["offset", "len", "value"], SpVisitor(PhantomData))
     }
 }
 
@@ -95,15 +91,7 @@ pub struct RawRunbook {
 }
 
 /// The top-level keys, in the order they are documented.
-pub const TOP_LEVEL_KEYS: &[&str] = &[
-    "runbook",
-    "name",
-    "title",
-    "description",
-    "inputs",
-    "vars",
-    "steps",
-];
+pub const TOP_LEVEL_KEYS: &[&str] = &["runbook", "name", "title", "description", "inputs", "vars", "steps"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, Default)]
 #[serde(rename_all = "kebab-case")]
@@ -449,8 +437,7 @@ macro_rules! scalar_or_struct {
                         Ok($ty::$scalar(v.to_owned()))
                     }
                     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<$ty, A::Error> {
-                        $full::deserialize(de::value::MapAccessDeserializer::new(map))
-                            .map($ty::Full)
+                        $full::deserialize(de::value::MapAccessDeserializer::new(map)).map($ty::Full)
                     }
                 }
                 d.deserialize_any(V)
@@ -459,18 +446,8 @@ macro_rules! scalar_or_struct {
     };
 }
 
-scalar_or_struct!(
-    ShellAction,
-    Script,
-    ShellFull,
-    "a script, or a mapping with `script`"
-);
-scalar_or_struct!(
-    RemoveAction,
-    Path,
-    RemoveFull,
-    "a path, or a mapping with `path`"
-);
+scalar_or_struct!(ShellAction, Script, ShellFull, "a script, or a mapping with `script`");
+scalar_or_struct!(RemoveAction, Path, RemoveFull, "a path, or a mapping with `path`");
 scalar_or_struct!(
     ManualAction,
     Text,
@@ -497,8 +474,7 @@ impl<'de> Deserialize<'de> for ExecAction {
                 Ok(ExecAction::List(items))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ExecAction, A::Error> {
-                ExecFull::deserialize(de::value::MapAccessDeserializer::new(map))
-                    .map(ExecAction::Full)
+                ExecFull::deserialize(de::value::MapAccessDeserializer::new(map)).map(ExecAction::Full)
             }
         }
         d.deserialize_any(V)

@@ -43,6 +43,15 @@ pub struct StepData {
 }
 
 impl StepData {
+    /// A copy's result: `steps.<id>.captures.sha256` is the verified digest of the file.
+    pub fn with_sha256(sha: Option<String>) -> StepData {
+        let mut data = StepData::default();
+        if let Some(sha) = sha {
+            data.captures.insert("sha256".into(), sha);
+        }
+        data
+    }
+
     pub fn to_value(&self, outcome: Outcome) -> Value {
         let mut map = serde_json::Map::new();
         map.insert("status".into(), outcome.as_str().into());
@@ -95,15 +104,8 @@ impl RenderedExpect {
         if let Some(codes) = &self.exit_codes
             && !code.is_some_and(|c| codes.contains(&c))
         {
-            let expected = codes
-                .iter()
-                .map(i32::to_string)
-                .collect::<Vec<_>>()
-                .join(" or ");
-            let got = code.map_or_else(
-                || "none (killed by a signal)".to_string(),
-                |c| c.to_string(),
-            );
+            let expected = codes.iter().map(i32::to_string).collect::<Vec<_>>().join(" or ");
+            let got = code.map_or_else(|| "none (killed by a signal)".to_string(), |c| c.to_string());
             problems.push(format!("expected exit code {expected}, got {got}"));
         }
         for c in &self.contains {
@@ -156,8 +158,5 @@ fn stream_name(s: Stream) -> &'static str {
 }
 
 pub fn indent(text: &str) -> String {
-    text.lines()
-        .map(|l| format!("  | {l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    text.lines().map(|l| format!("  | {l}")).collect::<Vec<_>>().join("\n")
 }

@@ -71,13 +71,10 @@ fn real(path: &Path) -> Option<Node> {
 impl Overlay {
     pub fn get(&self, path: &Path) -> Option<Node> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        Self::lookup(&entries, &normalize(path), 0)
+        Self::lookup(&entries, &normalize(path))
     }
 
-    fn lookup(entries: &HashMap<PathBuf, Entry>, path: &Path, depth: usize) -> Option<Node> {
-        if depth > 64 {
-            return None;
-        }
+    fn lookup(entries: &HashMap<PathBuf, Entry>, path: &Path) -> Option<Node> {
         // The nearest planned entry at the path or above it decides.
         let mut ancestor = Some(path);
         while let Some(a) = ancestor {
@@ -85,23 +82,22 @@ impl Overlay {
                 let rest = path.strip_prefix(a).unwrap_or(Path::new(""));
                 return match entry {
                     Entry::Removed => None,
-                    Entry::File { size, content } if rest.as_os_str().is_empty() => {
-                        Some(Node::File {
-                            size: *size,
-                            content: content.clone(),
-                        })
-                    }
+                    Entry::File { size, content } if rest.as_os_str().is_empty() => Some(Node::File {
+                        size: *size,
+                        content: content.clone(),
+                    }),
                     Entry::File { .. } => None,
                     Entry::Dir if rest.as_os_str().is_empty() => Some(Node::Dir),
                     // A folder the plan creates: new, so only planned entries are inside it.
                     Entry::Dir => None,
+                    // `from` is always a real path (see `rename`), as it was before the plan.
                     Entry::MovedFrom(from) => {
                         let source = if rest.as_os_str().is_empty() {
                             from.clone()
                         } else {
                             from.join(rest)
                         };
-                        Self::lookup(entries, &source, depth + 1)
+                        real(&source)
                     }
                 };
             }

@@ -132,9 +132,7 @@ impl<'a> Planner<'a> {
             };
             let title = render::title(step, Some(&rendered), scope);
             let description = rendered.describe();
-            if let (Action::Include(inc), Rendered::Include { with, .. }) =
-                (&step.action, &rendered)
-            {
+            if let (Action::Include(inc), Rendered::Include { with, .. }) = (&step.action, &rendered) {
                 self.push(id.clone(), title, Some(description), Verdict::Unchanged);
                 match crate::runner::include_scope(&inc.runbook, with, scope) {
                     Ok(child) => {
@@ -194,16 +192,14 @@ impl<'a> Planner<'a> {
         let o = &self.overlay;
         let known = |v: Verdict| (v, Some(StepData::default()));
         match rendered {
-            Rendered::Copy {
-                from,
-                to,
-                overwrite,
-            } => known(self.copy(from, to, *overwrite)),
-            Rendered::Rename {
-                from,
-                to,
-                overwrite,
-            } => known(self.rename(from, to, *overwrite)),
+            Rendered::Copy { from, to, overwrite } => {
+                let sha = match o.get(from) {
+                    Some(Node::File { content, .. }) => content_hash(&content),
+                    _ => None,
+                };
+                (self.copy(from, to, *overwrite), Some(StepData::with_sha256(sha)))
+            }
+            Rendered::Rename { from, to, overwrite } => known(self.rename(from, to, *overwrite)),
             Rendered::Cd(path) => known(match o.get(path) {
                 Some(Node::Dir) => {
                     scope.shared.set_cwd(path.clone());
@@ -214,9 +210,7 @@ impl<'a> Planner<'a> {
             }),
             Rendered::Mkdir(path) => known(match o.get(path) {
                 Some(Node::Dir) => Verdict::Unchanged,
-                Some(_) => {
-                    Verdict::WouldFail(format!("{} exists and is not a folder", path.display()))
-                }
+                Some(_) => Verdict::WouldFail(format!("{} exists and is not a folder", path.display())),
                 None => {
                     o.mkdir_all(path);
                     Verdict::WouldChange
@@ -224,12 +218,10 @@ impl<'a> Planner<'a> {
             }),
             Rendered::Remove { path, recursive } => known(match o.get(path) {
                 None => Verdict::Unchanged,
-                Some(Node::Dir) if !recursive && !dir_is_empty(path) => {
-                    Verdict::WouldFail(format!(
-                        "{} is a folder that is not empty; set `recursive: true`",
-                        path.display()
-                    ))
-                }
+                Some(Node::Dir) if !recursive && !dir_is_empty(path) => Verdict::WouldFail(format!(
+                    "{} is a folder that is not empty; set `recursive: true`",
+                    path.display()
+                )),
                 Some(_) => {
                     o.set(path, Entry::Removed);
                     Verdict::WouldChange
@@ -243,12 +235,8 @@ impl<'a> Planner<'a> {
                 let hash = crate::loader::sha256_hex(content.as_bytes());
                 known(match (o.get(path), parent_problem(o, path)) {
                     (_, Some(problem)) => Verdict::WouldFail(problem),
-                    (Some(Node::Dir), _) => {
-                        Verdict::WouldFail(format!("{} is a folder", path.display()))
-                    }
-                    (Some(Node::File { content: c, .. }), _)
-                        if same_content(&c, &Content::Hash(hash.clone())) =>
-                    {
+                    (Some(Node::Dir), _) => Verdict::WouldFail(format!("{} is a folder", path.display())),
+                    (Some(Node::File { content: c, .. }), _) if same_content(&c, &Content::Hash(hash.clone())) => {
                         Verdict::Unchanged
                     }
                     (Some(_), _) if !overwrite => Verdict::WouldFail(format!(
@@ -268,8 +256,7 @@ impl<'a> Planner<'a> {
                 })
             }
             Rendered::Assert { checks, message } => {
-                let failed: Vec<String> =
-                    checks.iter().filter_map(|c| self.failed_check(c)).collect();
+                let failed: Vec<String> = checks.iter().filter_map(|c| self.failed_check(c)).collect();
                 known(if failed.is_empty() {
                     Verdict::Unchanged
                 } else {
@@ -282,8 +269,7 @@ impl<'a> Planner<'a> {
             Rendered::Exec(e) => {
                 let cwd = scope.shared.cwd();
                 let Some(program) = crate::process::resolve_program(&e.program, &cwd, |p| {
-                    o.get(p)
-                        .is_some_and(|n| n.kind() == crate::scope::Kind::File)
+                    o.get(p).is_some_and(|n| n.kind() == crate::scope::Kind::File)
                 }) else {
                     return (
                         Verdict::WouldFail(format!(
@@ -323,21 +309,13 @@ impl<'a> Planner<'a> {
                 let cwd = scope.shared.cwd();
                 match crate::process::resolve_program(shell, &cwd, |p| p.is_file()) {
                     Some(_) => (Verdict::WouldChange, None),
-                    None => (
-                        Verdict::WouldFail(format!("shell `{shell}` not found")),
-                        None,
-                    ),
+                    None => (Verdict::WouldFail(format!("shell `{shell}` not found")), None),
                 }
             }
-            Rendered::ExpectOutput {
-                step: target,
-                expect,
-            } => {
+            Rendered::ExpectOutput { step: target, expect } => {
                 if unknown.contains(target) {
                     return (
-                        Verdict::DecidedAtRunTime(format!(
-                            "checks the output of `{target}`, which runs only for real"
-                        )),
+                        Verdict::DecidedAtRunTime(format!("checks the output of `{target}`, which runs only for real")),
                         None,
                     );
                 }
@@ -364,18 +342,12 @@ impl<'a> Planner<'a> {
     fn failed_check(&self, check: &Check) -> Option<String> {
         let o = &self.overlay;
         match check {
-            Check::Exists(p) => o
-                .get(p)
-                .is_none()
-                .then(|| format!("{} does not exist", p.display())),
-            Check::Missing(p) => o
-                .get(p)
-                .is_some()
-                .then(|| format!("{} exists", p.display())),
-            Check::File(p) => (!matches!(o.get(p), Some(Node::File { .. })))
-                .then(|| format!("{} is not a file", p.display())),
-            Check::Dir(p) => (!matches!(o.get(p), Some(Node::Dir)))
-                .then(|| format!("{} is not a folder", p.display())),
+            Check::Exists(p) => o.get(p).is_none().then(|| format!("{} does not exist", p.display())),
+            Check::Missing(p) => o.get(p).is_some().then(|| format!("{} exists", p.display())),
+            Check::File(p) => {
+                (!matches!(o.get(p), Some(Node::File { .. }))).then(|| format!("{} is not a file", p.display()))
+            }
+            Check::Dir(p) => (!matches!(o.get(p), Some(Node::Dir))).then(|| format!("{} is not a folder", p.display())),
             Check::That { expr, holds } => (!holds).then(|| format!("`{expr}` is false")),
         }
     }
@@ -393,9 +365,7 @@ impl<'a> Planner<'a> {
             return Verdict::WouldFail(problem);
         }
         match (&source, o.get(&target)) {
-            (Node::File { content: a, .. }, Some(Node::File { content: b, .. }))
-                if same_content(a, &b) =>
-            {
+            (Node::File { content: a, .. }, Some(Node::File { content: b, .. })) if same_content(a, &b) => {
                 return Verdict::Unchanged;
             }
             (_, Some(_)) if !overwrite => {

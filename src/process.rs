@@ -13,8 +13,7 @@ use crate::model::Stream;
 
 /// Set by SIGINT/SIGTERM; long waits poll it. A second signal while it is set ends the process
 /// at once with 130.
-pub static INTERRUPT: LazyLock<Arc<AtomicBool>> =
-    LazyLock::new(|| Arc::new(AtomicBool::new(false)));
+pub static INTERRUPT: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(false)));
 
 pub fn interrupted() -> bool {
     INTERRUPT.load(Ordering::SeqCst)
@@ -25,11 +24,7 @@ pub fn install_signal_handlers() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            let _ = signal_hook::flag::register_conditional_shutdown(
-                signal,
-                130,
-                Arc::clone(&INTERRUPT),
-            );
+            let _ = signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&INTERRUPT));
             let _ = signal_hook::flag::register(signal, Arc::clone(&INTERRUPT));
         }
     });
@@ -90,11 +85,7 @@ impl Captured {
 
 /// Finds the program as the Windows command prompt would: a bare name in `cwd` first, then on
 /// `PATH`; a name with a separator relative to `cwd`.
-pub fn resolve_program(
-    program: &str,
-    cwd: &Path,
-    exists: impl Fn(&Path) -> bool,
-) -> Option<PathBuf> {
+pub fn resolve_program(program: &str, cwd: &Path, exists: impl Fn(&Path) -> bool) -> Option<PathBuf> {
     let p = Path::new(program);
     if p.is_absolute() {
         return exists(p).then(|| p.to_path_buf());
@@ -325,10 +316,7 @@ impl Bounded {
         }
         // Start the tail at a line boundary so no half line is shown.
         let tail = tail.find('\n').map_or(&*tail, |i| &tail[i + 1..]);
-        format!(
-            "{}\n[… {} bytes of output not kept …]\n{tail}",
-            self.head, self.dropped
-        )
+        format!("{}\n[… {} bytes of output not kept …]\n{tail}", self.head, self.dropped)
     }
 }
 

@@ -9,7 +9,7 @@ use regex::Regex;
 
 use crate::inputs::Inputs;
 use crate::model::Stream;
-use crate::runbook::{Action, Condition, Expect, Matcher, Runbook, Step, Tpl, TplValue};
+use crate::runbook::{Action, Condition, Encoding, Expect, Matcher, Runbook, Step, Tpl, TplValue};
 use crate::scope::Scope;
 use crate::template::{self, TemplateError};
 
@@ -106,11 +106,7 @@ impl Rendered {
             q(&p.display().to_string())
         }
         match self {
-            Rendered::Copy {
-                from,
-                to,
-                overwrite,
-            } => {
+            Rendered::Copy { from, to, overwrite } => {
                 format!(
                     "copy {} → {}{}",
                     p(from),
@@ -118,11 +114,7 @@ impl Rendered {
                     if *overwrite { " (overwrite)" } else { "" }
                 )
             }
-            Rendered::Rename {
-                from,
-                to,
-                overwrite,
-            } => {
+            Rendered::Rename { from, to, overwrite } => {
                 format!(
                     "rename {} → {}{}",
                     p(from),
@@ -147,11 +139,7 @@ impl Rendered {
             }
             Rendered::Mkdir(path) => format!("mkdir {}", p(path)),
             Rendered::Remove { path, recursive } => {
-                format!(
-                    "remove {}{}",
-                    p(path),
-                    if *recursive { " (recursive)" } else { "" }
-                )
+                format!("remove {}{}", p(path), if *recursive { " (recursive)" } else { "" })
             }
             Rendered::Write {
                 path,
@@ -205,11 +193,7 @@ impl RenderedExpect {
         if let Some(codes) = &self.exit_codes {
             parts.push(format!(
                 "exit code {}",
-                codes
-                    .iter()
-                    .map(i32::to_string)
-                    .collect::<Vec<_>>()
-                    .join(" or ")
+                codes.iter().map(i32::to_string).collect::<Vec<_>>().join(" or ")
             ));
         }
         parts.join(", ")
@@ -227,12 +211,7 @@ pub struct RenderError {
 impl RenderError {
     fn at(tpl: &Tpl, e: TemplateError) -> RenderError {
         RenderError {
-            message: format!(
-                "{} (in `{}` at {})",
-                e.message,
-                tpl.text,
-                tpl.loc.position()
-            ),
+            message: format!("{} (in `{}` at {})", e.message, tpl.text, tpl.loc.position()),
             undefined: e.undefined,
         }
     }
@@ -246,11 +225,7 @@ fn path(tpl: &Tpl, scope: &Arc<Scope>) -> Result<PathBuf, RenderError> {
     let rendered = text(tpl, scope)?;
     if rendered.trim().is_empty() {
         return Err(RenderError {
-            message: format!(
-                "`{}` renders to an empty path (at {})",
-                tpl.text,
-                tpl.loc.position()
-            ),
+            message: format!("`{}` renders to an empty path (at {})", tpl.text, tpl.loc.position()),
             undefined: false,
         });
     }
@@ -278,20 +253,13 @@ pub fn expect(x: &Expect, scope: &Arc<Scope>) -> Result<RenderedExpect, RenderEr
         Some(Matcher::Template(tpl)) => {
             let source = text(tpl, scope)?;
             Some(Regex::new(&source).map_err(|e| RenderError {
-                message: format!(
-                    "`{}` renders to an invalid regular expression: {e}",
-                    tpl.text
-                ),
+                message: format!("`{}` renders to an invalid regular expression: {e}", tpl.text),
                 undefined: false,
             })?)
         }
     };
     Ok(RenderedExpect {
-        contains: x
-            .contains
-            .iter()
-            .map(|t| text(t, scope))
-            .collect::<Result<_, _>>()?,
+        contains: x.contains.iter().map(|t| text(t, scope)).collect::<Result<_, _>>()?,
         not_contains: x
             .not_contains
             .iter()
@@ -318,18 +286,28 @@ pub fn action(step: &Step, scope: &Arc<Scope>) -> Result<Rendered, RenderError> 
         Action::Cd(p) => Rendered::Cd(path(p, scope)?),
         Action::Exec(e) => Rendered::Exec(RenderedExec {
             program: text(&e.program, scope)?,
-            args: e
-                .args
-                .iter()
-                .map(|a| text(a, scope))
-                .collect::<Result<_, _>>()?,
+            args: e.args.iter().map(|a| text(a, scope)).collect::<Result<_, _>>()?,
             env: e
                 .env
                 .iter()
                 .map(|(k, v)| Ok((k.clone(), text(v, scope)?)))
                 .collect::<Result<_, RenderError>>()?,
             stdin: e.stdin.as_ref().map(|s| text(s, scope)).transpose()?,
-            encoding: e.encoding,
+            encoding: match &e.encoding {
+                Encoding::Fixed(enc) => enc,
+                Encoding::Template(tpl) => {
+                    let label = text(tpl, scope)?;
+                    encoding_rs::Encoding::for_label(label.trim().as_bytes()).ok_or_else(|| RenderError {
+                        message: format!(
+                            "unknown encoding `{label}` (from `{}` at {}); {}",
+                            tpl.text,
+                            tpl.loc.position(),
+                            crate::loader::ENCODING_HINT
+                        ),
+                        undefined: false,
+                    })?
+                }
+            },
             read_only: e.read_only,
             expect: e.expect.as_ref().map(|x| expect(x, scope)).transpose()?,
         }),
@@ -390,10 +368,7 @@ pub fn action(step: &Step, scope: &Arc<Scope>) -> Result<Rendered, RenderError> 
         }
         Action::Fail(m) => Rendered::Fail(text(m, scope)?),
         Action::Log(m) => Rendered::Log(text(m, scope)?),
-        Action::Manual {
-            instructions,
-            confirm,
-        } => Rendered::Manual {
+        Action::Manual { instructions, confirm } => Rendered::Manual {
             instructions: text(instructions, scope)?,
             confirm: *confirm,
         },
@@ -417,10 +392,12 @@ pub fn title(step: &Step, rendered: Option<&Rendered>, scope: &Arc<Scope>) -> St
     if let Some(name) = &step.name {
         return text(name, scope).unwrap_or_else(|_| name.text.clone());
     }
-    rendered.map_or_else(
-        || crate::commands::show::summary(&step.action),
-        Rendered::describe,
-    )
+    match rendered {
+        // The message itself is shown when the step runs.
+        Some(Rendered::Log(_)) => "log".to_string(),
+        Some(r) => r.describe(),
+        None => crate::commands::show::summary(&step.action),
+    }
 }
 
 /// Builds a runbook's scope: inputs, then vars rendered in order.

@@ -66,13 +66,7 @@ impl Reporter {
         let _ = out.flush();
     }
 
-    pub fn run_started(
-        &self,
-        runbook: &str,
-        run_id: &str,
-        journal: &std::path::Path,
-        resumed: bool,
-    ) {
+    pub fn run_started(&self, runbook: &str, run_id: &str, journal: &std::path::Path, resumed: bool) {
         match self.format {
             Format::Json => self.event(json!({"event": if resumed { "run_resumed" } else { "run_started" }, "runbook": runbook, "run_id": run_id, "journal": journal.display().to_string()})),
             Format::Text if !self.ui.quiet => self.line(&format!(
@@ -86,7 +80,9 @@ impl Reporter {
 
     pub fn step_started(&self, index: usize, id: &str, title: &str, action: &str) {
         match self.format {
-            Format::Json => self.event(json!({"event": "step_started", "step": id, "index": index + 1, "title": title, "action": action})),
+            Format::Json => self.event(
+                json!({"event": "step_started", "step": id, "index": index + 1, "title": title, "action": action}),
+            ),
             Format::Text => {
                 if let Some(bar) = &self.bar {
                     bar.set_position(index as u64);
@@ -104,9 +100,7 @@ impl Reporter {
 
     pub fn output(&self, id: &str, stream: Stream, line: &str) {
         match self.format {
-            Format::Json => {
-                self.event(json!({"event": "output", "step": id, "stream": stream, "line": line}))
-            }
+            Format::Json => self.event(json!({"event": "output", "step": id, "stream": stream, "line": line})),
             Format::Text if !self.ui.quiet => self.line(&format!("      | {line}")),
             Format::Text => {}
         }
@@ -123,13 +117,7 @@ impl Reporter {
         }
     }
 
-    pub fn step_finished(
-        &self,
-        id: &str,
-        outcome: Outcome,
-        duration: Duration,
-        error: Option<&str>,
-    ) {
+    pub fn step_finished(&self, id: &str, outcome: Outcome, duration: Duration, error: Option<&str>) {
         match self.format {
             Format::Json => self.event(json!({"event": "step_finished", "step": id, "outcome": outcome, "duration_ms": duration.as_millis() as u64, "error": error})),
             Format::Text => {
@@ -153,23 +141,12 @@ impl Reporter {
 
     pub fn retrying(&self, id: &str, attempt: u32, of: u32, delay: Duration) {
         match self.format {
-            Format::Json => {
-                self.event(json!({"event": "retry", "step": id, "attempt": attempt, "of": of}))
-            }
-            Format::Text => self.line(&format!(
-                "      retrying ({attempt}/{of}) in {}",
-                fmt_duration(delay)
-            )),
+            Format::Json => self.event(json!({"event": "retry", "step": id, "attempt": attempt, "of": of})),
+            Format::Text => self.line(&format!("      retrying ({attempt}/{of}) in {}", fmt_duration(delay))),
         }
     }
 
-    pub fn run_finished(
-        &self,
-        outcome: &str,
-        counts: &[(Outcome, usize)],
-        elapsed: Duration,
-        extra: &str,
-    ) {
+    pub fn run_finished(&self, outcome: &str, counts: &[(Outcome, usize)], elapsed: Duration, extra: &str) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }

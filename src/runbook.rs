@@ -25,10 +25,7 @@ pub struct Runbook {
 
 impl Runbook {
     pub fn secret_names(&self) -> impl Iterator<Item = &str> {
-        self.inputs
-            .values()
-            .filter(|i| i.secret)
-            .map(|i| i.name.as_str())
+        self.inputs.values().filter(|i| i.secret).map(|i| i.name.as_str())
     }
 
     pub fn step(&self, id: &str) -> Option<&Step> {
@@ -140,22 +137,12 @@ pub enum Action {
     Shell(Shell),
     ExpectOutput(ExpectOutput),
     Mkdir(Tpl),
-    Remove {
-        path: Tpl,
-        recursive: bool,
-    },
-    Write {
-        path: Tpl,
-        content: Tpl,
-        overwrite: bool,
-    },
+    Remove { path: Tpl, recursive: bool },
+    Write { path: Tpl, content: Tpl, overwrite: bool },
     Assert(Assert),
     Fail(Tpl),
     Log(Tpl),
-    Manual {
-        instructions: Tpl,
-        confirm: bool,
-    },
+    Manual { instructions: Tpl, confirm: bool },
     Include(Include),
 }
 
@@ -193,10 +180,17 @@ pub struct Exec {
     pub args: Vec<Tpl>,
     pub env: IndexMap<String, Tpl>,
     pub stdin: Option<Tpl>,
-    pub encoding: &'static encoding_rs::Encoding,
+    pub encoding: Encoding,
     pub read_only: bool,
     pub idempotent: bool,
     pub expect: Option<Expect>,
+}
+
+/// An output encoding: fixed at load time, or chosen by a template (e.g. a site's input).
+#[derive(Debug, Clone)]
+pub enum Encoding {
+    Fixed(&'static encoding_rs::Encoding),
+    Template(Tpl),
 }
 
 #[derive(Debug)]

@@ -11,9 +11,7 @@ use crate::cli::Format;
 use crate::executor::{self, StepError, manual::Confirm};
 use crate::exit::ExitCode;
 use crate::inputs::{InputValue, Inputs, Origin};
-use crate::journal::{
-    FileDigest, Journal, JournalError, Record, RunOutcome, RunSummary, StepDigest, StepState,
-};
+use crate::journal::{FileDigest, Journal, JournalError, Record, RunOutcome, RunSummary, StepDigest, StepState};
 use crate::outcome::{Outcome, StepData};
 use crate::render::{self, Rendered};
 use crate::reporter::Reporter;
@@ -95,11 +93,7 @@ pub fn step_digests(runbook: &Runbook, prefix: &str, out: &mut Vec<StepDigest>) 
 }
 
 /// The scope of an included runbook: its defaults, then the parent's `with` values.
-pub fn include_scope(
-    runbook: &Runbook,
-    with: &[(String, String)],
-    parent: &Arc<Scope>,
-) -> Result<Arc<Scope>, String> {
+pub fn include_scope(runbook: &Runbook, with: &[(String, String)], parent: &Arc<Scope>) -> Result<Arc<Scope>, String> {
     let mut inputs = Inputs::default();
     for def in runbook.inputs.values() {
         let given = with
@@ -163,8 +157,7 @@ pub fn execute(
         Start::Fresh { plan } => {
             let run_id = crate::journal::new_run_id();
             let mut journal =
-                Journal::create(&config.state_dir, &runbook.name, &run_id, masker.clone())
-                    .map_err(journal_failure)?;
+                Journal::create(&config.state_dir, &runbook.name, &run_id, masker.clone()).map_err(journal_failure)?;
             let mut steps = Vec::new();
             step_digests(runbook, "", &mut steps);
             let secret: Vec<String> = runbook.secret_names().map(str::to_owned).collect();
@@ -209,8 +202,7 @@ pub fn execute(
             redo,
             mark_done,
         } => {
-            let mut journal =
-                Journal::open(&summary.path, masker.clone()).map_err(journal_failure)?;
+            let mut journal = Journal::open(&summary.path, masker.clone()).map_err(journal_failure)?;
             let who = (crate::journal::host(), crate::journal::user());
             journal
                 .append(
@@ -266,9 +258,7 @@ pub fn execute(
         dry_run: false,
     });
     let scope = render::new_scope(runbook, inputs, shared).map_err(|e| {
-        crate::exit::Failure::invalid(vec![crate::diagnostic::Diagnostic::error(
-            masker.mask(&e.message),
-        )])
+        crate::exit::Failure::invalid(vec![crate::diagnostic::Diagnostic::error(masker.mask(&e.message))])
     })?;
     let confirm = if config.yes {
         Confirm::Yes
@@ -321,25 +311,16 @@ pub fn execute(
             shell_word(&path.display().to_string())
         ),
     };
-    let counts: Vec<(Outcome, usize)> = [
-        Outcome::Done,
-        Outcome::Unchanged,
-        Outcome::Skipped,
-        Outcome::Failed,
-    ]
-    .into_iter()
-    .map(|o| (o, runner.counts.get(o.as_str()).map_or(0, |c| c.1)))
-    .collect();
-    runner
-        .reporter
-        .run_finished(label, &counts, started.elapsed(), &extra);
+    let counts: Vec<(Outcome, usize)> = [Outcome::Done, Outcome::Unchanged, Outcome::Skipped, Outcome::Failed]
+        .into_iter()
+        .map(|o| (o, runner.counts.get(o.as_str()).map_or(0, |c| c.1)))
+        .collect();
+    runner.reporter.run_finished(label, &counts, started.elapsed(), &extra);
     Ok(code)
 }
 
 pub fn shell_word(s: &str) -> String {
-    if s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_./=:".contains(c))
-    {
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:".contains(c)) {
         s.to_owned()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
@@ -361,18 +342,10 @@ impl Runner<'_> {
     }
 
     fn count(&mut self, outcome: Outcome) {
-        self.counts
-            .entry(outcome.as_str())
-            .or_insert((outcome, 0))
-            .1 += 1;
+        self.counts.entry(outcome.as_str()).or_insert((outcome, 0)).1 += 1;
     }
 
-    fn walk(
-        &mut self,
-        runbook: &Runbook,
-        scope: &Arc<Scope>,
-        prefix: &str,
-    ) -> Result<Flow, JournalError> {
+    fn walk(&mut self, runbook: &Runbook, scope: &Arc<Scope>, prefix: &str) -> Result<Flow, JournalError> {
         for step in &runbook.steps {
             let id = format!("{prefix}{}", step.id);
             if self.restore(step, &id, scope) {
@@ -380,9 +353,7 @@ impl Runner<'_> {
                 if let Action::Include(inc) = &step.action {
                     match self.enter_include(step, inc, scope) {
                         Some(child) => {
-                            if let Flow::Stop(c, o) =
-                                self.walk(&inc.runbook, &child, &format!("{id}."))?
-                            {
+                            if let Flow::Stop(c, o) = self.walk(&inc.runbook, &child, &format!("{id}."))? {
                                 return Ok(Flow::Stop(c, o));
                             }
                         }
@@ -418,12 +389,7 @@ impl Runner<'_> {
         }
     }
 
-    fn enter_include(
-        &mut self,
-        step: &Step,
-        inc: &crate::runbook::Include,
-        scope: &Arc<Scope>,
-    ) -> Option<Arc<Scope>> {
+    fn enter_include(&mut self, step: &Step, inc: &crate::runbook::Include, scope: &Arc<Scope>) -> Option<Arc<Scope>> {
         let with = match render::action(step, scope) {
             Ok(Rendered::Include { with, .. }) => with,
             _ => return None,
@@ -494,8 +460,7 @@ impl Runner<'_> {
             match executor::manual::ask(&question) {
                 Ok(true) => {}
                 _ => {
-                    self.reporter
-                        .say(id, "stopped by the operator before this step");
+                    self.reporter.say(id, "stopped by the operator before this step");
                     return Ok(Flow::Stop(ExitCode::StepFailed, RunOutcome::Interrupted));
                 }
             }
@@ -513,8 +478,7 @@ impl Runner<'_> {
             )?;
             self.flush();
             if attempt == 1 {
-                self.reporter
-                    .step_started(index, id, &title, &rendered.describe());
+                self.reporter.step_started(index, id, &title, &rendered.describe());
             }
             let t0 = Instant::now();
             let result = {
@@ -542,19 +506,18 @@ impl Runner<'_> {
                         return self.walk(&inc.runbook, &child, &format!("{id}."));
                     }
                     scope.set_step(&step.id, data.to_value(outcome));
-                    let confirmed_by = matches!(step.action, Action::Manual { confirm: true, .. })
-                        .then(|| {
-                            format!(
-                                "{}@{} ({})",
-                                crate::journal::user(),
-                                crate::journal::host(),
-                                if self.confirm == Confirm::Yes {
-                                    "--yes"
-                                } else {
-                                    "at the terminal"
-                                }
-                            )
-                        });
+                    let confirmed_by = matches!(step.action, Action::Manual { confirm: true, .. }).then(|| {
+                        format!(
+                            "{}@{} ({})",
+                            crate::journal::user(),
+                            crate::journal::host(),
+                            if self.confirm == Confirm::Yes {
+                                "--yes"
+                            } else {
+                                "at the terminal"
+                            }
+                        )
+                    });
                     self.journal.append(
                         &Record::StepFinished {
                             step: id.into(),
@@ -607,8 +570,7 @@ impl Runner<'_> {
                         )?;
                         self.reporter.say(id, &message);
                         attempt += 1;
-                        self.reporter
-                            .retrying(id, attempt, attempts, step.retry_delay);
+                        self.reporter.retrying(id, attempt, attempts, step.retry_delay);
                         sleep_interruptibly(step.retry_delay);
                         continue;
                     }
@@ -719,8 +681,6 @@ fn journal_data(mut data: StepData) -> StepData {
 fn sleep_interruptibly(d: Duration) {
     let end = Instant::now() + d;
     while Instant::now() < end && !crate::process::interrupted() {
-        std::thread::sleep(
-            Duration::from_millis(20).min(end.saturating_duration_since(Instant::now())),
-        );
+        std::thread::sleep(Duration::from_millis(20).min(end.saturating_duration_since(Instant::now())));
     }
 }

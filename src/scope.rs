@@ -119,20 +119,11 @@ impl Scope {
     }
 
     pub fn forget_step(&self, id: &str) {
-        self.steps
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .shift_remove(id);
+        self.steps.0.lock().unwrap_or_else(|e| e.into_inner()).shift_remove(id);
     }
 
     pub fn step(&self, id: &str) -> Option<Value> {
-        self.steps
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(id)
-            .cloned()
+        self.steps.0.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
     }
 
     /// `steps` of this scope as a value, live (an include exposes its children this way).
@@ -153,12 +144,7 @@ impl Object for Scope {
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let key = key.as_str()?;
-        if let Some(v) = self
-            .values
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-        {
+        if let Some(v) = self.values.lock().unwrap_or_else(|e| e.into_inner()).get(key) {
             return Some(v.clone());
         }
         Some(match key {
@@ -210,16 +196,9 @@ struct FsFn {
 }
 
 impl Object for FsFn {
-    fn call(
-        self: &Arc<Self>,
-        _state: &mut State<'_, '_>,
-        args: &[Value],
-    ) -> Result<Value, MjError> {
+    fn call(self: &Arc<Self>, _state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, MjError> {
         let [path] = args else {
-            return Err(MjError::new(
-                minijinja::ErrorKind::MissingArgument,
-                "expects one path",
-            ));
+            return Err(MjError::new(minijinja::ErrorKind::MissingArgument, "expects one path"));
         };
         let Some(path) = path.as_str() else {
             return Err(MjError::new(

@@ -92,9 +92,6 @@ mod tests {
         let m = Masker::new(["pw"]);
         let mut v = serde_json::json!({"a": ["x pw y", {"b": "pw"}], "c": 1});
         m.mask_json(&mut v);
-        assert_eq!(
-            v,
-            serde_json::json!({"a": ["x **** y", {"b": "****"}], "c": 1})
-        );
+        assert_eq!(v, serde_json::json!({"a": ["x **** y", {"b": "****"}], "c": 1}));
     }
 }

@@ -34,10 +34,7 @@ impl Source {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
         let start = self.line_starts[line];
-        let col = self.text[start..floor_char(&self.text, offset)]
-            .chars()
-            .count()
-            + 1;
+        let col = self.text[start..floor_char(&self.text, offset)].chars().count() + 1;
         (line + 1, col)
     }
 

@@ -16,15 +16,7 @@ const FUEL: u64 = 200_000;
 pub const MAX_RENDERED: usize = 16 * 1024 * 1024;
 
 /// Names every template may use besides inputs, vars and `steps`.
-pub const BUILTIN_NAMES: &[&str] = &[
-    "env",
-    "os",
-    "run",
-    "exists",
-    "is_file",
-    "is_dir",
-    "path_join",
-];
+pub const BUILTIN_NAMES: &[&str] = &["env", "os", "run", "exists", "is_file", "is_dir", "path_join"];
 /// Fields of `steps.<id>`.
 pub const STEP_FIELDS: &[&str] = &["stdout", "stderr", "exit_code", "captures", "status"];
 
@@ -46,9 +38,7 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env.add_filter("basename", |p: &str| basename(p).to_owned());
     env.add_filter("dirname", |p: &str| dirname(p).to_owned());
     env.add_filter("stem", |p: &str| stem(p).to_owned());
-    env.add_filter("with_extension", |p: &str, ext: &str| {
-        with_extension(p, ext)
-    });
+    env.add_filter("with_extension", |p: &str, ext: &str| with_extension(p, ext));
     env
 });
 
@@ -113,10 +103,7 @@ pub fn render(text: &str, ctx: &Value) -> Result<String, TemplateError> {
     let out = ENV.render_str(text, ctx.clone()).map_err(|e| convert(&e))?;
     if out.len() > MAX_RENDERED {
         return Err(TemplateError {
-            message: format!(
-                "the rendered text is larger than {} MiB",
-                MAX_RENDERED >> 20
-            ),
+            message: format!("the rendered text is larger than {} MiB", MAX_RENDERED >> 20),
             range: None,
             undefined: false,
         });
@@ -145,8 +132,7 @@ fn is_sep(c: char) -> bool {
 }
 
 fn is_absolute(p: &str) -> bool {
-    p.starts_with(is_sep)
-        || (p.len() >= 2 && p.as_bytes()[1] == b':' && p.as_bytes()[0].is_ascii_alphabetic())
+    p.starts_with(is_sep) || (p.len() >= 2 && p.as_bytes()[1] == b':' && p.as_bytes()[0].is_ascii_alphabetic())
 }
 
 /// Joins path parts with the separator the first part uses (`\` only if it has no `/`).
@@ -214,19 +200,15 @@ mod tests {
     use minijinja::context;
 
     fn join(parts: &[&str]) -> String {
-        path_join(minijinja::value::Rest(
-            parts.iter().map(|s| s.to_string()).collect(),
-        ))
+        path_join(minijinja::value::Rest(parts.iter().map(|s| s.to_string()).collect()))
     }
 
     #[test]
     fn path_join_cases() {
-        assert_eq!(
-            join(&["C:/", "OfficeScanAuth.pfx"]),
-            "C:/OfficeScanAuth.pfx"
-        );
+        assert_eq!(join(&["C:/", "OfficeScanAuth.pfx"]), "C:/OfficeScanAuth.pfx");
         assert_eq!(join(&["a", "b", "c"]), "a/b/c");
-        assert_eq!(join(&["a/", "/b"]), "a/b");
+        assert_eq!(join(&["a/", "b/"]), "a/b/");
+        assert_eq!(join(&["a/", "/b"]), "/b");
         assert_eq!(join(&["C:\\Temp", "x.pfx"]), "C:\\Temp\\x.pfx");
         assert_eq!(join(&["a", "/abs"]), "/abs");
         assert_eq!(join(&["a", "D:/x"]), "D:/x");
@@ -245,10 +227,7 @@ mod tests {
         assert_eq!(stem("/a/OfficeScanAuth.dat"), "OfficeScanAuth");
         assert_eq!(stem(".bashrc"), ".bashrc");
         assert_eq!(stem("a.tar.gz"), "a.tar");
-        assert_eq!(
-            with_extension("/a/OfficeScanAuth.dat", "pfx"),
-            "/a/OfficeScanAuth.pfx"
-        );
+        assert_eq!(with_extension("/a/OfficeScanAuth.dat", "pfx"), "/a/OfficeScanAuth.pfx");
         assert_eq!(with_extension("x.dat", ".pfx"), "x.pfx");
         assert_eq!(with_extension("noext", "txt"), "noext.txt");
         assert_eq!(with_extension("a.b", ""), "a");
@@ -283,8 +262,7 @@ mod tests {
 
     #[test]
     fn analysis_lists_dotted_names() {
-        let names =
-            analyze("{{ steps.import.stdout }} {{ path_join(a, b) }} {{ x | basename }}").unwrap();
+        let names = analyze("{{ steps.import.stdout }} {{ path_join(a, b) }} {{ x | basename }}").unwrap();
         assert!(names.contains("steps.import.stdout"), "{names:?}");
         assert!(names.contains("a") && names.contains("x"), "{names:?}");
         assert!(analyze("{{ a ").is_err());

@@ -91,9 +91,6 @@ impl Ui {
     }
 
     pub fn severity_count(diagnostics: &[Diagnostic], severity: Severity) -> usize {
-        diagnostics
-            .iter()
-            .filter(|d| d.severity == severity)
-            .count()
+        diagnostics.iter().filter(|d| d.severity == severity).count()
     }
 }

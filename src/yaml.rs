@@ -145,18 +145,13 @@ pub fn parse(text: &str) -> Result<Node, ParseError> {
 /// serde-saphyr appends " at line X column Y" and similar; the diagnostic shows the position itself.
 fn clean_parse_message(raw: &str) -> String {
     let first = raw.lines().next().unwrap_or(raw).trim();
-    let re =
-        regex::Regex::new(r"(?i)\s*(?:at|,)?\s*line \d+,? column \d+\s*:?").expect("static regex");
-    let cleaned = re
-        .replace_all(first, "")
-        .trim()
-        .trim_end_matches(':')
-        .to_string();
-    if cleaned.is_empty() {
-        first.to_string()
-    } else {
-        cleaned
+    if let Some(rest) = first.strip_prefix("duplicate mapping key: ") {
+        let key = rest.split(',').next().unwrap_or(rest).trim();
+        return format!("duplicate key `{key}` (each key may appear once in a mapping)");
     }
+    let re = regex::Regex::new(r"(?i)\s*(?:at|,)?\s*line \d+,? column \d+\s*:?").expect("static regex");
+    let cleaned = re.replace_all(first, "").trim().trim_end_matches(':').to_string();
+    if cleaned.is_empty() { first.to_string() } else { cleaned }
 }
 
 impl<'de> Deserialize<'de> for Node {
@@ -290,14 +285,8 @@ impl DeError {
 }
 
 /// Reads `T` from `node`; unknown keys anywhere inside are pushed to `unknown` (not fatal).
-pub fn from_node<'a, T: Deserialize<'a>>(
-    node: &'a Node,
-    unknown: &RefCell<Vec<DeError>>,
-) -> Result<T, DeError> {
-    T::deserialize(NodeDe {
-        node,
-        sink: unknown,
-    })
+pub fn from_node<'a, T: Deserialize<'a>>(node: &'a Node, unknown: &RefCell<Vec<DeError>>) -> Result<T, DeError> {
+    T::deserialize(NodeDe { node, sink: unknown })
 }
 
 /// The marker struct name through which [`crate::model::Sp`] asks for a node's span.
@@ -310,10 +299,7 @@ pub struct NodeDe<'a, 's> {
 
 impl<'a, 's> NodeDe<'a, 's> {
     fn child(&self, node: &'a Node) -> NodeDe<'a, 's> {
-        NodeDe {
-            node,
-            sink: self.sink,
-        }
+        NodeDe { node, sink: self.sink }
     }
 
     fn unexpected(&self) -> de::Unexpected<'a> {
@@ -367,15 +353,10 @@ impl<'a> Deserializer<'a> for NodeDe<'a, '_> {
         match &self.node.kind {
             NodeKind::Int(_) | NodeKind::Float(_) | NodeKind::Bool(_) => {
                 let text = self.node.scalar_text().unwrap_or_default();
-                visitor
-                    .visit_string(text)
-                    .map_err(|e: DeError| e.or_at(self.node.span))
+                visitor.visit_string(text).map_err(|e: DeError| e.or_at(self.node.span))
             }
             NodeKind::Str(_) => self.deserialize_any(visitor),
-            _ => Err(
-                <DeError as de::Error>::invalid_type(self.unexpected(), &visitor)
-                    .or_at(self.node.span),
-            ),
+            _ => Err(<DeError as de::Error>::invalid_type(self.unexpected(), &visitor).or_at(self.node.span)),
         }
     }
 
@@ -390,11 +371,7 @@ impl<'a> Deserializer<'a> for NodeDe<'a, '_> {
         }
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'a>>(
-        self,
-        _: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, DeError> {
+    fn deserialize_newtype_struct<V: Visitor<'a>>(self, _: &'static str, visitor: V) -> Result<V::Value, DeError> {
         visitor.visit_newtype_struct(self)
     }
 
@@ -443,11 +420,7 @@ impl<'a> Deserializer<'a> for NodeDe<'a, '_> {
         deserialize_seq deserialize_map deserialize_identifier deserialize_ignored_any
     }
 
-    fn deserialize_unit_struct<V: Visitor<'a>>(
-        self,
-        _: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, DeError> {
+    fn deserialize_unit_struct<V: Visitor<'a>>(self, _: &'static str, visitor: V) -> Result<V::Value, DeError> {
         self.deserialize_any(visitor)
     }
 
@@ -473,10 +446,7 @@ struct SeqDe<'a, 's, I> {
 impl<'a, I: Iterator<Item = &'a Node>> SeqAccess<'a> for SeqDe<'a, '_, I> {
     type Error = DeError;
 
-    fn next_element_seed<T: DeserializeSeed<'a>>(
-        &mut self,
-        seed: T,
-    ) -> Result<Option<T::Value>, DeError> {
+    fn next_element_seed<T: DeserializeSeed<'a>>(&mut self, seed: T) -> Result<Option<T::Value>, DeError> {
         match self.iter.next() {
             Some(node) => seed
                 .deserialize(self.de.child(node))
@@ -498,10 +468,7 @@ struct MapDe<'a, 's, I> {
 impl<'a, I: Iterator<Item = &'a (Node, Node)>> MapAccess<'a> for MapDe<'a, '_, I> {
     type Error = DeError;
 
-    fn next_key_seed<K: DeserializeSeed<'a>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, DeError> {
+    fn next_key_seed<K: DeserializeSeed<'a>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
         for (key, value) in self.iter.by_ref() {
             if let (Some(fields), Some(name)) = (self.fields, key.as_str())
                 && !fields.contains(&name)
@@ -530,8 +497,7 @@ impl<'a, I: Iterator<Item = &'a (Node, Node)>> MapAccess<'a> for MapDe<'a, '_, I
             .value
             .take()
             .ok_or_else(|| <DeError as de::Error>::custom("value without key"))?;
-        seed.deserialize(self.de.child(node))
-            .map_err(|e| e.or_at(node.span))
+        seed.deserialize(self.de.child(node)).map_err(|e| e.or_at(node.span))
     }
 }
 
@@ -544,10 +510,7 @@ struct SpannedDe<'a, 's> {
 impl<'a> MapAccess<'a> for SpannedDe<'a, '_> {
     type Error = DeError;
 
-    fn next_key_seed<K: DeserializeSeed<'a>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, DeError> {
+    fn next_key_seed<K: DeserializeSeed<'a>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
         let key = match self.state {
             0 => "offset",
             1 => "len",
@@ -601,7 +564,9 @@ mod tests {
         let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..20 {
             let p = i - 1;
-            text.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
         }
         assert!(parse(&text).is_err());
     }

@@ -1,1 +1,15 @@
+//! The integration tests: one binary, one file per feature.
 
+mod support;
+
+mod actions;
+mod apex;
+mod errors;
+mod inputs;
+mod journal;
+mod plan;
+mod resume;
+mod schema;
+mod secrets;
+mod show;
+mod validate;

@@ -32,11 +32,14 @@ pub fn load_runbook(ui: &Ui, path: &Path) -> Result<Arc<Runbook>, Failure> {
 /// Takes the runbook's lock, or refuses (exit 3) naming the holder.
 pub fn lock(state: &Path, runbook: &str, command: &str) -> Result<crate::lock::RunLock, Failure> {
     crate::lock::acquire(state, runbook, command).map_err(|e| match e {
-        crate::lock::LockError::Held { .. } => Failure::refused(
-            crate::diagnostic::Diagnostic::error(e.to_string()).hint("wait for it to finish; if that process is gone, the OS has released the lock and you can try again"),
-        ),
+        crate::lock::LockError::Held { .. } => {
+            Failure::refused(crate::diagnostic::Diagnostic::error(e.to_string()).hint(
+                "wait for it to finish; if that process is gone, the OS has released the lock and you can try again",
+            ))
+        }
         crate::lock::LockError::StateDir { .. } => Failure::invalid(vec![
-            crate::diagnostic::Diagnostic::error(e.to_string()).hint("choose a writable state folder with --state-dir or RUNBOOK_STATE_DIR"),
+            crate::diagnostic::Diagnostic::error(e.to_string())
+                .hint("choose a writable state folder with --state-dir or RUNBOOK_STATE_DIR"),
         ]),
     })
 }

@@ -20,8 +20,7 @@ pub fn run(ui: &Ui, args: &PlanArgs) -> CmdResult {
         Format::Text => print!("{}", render_text(&runbook, &steps)),
         Format::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&document(&runbook, &args.file, &inputs, &steps))
-                .expect("plan serializes")
+            serde_json::to_string_pretty(&document(&runbook, &args.file, &inputs, &steps)).expect("plan serializes")
         ),
     }
     if let Some(out) = &args.out {
@@ -35,11 +34,7 @@ pub fn run(ui: &Ui, args: &PlanArgs) -> CmdResult {
     })
 }
 
-pub fn resolve_inputs(
-    ui: &Ui,
-    runbook: &Runbook,
-    args: &inputs::InputArgs,
-) -> Result<Inputs, Failure> {
+pub fn resolve_inputs(ui: &Ui, runbook: &Runbook, args: &inputs::InputArgs) -> Result<Inputs, Failure> {
     let (resolved, warnings) = inputs::resolve(runbook, args).map_err(Failure::invalid)?;
     ui.diagnostics(&warnings);
     Ok(resolved)
@@ -57,13 +52,8 @@ pub fn masker(runbook: &Runbook, inputs: &Inputs) -> Masker {
     Masker::new(secrets.iter().map(String::as_str))
 }
 
-pub fn predict(
-    runbook: &Arc<Runbook>,
-    inputs: &Inputs,
-    masker: &Masker,
-) -> Result<Vec<PlannedStep>, Failure> {
-    let cwd = std::env::current_dir()
-        .map_err(|e| Diagnostic::error(format!("cannot read the current folder: {e}")))?;
+pub fn predict(runbook: &Arc<Runbook>, inputs: &Inputs, masker: &Masker) -> Result<Vec<PlannedStep>, Failure> {
+    let cwd = std::env::current_dir().map_err(|e| Diagnostic::error(format!("cannot read the current folder: {e}")))?;
     Planner::plan(runbook, inputs, masker, cwd)
         .map_err(|e| Failure::invalid(vec![Diagnostic::error(masker.mask(&e.message))]))
 }
@@ -106,23 +96,13 @@ pub fn render_text(runbook: &Runbook, steps: &[PlannedStep]) -> String {
     let _ = writeln!(out);
     let _ = writeln!(out, "Summary: {}.", summary.join(", "));
     if let Some(first) = steps.iter().position(|s| s.verdict.fails()) {
-        let _ = writeln!(
-            out,
-            "The run would stop at step {} ({}).",
-            first + 1,
-            steps[first].id
-        );
+        let _ = writeln!(out, "The run would stop at step {} ({}).", first + 1, steps[first].id);
     }
     out
 }
 
 /// The saved / JSON form of a plan (see `schemas/plan.schema.json`).
-pub fn document(
-    runbook: &Runbook,
-    path: &Path,
-    inputs: &Inputs,
-    steps: &[PlannedStep],
-) -> serde_json::Value {
+pub fn document(runbook: &Runbook, path: &Path, inputs: &Inputs, steps: &[PlannedStep]) -> serde_json::Value {
     let secret: Vec<&str> = runbook.secret_names().collect();
     serde_json::json!({
         "format": 1,
@@ -141,9 +121,5 @@ fn save(out: &Path, doc: &serde_json::Value) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(doc).expect("plan serializes") + "\n";
     crate::executor::files::write(out, &text, true)
         .map(|_| ())
-        .map_err(|e| {
-            Failure::invalid(vec![Diagnostic::error(format!(
-                "cannot save the plan: {e}"
-            ))])
-        })
+        .map_err(|e| Failure::invalid(vec![Diagnostic::error(format!("cannot save the plan: {e}"))]))
 }

@@ -9,9 +9,9 @@ use crate::runner::{self, Config, Start, shell_word};
 use crate::ui::Ui;
 
 fn journal_error(e: journal::JournalError) -> Failure {
-    Failure::invalid(vec![Diagnostic::error(e.to_string()).hint(
-        "the journal is the record of the run; repair or move that file by hand",
-    )])
+    Failure::invalid(vec![
+        Diagnostic::error(e.to_string()).hint("the journal is the record of the run; repair or move that file by hand"),
+    ])
 }
 
 pub fn run(ui: &Ui, args: &ResumeArgs) -> CmdResult {
@@ -73,10 +73,7 @@ pub fn run(ui: &Ui, args: &ResumeArgs) -> CmdResult {
                 .map(|s| format!("{} (removed)", s.id)),
         )
         .collect();
-    let files_changed = summary
-        .files
-        .first()
-        .is_some_and(|f| f.sha256 != runbook.sha256);
+    let files_changed = summary.files.first().is_some_and(|f| f.sha256 != runbook.sha256);
     let stop_id = summary.stopped_at().map(|(id, _)| id.to_owned());
     let stop_index = stop_id
         .as_ref()
@@ -104,11 +101,7 @@ pub fn run(ui: &Ui, args: &ResumeArgs) -> CmdResult {
             } else {
                 format!(
                     "steps that already ran changed ({}); --force cannot accept that. Start over with `runbook run {} --fresh`",
-                    before_stop
-                        .iter()
-                        .map(|s| s.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
+                    before_stop.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
                     shell_word(&file.display().to_string())
                 )
             };
@@ -149,11 +142,8 @@ pub fn run(ui: &Ui, args: &ResumeArgs) -> CmdResult {
     // Inputs: the run's recorded values, then what is given now; secrets are asked again.
     let mut input_args = args.inputs.to_args(inputs::can_prompt());
     let recorded = tempfile_vars(&summary)?;
-    input_args
-        .vars_files
-        .insert(0, recorded.path().to_path_buf());
-    let (mut inputs, warnings) =
-        inputs::resolve(&runbook, &input_args).map_err(Failure::invalid)?;
+    input_args.vars_files.insert(0, recorded.path().to_path_buf());
+    let (mut inputs, warnings) = inputs::resolve(&runbook, &input_args).map_err(Failure::invalid)?;
     ui.diagnostics(&warnings);
     for v in inputs.values.values_mut() {
         if v.origin
@@ -168,8 +158,7 @@ pub fn run(ui: &Ui, args: &ResumeArgs) -> CmdResult {
     }
     let masker = super::plan::masker(&runbook, &inputs);
     let lock = super::lock(state, &runbook.name, "resume")?;
-    let cwd = std::env::current_dir()
-        .map_err(|e| Diagnostic::error(format!("cannot read the current folder: {e}")))?;
+    let cwd = std::env::current_dir().map_err(|e| Diagnostic::error(format!("cannot read the current folder: {e}")))?;
     let config = Config {
         yes: args.yes,
         step_confirm: args.step,
@@ -187,10 +176,7 @@ pub fn run(ui: &Ui, args: &ResumeArgs) -> CmdResult {
     Ok(code)
 }
 
-fn newest_unfinished(
-    state: &std::path::Path,
-    runbook: Option<&str>,
-) -> Result<Option<RunSummary>, Failure> {
+fn newest_unfinished(state: &std::path::Path, runbook: Option<&str>) -> Result<Option<RunSummary>, Failure> {
     for path in journal::list_runs(state, runbook) {
         let summary = journal::summarize(&path).map_err(journal_error)?;
         if summary.unfinished() {
@@ -206,12 +192,10 @@ fn newest_unfinished(
 /// The recorded non-secret inputs as a vars file (the lowest layer above defaults).
 fn tempfile_vars(summary: &RunSummary) -> Result<RecordedVars, Failure> {
     let dir = std::env::temp_dir().join(format!("runbook-resume-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| Diagnostic::error(format!("cannot create a temporary file: {e}")))?;
+    std::fs::create_dir_all(&dir).map_err(|e| Diagnostic::error(format!("cannot create a temporary file: {e}")))?;
     let path = dir.join("recorded-inputs.yaml");
     let text = serde_json::to_string(&summary.inputs).expect("inputs serialize");
-    std::fs::write(&path, text)
-        .map_err(|e| Diagnostic::error(format!("cannot create a temporary file: {e}")))?;
+    std::fs::write(&path, text).map_err(|e| Diagnostic::error(format!("cannot create a temporary file: {e}")))?;
     Ok(RecordedVars { dir, path })
 }
 

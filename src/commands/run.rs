@@ -15,10 +15,7 @@ pub fn run(ui: &Ui, args: &RunArgs) -> CmdResult {
                 .hint("run `runbook plan` to review, then `runbook run FILE` with the same inputs"),
         ]));
     }
-    let file: PathBuf = args
-        .file
-        .clone()
-        .expect("clap requires FILE without --plan");
+    let file: PathBuf = args.file.clone().expect("clap requires FILE without --plan");
     if args.dry_run {
         return super::plan::run(
             ui,
@@ -32,8 +29,7 @@ pub fn run(ui: &Ui, args: &RunArgs) -> CmdResult {
     }
     crate::process::install_signal_handlers();
     let runbook = super::load_runbook(ui, &file)?;
-    let inputs =
-        super::plan::resolve_inputs(ui, &runbook, &args.inputs.to_args(inputs::can_prompt()))?;
+    let inputs = super::plan::resolve_inputs(ui, &runbook, &args.inputs.to_args(inputs::can_prompt()))?;
     let masker = super::plan::masker(&runbook, &inputs);
     let lock = super::lock(&args.state.state_dir, &runbook.name, "run")?;
     if let Some(stale) = &lock.stale {
@@ -72,14 +68,10 @@ pub fn run(ui: &Ui, args: &RunArgs) -> CmdResult {
             true,
         )
         .map_err(|e| Failure::invalid(vec![Diagnostic::error(e.to_string())]))?;
-        ui.info(&format!(
-            "run {} marked abandoned (--fresh)",
-            summary.run_id
-        ));
+        ui.info(&format!("run {} marked abandoned (--fresh)", summary.run_id));
         break;
     }
-    let cwd = std::env::current_dir()
-        .map_err(|e| Diagnostic::error(format!("cannot read the current folder: {e}")))?;
+    let cwd = std::env::current_dir().map_err(|e| Diagnostic::error(format!("cannot read the current folder: {e}")))?;
     let config = Config {
         yes: args.yes,
         step_confirm: args.step,

@@ -10,8 +10,7 @@ pub fn run(ui: &Ui, args: &ShowArgs) -> CmdResult {
     let runbook = super::load_runbook(ui, &args.file)?;
     let mut out = describe(&runbook);
     if args.explain_inputs {
-        let (resolved, warnings) =
-            inputs::resolve(&runbook, &args.inputs.to_args(false)).map_err(Failure::invalid)?;
+        let (resolved, warnings) = inputs::resolve(&runbook, &args.inputs.to_args(false)).map_err(Failure::invalid)?;
         ui.diagnostics(&warnings);
         out.push_str("\nInput values:\n");
         let width = runbook.inputs.keys().map(String::len).max().unwrap_or(0);

@@ -37,10 +37,7 @@ pub fn run(ui: &Ui, args: &StatusArgs) -> CmdResult {
                     })
                 })
                 .collect();
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&doc).expect("status serializes")
-            );
+            println!("{}", serde_json::to_string_pretty(&doc).expect("status serializes"));
         }
         Format::Text => {
             let mut out = String::new();
@@ -69,12 +66,7 @@ pub fn run(ui: &Ui, args: &StatusArgs) -> CmdResult {
                     let mut parts: Vec<String> = r
                         .inputs
                         .iter()
-                        .map(|(k, v)| {
-                            format!(
-                                "{k}={}",
-                                v.as_str().map_or_else(|| v.to_string(), str::to_owned)
-                            )
-                        })
+                        .map(|(k, v)| format!("{k}={}", v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
                         .collect();
                     parts.extend(r.secret_inputs.iter().map(|k| format!("{k}=****")));
                     let _ = writeln!(out, "  inputs: {}", parts.join(" "));

@@ -19,12 +19,7 @@ fn data(c: &Captured) -> StepData {
 }
 
 /// Judges a finished command: its expectation, or exit code 0.
-fn judge(
-    c: &Captured,
-    expect: Option<&RenderedExpect>,
-    what: &str,
-    timeout: Option<Duration>,
-) -> StepResult {
+fn judge(c: &Captured, expect: Option<&RenderedExpect>, what: &str, timeout: Option<Duration>) -> StepResult {
     if c.interrupted {
         return Err(StepError::Interrupted);
     }
@@ -54,10 +49,7 @@ fn judge(
             let tail = if tail.is_empty() {
                 String::new()
             } else {
-                format!(
-                    "\nlast lines of the output:\n{}",
-                    crate::outcome::indent(&tail)
-                )
+                format!("\nlast lines of the output:\n{}", crate::outcome::indent(&tail))
             };
             fail(format!("{what} {how}{tail}"))
         }
@@ -65,12 +57,8 @@ fn judge(
 }
 
 fn resolve(program: &str, cwd: &Path) -> Result<PathBuf, StepError> {
-    process::resolve_program(program, cwd, |p| p.is_file()).ok_or_else(|| {
-        StepError::Failed(format!(
-            "program `{program}` not found in {} or on PATH",
-            cwd.display()
-        ))
-    })
+    process::resolve_program(program, cwd, |p| p.is_file())
+        .ok_or_else(|| StepError::Failed(format!("program `{program}` not found in {} or on PATH", cwd.display())))
 }
 
 fn spawn_error(program: &Path, e: &std::io::Error) -> StepError {
@@ -94,20 +82,10 @@ pub fn exec(e: &RenderedExec, cx: &mut Context) -> StepResult {
         timeout: cx.timeout,
     };
     let captured = process::run(&spec, cx.on_line).map_err(|err| spawn_error(&program, &err))?;
-    judge(
-        &captured,
-        e.expect.as_ref(),
-        &format!("`{}`", e.program),
-        cx.timeout,
-    )
+    judge(&captured, e.expect.as_ref(), &format!("`{}`", e.program), cx.timeout)
 }
 
-pub fn shell(
-    script: &str,
-    shell: &str,
-    expect: Option<&RenderedExpect>,
-    cx: &mut Context,
-) -> StepResult {
+pub fn shell(script: &str, shell: &str, expect: Option<&RenderedExpect>, cx: &mut Context) -> StepResult {
     let cwd = cx.scope.shared.cwd();
     let program = resolve(shell, &cwd)?;
     let flag = if Path::new(shell)
@@ -132,12 +110,7 @@ pub fn shell(
 }
 
 /// Runs a `read-only` probe for a plan; its output is kept for later predictions.
-pub fn probe(
-    program: &Path,
-    e: &RenderedExec,
-    cwd: &Path,
-    timeout: Option<Duration>,
-) -> Result<StepData, String> {
+pub fn probe(program: &Path, e: &RenderedExec, cwd: &Path, timeout: Option<Duration>) -> Result<StepData, String> {
     let spec = Spec {
         program: program.to_path_buf(),
         args: e.args.clone(),
@@ -147,13 +120,8 @@ pub fn probe(
         encoding: e.encoding,
         timeout: timeout.or(Some(Duration::from_secs(60))),
     };
-    let captured = process::run(&spec, &mut |_, _| {}).map_err(|err| {
-        format!(
-            "cannot start {}: {}",
-            program.display(),
-            crate::fsutil::io_reason(&err)
-        )
-    })?;
+    let captured = process::run(&spec, &mut |_, _| {})
+        .map_err(|err| format!("cannot start {}: {}", program.display(), crate::fsutil::io_reason(&err)))?;
     if captured.timed_out {
         return Err("the probe timed out".into());
     }

@@ -44,13 +44,14 @@ pub fn copy_target(from: &Path, to: &Path) -> PathBuf {
     }
 }
 
-pub fn copy(from: &Path, to: &Path, overwrite: bool) -> Result<Outcome, StepError> {
+/// Copies a file or a folder; for a file, also returns the verified SHA-256 of its content.
+pub fn copy(from: &Path, to: &Path, overwrite: bool) -> Result<(Outcome, Option<String>), StepError> {
     let meta = fs::metadata(from).map_err(|e| err("cannot read the source", from, &e))?;
     let target = copy_target(from, to);
     if meta.is_dir() {
-        return copy_tree(from, &target, overwrite);
+        return copy_tree(from, &target, overwrite).map(|o| (o, None));
     }
-    copy_file(from, &target, overwrite)
+    copy_file(from, &target, overwrite).map(|(o, sha)| (o, Some(sha)))
 }
 
 fn copy_tree(from: &Path, to: &Path, overwrite: bool) -> Result<Outcome, StepError> {
@@ -71,28 +72,24 @@ fn copy_tree(from: &Path, to: &Path, overwrite: bool) -> Result<Outcome, StepErr
         let outcome = if src.is_dir() {
             copy_tree(&src, &dst, overwrite)?
         } else {
-            copy_file(&src, &dst, overwrite)?
+            copy_file(&src, &dst, overwrite)?.0
         };
         changed |= outcome == Outcome::Done;
     }
-    Ok(if changed {
-        Outcome::Done
-    } else {
-        Outcome::Unchanged
-    })
+    Ok(if changed { Outcome::Done } else { Outcome::Unchanged })
 }
 
-fn copy_file(from: &Path, target: &Path, overwrite: bool) -> Result<Outcome, StepError> {
+fn copy_file(from: &Path, target: &Path, overwrite: bool) -> Result<(Outcome, String), StepError> {
     if let Ok(existing) = fs::metadata(target) {
         if existing.is_dir() {
             return fail(format!("{} is a folder", target.display()));
         }
         let source_len = fs::metadata(from).map(|m| m.len()).unwrap_or(u64::MAX);
-        if existing.len() == source_len
-            && file_sha256(from).map_err(|e| err("cannot read", from, &e))?
-                == file_sha256(target).map_err(|e| err("cannot read", target, &e))?
-        {
-            return Ok(Outcome::Unchanged);
+        if existing.len() == source_len {
+            let source_sha = file_sha256(from).map_err(|e| err("cannot read", from, &e))?;
+            if source_sha == file_sha256(target).map_err(|e| err("cannot read", target, &e))? {
+                return Ok((Outcome::Unchanged, source_sha));
+            }
         }
         if !overwrite {
             return fail(format!(
@@ -110,23 +107,21 @@ fn copy_file(from: &Path, target: &Path, overwrite: bool) -> Result<Outcome, Ste
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let temp = dir.join(format!(".{name}.runbook-{}.tmp", std::process::id()));
-    let result = write_verified(from, &temp).and_then(|()| {
-        fs::rename(&temp, target)
-            .map_err(|e| err("cannot move the copy into place at", target, &e))?;
+    let result = write_verified(from, &temp).and_then(|sha| {
+        fs::rename(&temp, target).map_err(|e| err("cannot move the copy into place at", target, &e))?;
         sync_dir(dir);
-        Ok(())
+        Ok(sha)
     });
     if result.is_err() {
         let _ = fs::remove_file(&temp);
     }
-    result.map(|()| Outcome::Done)
+    result.map(|sha| (Outcome::Done, sha))
 }
 
-/// Copies `from` to `temp`, hashing on the way, then re-reads `temp` to verify it.
-fn write_verified(from: &Path, temp: &Path) -> Result<(), StepError> {
+/// Copies `from` to `temp`, hashing on the way, then re-reads `temp` to verify it; returns the digest.
+fn write_verified(from: &Path, temp: &Path) -> Result<String, StepError> {
     let mut src = File::open(from).map_err(|e| err("cannot read the source", from, &e))?;
-    let mut dst = File::create(temp)
-        .map_err(|e| err("cannot write in", temp.parent().unwrap_or(temp), &e))?;
+    let mut dst = File::create(temp).map_err(|e| err("cannot write in", temp.parent().unwrap_or(temp), &e))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; BUF];
     loop {
@@ -137,8 +132,7 @@ fn write_verified(from: &Path, temp: &Path) -> Result<(), StepError> {
             break;
         }
         hasher.update(&buf[..n]);
-        dst.write_all(&buf[..n])
-            .map_err(|e| err("cannot write", temp, &e))?;
+        dst.write_all(&buf[..n]).map_err(|e| err("cannot write", temp, &e))?;
     }
     dst.sync_all().map_err(|e| err("cannot write", temp, &e))?;
     drop(dst);
@@ -153,7 +147,7 @@ fn write_verified(from: &Path, temp: &Path) -> Result<(), StepError> {
             from.display()
         ));
     }
-    Ok(())
+    Ok(expected)
 }
 
 pub fn sync_dir(dir: &Path) {

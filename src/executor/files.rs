@@ -14,13 +14,8 @@ pub fn mkdir(path: &Path) -> Result<Outcome, StepError> {
         Ok(_) => return fail(format!("{} exists and is not a folder", path.display())),
         Err(_) => {}
     }
-    fs::create_dir_all(path).map_err(|e| {
-        StepError::Failed(format!(
-            "cannot create {}: {}",
-            path.display(),
-            io_reason(&e)
-        ))
-    })?;
+    fs::create_dir_all(path)
+        .map_err(|e| StepError::Failed(format!("cannot create {}: {}", path.display(), io_reason(&e))))?;
     Ok(Outcome::Done)
 }
 
@@ -43,11 +38,7 @@ pub fn remove(path: &Path, recursive: bool) -> Result<Outcome, StepError> {
         } else {
             ""
         };
-        StepError::Failed(format!(
-            "cannot remove {}: {}{hint}",
-            path.display(),
-            io_reason(&e)
-        ))
+        StepError::Failed(format!("cannot remove {}: {}{hint}", path.display(), io_reason(&e)))
     })?;
     Ok(Outcome::Done)
 }
@@ -81,11 +72,7 @@ pub fn write(path: &Path, content: &str, overwrite: bool) -> Result<Outcome, Ste
     })();
     if let Err(e) = result {
         let _ = fs::remove_file(&temp);
-        return fail(format!(
-            "cannot write {}: {}",
-            path.display(),
-            io_reason(&e)
-        ));
+        return fail(format!("cannot write {}: {}", path.display(), io_reason(&e)));
     }
     super::copy::sync_dir(dir);
     Ok(Outcome::Done)

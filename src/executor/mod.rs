@@ -41,16 +41,11 @@ pub struct Context<'a> {
 pub fn execute(rendered: &Rendered, cx: &mut Context) -> StepResult {
     let none = |o: Outcome| Ok((o, StepData::default()));
     match rendered {
-        Rendered::Copy {
-            from,
-            to,
-            overwrite,
-        } => none(copy::copy(from, to, *overwrite)?),
-        Rendered::Rename {
-            from,
-            to,
-            overwrite,
-        } => none(copy::rename(from, to, *overwrite)?),
+        Rendered::Copy { from, to, overwrite } => {
+            let (outcome, sha) = copy::copy(from, to, *overwrite)?;
+            Ok((outcome, StepData::with_sha256(sha)))
+        }
+        Rendered::Rename { from, to, overwrite } => none(copy::rename(from, to, *overwrite)?),
         Rendered::Cd(path) => {
             match std::fs::metadata(path) {
                 Ok(m) if m.is_dir() => {}
@@ -74,11 +69,7 @@ pub fn execute(rendered: &Rendered, cx: &mut Context) -> StepResult {
             overwrite,
         } => none(files::write(path, content, *overwrite)?),
         Rendered::Exec(e) => command::exec(e, cx),
-        Rendered::Shell {
-            script,
-            shell,
-            expect,
-        } => command::shell(script, shell, expect.as_ref(), cx),
+        Rendered::Shell { script, shell, expect } => command::shell(script, shell, expect.as_ref(), cx),
         Rendered::ExpectOutput { step, expect } => {
             let data = cx
                 .scope
@@ -114,10 +105,7 @@ pub fn execute(rendered: &Rendered, cx: &mut Context) -> StepResult {
             (cx.say)(message);
             none(Outcome::Unchanged)
         }
-        Rendered::Manual {
-            instructions,
-            confirm,
-        } => manual::manual(instructions, *confirm, cx),
+        Rendered::Manual { instructions, confirm } => manual::manual(instructions, *confirm, cx),
         Rendered::Include { .. } => none(Outcome::Done),
     }
 }
@@ -125,14 +113,10 @@ pub fn execute(rendered: &Rendered, cx: &mut Context) -> StepResult {
 fn failed_check(check: &Check) -> Option<String> {
     let meta = |p: &std::path::Path| std::fs::metadata(p).ok();
     match check {
-        Check::Exists(p) => meta(p)
-            .is_none()
-            .then(|| format!("{} does not exist", p.display())),
+        Check::Exists(p) => meta(p).is_none().then(|| format!("{} does not exist", p.display())),
         Check::Missing(p) => meta(p).is_some().then(|| format!("{} exists", p.display())),
-        Check::File(p) => (!meta(p).is_some_and(|m| m.is_file()))
-            .then(|| format!("{} is not a file", p.display())),
-        Check::Dir(p) => (!meta(p).is_some_and(|m| m.is_dir()))
-            .then(|| format!("{} is not a folder", p.display())),
+        Check::File(p) => (!meta(p).is_some_and(|m| m.is_file())).then(|| format!("{} is not a file", p.display())),
+        Check::Dir(p) => (!meta(p).is_some_and(|m| m.is_dir())).then(|| format!("{} is not a folder", p.display())),
         Check::That { expr, holds } => (!holds).then(|| format!("`{expr}` is false")),
     }
 }

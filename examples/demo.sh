@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The whole story on a simulated Apex One server, in a throwaway folder:
+#   1. validate the shipped runbooks;
+#   2. back up the server authentication certificate from the old (upgraded) server:
+#      the install folder is detected, the copy verified and its SHA-256 recorded;
+#   3. plan the restore on the newly installed server (the dry run), then run it:
+#      the first attempt uses a wrong password and stops at the import, with a journal;
+#   4. resume with the right password: it continues exactly where it stopped;
+#   5. show the runs recorded in the journal.
+# Set KEEP=1 to keep the folder afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --quiet
+runbook="$PWD/target/release/runbook"
+books="$PWD/runbooks/apex-one"
+server="$PWD/examples/simulated-server/make-server.sh"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/runbook-demo.XXXXXX")
+if [ "${KEEP:-}" = 1 ]; then echo "keeping $work"; else trap 'rm -rf "$work"' EXIT; fi
+cd "$work"
+export RUNBOOK_STATE_DIR="$work/state"
+password='Apex-Install-2019!'
+old=$("$server" "$work/old-server" upgraded "$password" 8000)
+new=$("$server" "$work/new-server" fresh "$password" 8378)
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
+show() { printf '$ %s\n' "$*" >&2; "$@"; }
+
+say "Validate the shipped runbooks"
+show "$runbook" validate "$books"/*.yaml
+
+say "Back up the certificate from the old server (install folder detected: upgraded OfficeScan layout)"
+show "$runbook" run "$books/backup-auth-cert.yaml" \
+    --var backup_dir="$work/backup" \
+    --var fresh_install_dir="$work/old-server/Program Files (x86)/Trend Micro/Apex One" \
+    --var upgraded_install_dir="$old"
+show cat "$work/backup/OfficeScanAuth.dat.sha256"
+
+restore=(--var backup_file="$work/backup/OfficeScanAuth.dat" --var install_dir="$new" --var staging_dir="$work/new-server/C")
+
+say "Plan the restore on the new server (a dry run: nothing is touched)"
+RUNBOOK_INPUT_PASSWORD="$password" show "$runbook" plan "$books/restore-auth-cert.yaml" "${restore[@]}"
+
+say "Restore, with a mistyped password: the import fails and the run stops there"
+RUNBOOK_INPUT_PASSWORD='wrong-password' show "$runbook" run "$books/restore-auth-cert.yaml" "${restore[@]}" \
+    || echo "(exit code $?, as expected)" >&2
+
+say "Resume with the right password: finished steps are not repeated"
+RUNBOOK_INPUT_PASSWORD="$password" show "$runbook" resume "$books/restore-auth-cert.yaml"
+
+say "The journal's account of the runs"
+show "$runbook" status
+echo >&2
+echo "Demo complete: the certificate was backed up, restored and verified by the simulated CertificateManager.exe." >&2

@@ -1,0 +1,340 @@
+//! The integration-test builder: runs the real `runbook` binary in a fresh temporary folder and
+//! checks, every time, the exit code, stdout, stderr and the files left in the folder.
+//!
+//! Expectations are strict by default: stdout and stderr must be empty and the folder must hold
+//! exactly the files the test wrote, unless the test says otherwise.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::rc::Rc;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_runbook");
+
+/// How a stream is checked.
+#[derive(Debug, Clone)]
+pub enum Text {
+    Exact(String),
+    /// Every fragment must appear, in order.
+    Contains(Vec<String>),
+    /// Anything (the test checks the value it gets back).
+    Any,
+}
+
+pub struct Test {
+    pub dir: Rc<tempfile::TempDir>,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    stdin: Option<String>,
+    code: i32,
+    stdout: Text,
+    stderr: Text,
+    /// Expected changes to the folder: path → Some(content) created/changed, None removed.
+    changes: BTreeMap<String, Option<Expected>>,
+    /// Paths (prefixes) whose contents are not compared, e.g. the state folder.
+    ignore: Vec<String>,
+    before: BTreeMap<String, Vec<u8>>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Expected {
+    Bytes(Vec<u8>),
+    /// The file exists; its content is checked by the test.
+    Exists,
+    Dir,
+}
+
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    tempdir: Rc<tempfile::TempDir>,
+}
+
+impl Default for Test {
+    fn default() -> Self {
+        Test::new()
+    }
+}
+
+impl Test {
+    pub fn new() -> Test {
+        Test::in_dir(Rc::new(tempfile::Builder::new().prefix("runbook-test").tempdir().expect("temp dir")))
+    }
+
+    fn in_dir(dir: Rc<tempfile::TempDir>) -> Test {
+        Test {
+            dir,
+            args: Vec::new(),
+            env: Vec::new(),
+            stdin: None,
+            code: 0,
+            stdout: Text::Exact(String::new()),
+            stderr: Text::Exact(String::new()),
+            changes: BTreeMap::new(),
+            ignore: vec![".runbook".into()],
+            before: BTreeMap::new(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a file (and its folders) before the run.
+    pub fn file(self, path: &str, content: impl AsRef<[u8]>) -> Test {
+        let full = self.dir.path().join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(&full, content).unwrap();
+        self
+    }
+
+    pub fn executable(self, path: &str, content: &str) -> Test {
+        let t = self.file(path, content);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(t.dir.path().join(path), std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        t
+    }
+
+    pub fn mkdir(self, path: &str) -> Test {
+        std::fs::create_dir_all(self.dir.path().join(path)).unwrap();
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Test {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn env(mut self, k: &str, v: &str) -> Test {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    pub fn stdin(mut self, s: &str) -> Test {
+        self.stdin = Some(s.into());
+        self
+    }
+
+    pub fn code(mut self, code: i32) -> Test {
+        self.code = code;
+        self
+    }
+
+    pub fn stdout(mut self, s: &str) -> Test {
+        self.stdout = Text::Exact(s.into());
+        self
+    }
+
+    pub fn stderr(mut self, s: &str) -> Test {
+        self.stderr = Text::Exact(s.into());
+        self
+    }
+
+    pub fn stdout_contains<I: IntoIterator<Item = S>, S: Into<String>>(mut self, parts: I) -> Test {
+        self.stdout = Text::Contains(parts.into_iter().map(Into::into).collect());
+        self
+    }
+
+    pub fn stderr_contains<I: IntoIterator<Item = S>, S: Into<String>>(mut self, parts: I) -> Test {
+        self.stderr = Text::Contains(parts.into_iter().map(Into::into).collect());
+        self
+    }
+
+    pub fn any_stdout(mut self) -> Test {
+        self.stdout = Text::Any;
+        self
+    }
+
+    pub fn any_stderr(mut self) -> Test {
+        self.stderr = Text::Any;
+        self
+    }
+
+    /// The run creates or changes this file, with this content.
+    pub fn creates(mut self, path: &str, content: impl AsRef<[u8]>) -> Test {
+        self.changes.insert(path.into(), Some(Expected::Bytes(content.as_ref().to_vec())));
+        self
+    }
+
+    pub fn creates_some(mut self, path: &str) -> Test {
+        self.changes.insert(path.into(), Some(Expected::Exists));
+        self
+    }
+
+    pub fn creates_dir(mut self, path: &str) -> Test {
+        self.changes.insert(path.into(), Some(Expected::Dir));
+        self
+    }
+
+    pub fn removes(mut self, path: &str) -> Test {
+        self.changes.insert(path.into(), None);
+        self
+    }
+
+    /// Do not compare what is under this path.
+    pub fn ignore(mut self, prefix: &str) -> Test {
+        self.ignore.push(prefix.into());
+        self
+    }
+
+    /// Compare the state folder too.
+    pub fn compare_state(mut self) -> Test {
+        self.ignore.retain(|p| p != ".runbook");
+        self
+    }
+
+    /// Runs and checks; returns the output for further checks.
+    pub fn run(mut self) -> Output {
+        self.before = tree(self.dir.path());
+        let mut cmd = Command::new(BIN);
+        cmd.args(&self.args)
+            .current_dir(self.dir.path())
+            .env_remove("RUNBOOK_STATE_DIR")
+            .env_remove("NO_COLOR")
+            .env("CI", "true")
+            .stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("RUNBOOK_INPUT_") {
+                cmd.env_remove(k);
+            }
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("runbook starts");
+        if let Some(input) = &self.stdin {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        }
+        let out = child.wait_with_output().expect("runbook finishes");
+        let dir = self.dir.path().to_path_buf();
+        let norm = |b: &[u8]| normalize(&String::from_utf8_lossy(b), &dir);
+        let output = Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: norm(&out.stdout),
+            stderr: norm(&out.stderr),
+            tempdir: self.dir.clone(),
+        };
+        let context = format!(
+            "runbook {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.args.join(" "),
+            output.stdout,
+            output.stderr
+        );
+        assert!(!output.stderr.contains("panicked"), "the binary panicked\n{context}");
+        assert_eq!(output.code, self.code, "exit code\n{context}");
+        check_text("stdout", &self.stdout, &output.stdout, &context);
+        check_text("stderr", &self.stderr, &output.stderr, &context);
+        self.check_files(&context);
+        output
+    }
+
+    fn check_files(&self, context: &str) {
+        let after = tree(self.dir.path());
+        let ignored = |p: &str| self.ignore.iter().any(|i| p == i || p.starts_with(&format!("{i}/")));
+        let mut expected = self.before.clone();
+        for (path, change) in &self.changes {
+            match change {
+                None => {
+                    expected.remove(path);
+                }
+                Some(Expected::Bytes(b)) => {
+                    expected.insert(path.clone(), b.clone());
+                }
+                Some(Expected::Exists) => {
+                    let got = after.get(path).cloned().unwrap_or_else(|| panic!("expected file {path} to exist\n{context}"));
+                    expected.insert(path.clone(), got);
+                }
+                Some(Expected::Dir) => {
+                    expected.insert(format!("{path}/"), Vec::new());
+                }
+            }
+        }
+        let expected: BTreeMap<_, _> = expected.into_iter().filter(|(p, _)| !ignored(p)).collect();
+        let after: BTreeMap<_, _> = after.into_iter().filter(|(p, _)| !ignored(p)).collect();
+        if expected != after {
+            let show = |m: &BTreeMap<String, Vec<u8>>| {
+                m.iter()
+                    .map(|(p, b)| format!("  {p}: {:?}", String::from_utf8_lossy(b)))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            panic!("files differ\nexpected:\n{}\nfound:\n{}\n{context}", show(&expected), show(&after));
+        }
+    }
+}
+
+impl Output {
+    /// A follow-up run in the same folder.
+    pub fn then(&self) -> Test {
+        Test::in_dir(self.tempdir.clone())
+    }
+
+    pub fn path(&self) -> &Path {
+        self.tempdir.path()
+    }
+}
+
+fn check_text(name: &str, want: &Text, got: &str, context: &str) {
+    match want {
+        Text::Exact(s) => assert_eq!(got, s, "{name} differs\n{context}"),
+        Text::Contains(parts) => {
+            let mut rest = got;
+            for p in parts {
+                match rest.find(p.as_str()) {
+                    Some(i) => rest = &rest[i + p.len()..],
+                    None => panic!("{name} lacks {p:?} (in order)\n{context}"),
+                }
+            }
+        }
+        Text::Any => {}
+    }
+}
+
+/// Every file (and empty folder, with a trailing `/`) below `root`, with its content.
+pub fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let mut any = false;
+        for e in entries.flatten() {
+            any = true;
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                out.insert(rel, std::fs::read(&p).unwrap_or_default());
+            }
+        }
+        if !any && dir != root {
+            let rel = dir.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+            out.insert(format!("{rel}/"), Vec::new());
+        }
+    }
+    walk(root, root, &mut out);
+    out
+}
+
+/// Makes output stable: the temp folder becomes `[TMP]`, run ids `[RUN]`.
+pub fn normalize(text: &str, dir: &Path) -> String {
+    let mut s = text.replace(&dir.display().to_string(), "[TMP]");
+    if let Ok(canon) = std::fs::canonicalize(dir) {
+        s = s.replace(&canon.display().to_string(), "[TMP]");
+    }
+    let run_id = regex::Regex::new(r"\d{8}-\d{6}-\d{3}-\d+").unwrap();
+    run_id.replace_all(&s, "[RUN]").into_owned()
+}
+
+/// The shipped files, by path from the crate root.
+pub fn crate_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
