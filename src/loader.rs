@@ -67,8 +67,10 @@ pub fn read_text(path: &Path) -> Result<String, Diagnostic> {
     let bytes = std::fs::read(path)
         .map_err(|e| Diagnostic::error(format!("cannot read {shown}: {}", crate::fsutil::io_reason(&e))))?;
     if let Some(pos) = bytes.iter().position(|&b| b == 0) {
-        return Err(located_byte_error(path, &bytes, pos, "this is not a text file (it contains a NUL byte)")
-            .hint("runbooks and input files are UTF-8 YAML text"));
+        return Err(
+            located_byte_error(path, &bytes, pos, "this is not a text file (it contains a NUL byte)")
+                .hint("runbooks and input files are UTF-8 YAML text"),
+        );
     }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").map(<[u8]>::to_vec).unwrap_or(bytes);
     String::from_utf8(bytes).map_err(|e| {
@@ -567,7 +569,9 @@ impl FileLoader<'_, '_> {
                     .find(needle)
                     .map_or(tpl.loc.span, |i| span_in_template(&this.source, tpl, i, needle.len()))
             };
-            if scope.inputs.contains_key(root) || scope.vars.iter().any(|v| v == root) || self.broken_names.contains(root)
+            if scope.inputs.contains_key(root)
+                || scope.vars.iter().any(|v| v == root)
+                || self.broken_names.contains(root)
             {
                 continue;
             }

@@ -84,6 +84,7 @@ impl StepData {
             Stream::Stderr => err.to_owned(),
             Stream::Any if err.is_empty() => out.to_owned(),
             Stream::Any if out.is_empty() => err.to_owned(),
+            Stream::Any if out.ends_with('\n') => format!("{out}{err}"),
             Stream::Any => format!("{out}\n{err}"),
         }
     }

@@ -645,14 +645,16 @@ impl Runner<'_> {
         scope: &Arc<Scope>,
         message: String,
     ) -> Result<Flow, JournalError> {
-        self.journal.append(
-            &Record::StepStarted {
-                step: id.into(),
-                attempt: 1,
-                time: crate::journal::now(),
-            },
-            false,
-        )?;
+        // Whatever earlier steps reported goes first.
+        self.sync()?;
+        self.reporter
+            .step_started(index, id, &render::title(step, None, scope), "");
+        let started = Record::StepStarted {
+            step: id.into(),
+            attempt: 1,
+            time: crate::journal::now(),
+        };
+        self.journal.append(&started, false)?;
         self.finish(
             id,
             Outcome::Failed,
@@ -661,8 +663,6 @@ impl Runner<'_> {
             Some(message),
             scope,
         )?;
-        self.reporter
-            .step_started(index, id, &render::title(step, None, scope), "");
         self.sync()?;
         self.count(Outcome::Failed);
         if step.continue_on_error {

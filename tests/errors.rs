@@ -14,7 +14,11 @@ fn every_broken_runbook_is_reported_precisely() {
             .any_stderr()
             .run();
         let located = regex::Regex::new(&format!(r"(?m)^ *(--> )?{}:\d+:\d+", regex::escape(name))).unwrap();
-        assert!(located.is_match(&out.stderr), "{name}: no file:line:col in\n{}", out.stderr);
+        assert!(
+            located.is_match(&out.stderr),
+            "{name}: no file:line:col in\n{}",
+            out.stderr
+        );
         assert!(out.stderr.starts_with("error: "), "{name}: {}", out.stderr);
         insta::assert_snapshot!(out.stderr);
     });
@@ -22,15 +26,29 @@ fn every_broken_runbook_is_reported_precisely() {
 
 #[test]
 fn the_corpus_is_large_enough() {
-    let n = std::fs::read_dir(crate::support::crate_path("tests/corpus/invalid")).unwrap().count();
+    let n = std::fs::read_dir(crate::support::crate_path("tests/corpus/invalid"))
+        .unwrap()
+        .count();
     assert!(n >= 40, "only {n} broken runbooks");
 }
 
 #[test]
 fn all_problems_of_a_file_are_reported_in_one_pass() {
     let text = "runbook: 1\nname: x\nsteps:\n  - id: a\n    cpy: { from: a, to: b }\n  - id: b\n    copy: { form: a, to: b }\n  - id: c\n    log: '{{ nope }}'\n";
-    let out = Test::new().file("x.yaml", text).args(["validate", "x.yaml"]).code(2).any_stderr().run();
-    for want in ["x.yaml:5:5", "did you mean `copy`?", "x.yaml:7:13", "did you mean `from`?", "x.yaml:9:14", "undefined name `nope`"] {
+    let out = Test::new()
+        .file("x.yaml", text)
+        .args(["validate", "x.yaml"])
+        .code(2)
+        .any_stderr()
+        .run();
+    for want in [
+        "x.yaml:5:5",
+        "did you mean `copy`?",
+        "x.yaml:7:13",
+        "did you mean `from`?",
+        "x.yaml:9:14",
+        "undefined name `nope`",
+    ] {
         assert!(out.stderr.contains(want), "missing {want:?} in\n{}", out.stderr);
     }
 }
@@ -51,7 +69,9 @@ fn an_alias_bomb_is_refused() {
     let mut text = String::from("runbook: 1\nname: x\nsteps: []\nbomb:\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
     for i in 1..12 {
         let p = i - 1;
-        text.push_str(&format!("  a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+        text.push_str(&format!(
+            "  a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
     }
     Test::new()
         .file("bomb.yaml", text)

@@ -17,7 +17,9 @@ steps:
 "#;
 
 fn explain() -> Test {
-    Test::new().file("rb.yaml", RB).args(["show", "rb.yaml", "--explain-inputs"])
+    Test::new()
+        .file("rb.yaml", RB)
+        .args(["show", "rb.yaml", "--explain-inputs"])
 }
 
 #[test]
@@ -43,7 +45,12 @@ fn a_missing_required_input_says_how_to_give_it() {
     explain()
         .env("RUNBOOK_INPUT_PW", "s")
         .code(2)
-        .stderr_contains(["error: missing required input `build`", "--> rb.yaml:5:3", "give `--var build=...`", "RUNBOOK_INPUT_BUILD"])
+        .stderr_contains([
+            "error: missing required input `build`",
+            "--> rb.yaml:5:3",
+            "give `--var build=...`",
+            "RUNBOOK_INPUT_BUILD",
+        ])
         .run();
 }
 
@@ -52,7 +59,10 @@ fn a_missing_secret_suggests_the_environment() {
     explain()
         .args(["--var", "build=1"])
         .code(2)
-        .stderr_contains(["error: missing required input `pw`", "set RUNBOOK_INPUT_PW in the environment"])
+        .stderr_contains([
+            "error: missing required input `pw`",
+            "set RUNBOOK_INPUT_PW in the environment",
+        ])
         .run();
 }
 
@@ -74,7 +84,8 @@ fn bad_values_name_the_input_and_the_layer() {
 
 #[test]
 fn a_bad_secret_value_is_not_shown() {
-    let rb = "runbook: 1\nname: s\ninputs:\n  pw: { secret: true, pattern: '[0-9]+' }\nsteps:\n  - id: a\n    log: hi\n";
+    let rb =
+        "runbook: 1\nname: s\ninputs:\n  pw: { secret: true, pattern: '[0-9]+' }\nsteps:\n  - id: a\n    log: hi\n";
     let out = Test::new()
         .file("rb.yaml", rb)
         .args(["show", "rb.yaml", "--explain-inputs", "--var", "pw=letmein"])
@@ -100,7 +111,11 @@ fn a_likely_typo_in_an_input_file_is_a_warning() {
         .env("RUNBOOK_INPUT_PW", "s")
         .file("site.yaml", "buidl: 3\nbuild: 4\nother_runbooks_input: x\n")
         .args(["--vars", "site.yaml"])
-        .stderr_contains(["warning: `buidl` is not an input of `inputs`", "--> site.yaml:1:1", "did you mean `build`?"])
+        .stderr_contains([
+            "warning: `buidl` is not an input of `inputs`",
+            "--> site.yaml:1:1",
+            "did you mean `build`?",
+        ])
         .stdout_contains(["  build    4  (--vars site.yaml)\n"])
         .run();
 }
@@ -112,7 +127,10 @@ fn a_broken_input_file_points_at_the_line() {
         .file("site.yaml", "build: 4\nbuild: 5\n")
         .args(["--vars", "site.yaml"])
         .code(2)
-        .stderr_contains(["error: invalid YAML in input file: duplicate key `build`", "--> site.yaml:2:1"])
+        .stderr_contains([
+            "error: invalid YAML in input file: duplicate key `build`",
+            "--> site.yaml:2:1",
+        ])
         .run();
 }
 
