@@ -108,7 +108,7 @@ fn cd_changes_where_later_steps_work() {
         .mkdir("sub")
         .creates("sub/here.txt", "hi")
         .stderr_contains([
-            "[1/3] in: cd [TMP]/sub\n      done\n",
+            "[1/3] in: cd [TMP]/sub\n      unchanged\n",
             "[2/3] w: write [TMP]/sub/here.txt (2 bytes)\n      done\n",
             "      | [TMP]/sub\n",
         ])

@@ -59,7 +59,8 @@ pub fn execute(rendered: &Rendered, cx: &mut Context) -> StepResult {
                 }
             }
             cx.scope.shared.set_cwd(path.clone());
-            none(Outcome::Done)
+            // The run's working folder moved; nothing on disk changed.
+            none(Outcome::Unchanged)
         }
         Rendered::Mkdir(path) => none(files::mkdir(path)?),
         Rendered::Remove { path, recursive } => none(files::remove(path, *recursive)?),
