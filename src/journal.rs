@@ -152,28 +152,49 @@ pub struct Journal {
 }
 
 impl Journal {
-    pub fn create(state: &Path, runbook: &str, run_id: &str, masker: Masker) -> Result<Journal, JournalError> {
+    /// Creates the run's journal holding its first record. The file appears under its final name
+    /// only once that record is on disk, so no journal is ever found empty.
+    pub fn create(
+        state: &Path,
+        runbook: &str,
+        run_id: &str,
+        masker: Masker,
+        first: &Record,
+    ) -> Result<Journal, JournalError> {
         let dir = runs_dir(state, runbook);
         fs::create_dir_all(&dir).map_err(|e| JournalError::StateDir {
             path: state.to_path_buf(),
             reason: crate::fsutil::io_reason(&e),
         })?;
         let path = dir.join(format!("{run_id}.jsonl"));
-        let file = OpenOptions::new()
-            .create_new(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| JournalError::Write {
-                path: path.clone(),
-                reason: crate::fsutil::io_reason(&e),
-            })?;
-        crate::executor::copy::sync_dir(&dir);
-        Ok(Journal {
-            file,
-            path,
+        let temp = dir.join(format!(".{run_id}.jsonl.tmp"));
+        let werr = |e: io::Error| JournalError::Write {
+            path: path.clone(),
+            reason: crate::fsutil::io_reason(&e),
+        };
+        let mut journal = Journal {
+            file: OpenOptions::new()
+                .create_new(true)
+                .append(true)
+                .open(&temp)
+                .map_err(werr)?,
+            path: path.clone(),
             pending: Vec::new(),
             masker,
-        })
+        };
+        journal.append(first, false)?;
+        let result = journal
+            .file
+            .write_all(&journal.pending)
+            .and_then(|()| journal.file.sync_data())
+            .and_then(|()| fs::rename(&temp, &path));
+        if let Err(e) = result {
+            let _ = fs::remove_file(&temp);
+            return Err(werr(e));
+        }
+        journal.pending.clear();
+        crate::executor::copy::sync_dir(&dir);
+        Ok(journal)
     }
 
     pub fn open(path: &Path, masker: Masker) -> Result<Journal, JournalError> {
@@ -214,9 +235,11 @@ impl Journal {
             path: path.to_path_buf(),
             reason: crate::fsutil::io_reason(&e),
         };
+        crate::crash::point("before-sync");
         self.file.write_all(&self.pending).map_err(|e| err(e, &self.path))?;
         self.file.sync_data().map_err(|e| err(e, &self.path))?;
         self.pending.clear();
+        crate::crash::point("after-sync");
         Ok(())
     }
 }
@@ -466,8 +489,7 @@ mod tests {
     #[test]
     fn torn_last_line_is_ignored_and_garbled_middle_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let mut j = Journal::create(dir.path(), "rb", "r1", Masker::default()).unwrap();
-        j.append(&started(), false).unwrap();
+        let mut j = Journal::create(dir.path(), "rb", "r1", Masker::default(), &started()).unwrap();
         j.append(
             &Record::StepStarted {
                 step: "a".into(),
@@ -494,7 +516,7 @@ mod tests {
     #[test]
     fn secrets_are_masked_in_records() {
         let dir = tempfile::tempdir().unwrap();
-        let mut j = Journal::create(dir.path(), "rb", "r2", Masker::new(["hunter2"])).unwrap();
+        let mut j = Journal::create(dir.path(), "rb", "r2", Masker::new(["hunter2"]), &started()).unwrap();
         j.append(
             &Record::StepInterrupted {
                 step: "x hunter2".into(),

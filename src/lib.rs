@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod crash;
 pub mod diagnostic;
 pub mod executor;
 pub mod exit;

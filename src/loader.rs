@@ -868,7 +868,7 @@ impl FileLoader<'_, '_> {
                             expect: None,
                         }
                     }
-                    model::ExecAction::Full(full) => full,
+                    model::ExecAction::Full(full) => *full,
                 };
                 let encoding = match full.encoding {
                     Some(name) if template::is_template(&name.value) => Encoding::Template(self.tpl(name, scope)),

@@ -19,12 +19,15 @@ pub struct Holder {
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error("another run of `{runbook}` holds the lock: {}", describe(.holder))]
-    Held { runbook: String, holder: Option<Holder> },
+    Held {
+        runbook: String,
+        holder: Option<Box<Holder>>,
+    },
     #[error("cannot use the state folder {path}: {reason}")]
     StateDir { path: PathBuf, reason: String },
 }
 
-fn describe(holder: &Option<Holder>) -> String {
+fn describe(holder: &Option<Box<Holder>>) -> String {
     match holder {
         Some(h) => format!(
             "pid {} on {} ({}), since {}, running `{}`",
@@ -71,7 +74,7 @@ pub fn acquire(state: &Path, runbook: &str, command: &str) -> Result<RunLock, Lo
         Err(fs::TryLockError::WouldBlock) => {
             return Err(LockError::Held {
                 runbook: runbook.to_owned(),
-                holder: previous,
+                holder: previous.map(Box::new),
             });
         }
         Err(fs::TryLockError::Error(e)) => return Err(state_err(e)),

@@ -239,7 +239,7 @@ pub struct TransferAction {
 #[schemars(untagged)]
 pub enum ExecAction {
     List(Vec<Sp<String>>),
-    Full(ExecFull),
+    Full(Box<ExecFull>),
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -268,7 +268,7 @@ pub struct ExecFull {
 #[schemars(untagged)]
 pub enum ShellAction {
     Script(String),
-    Full(ShellFull),
+    Full(Box<ShellFull>),
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -437,7 +437,7 @@ macro_rules! scalar_or_struct {
                         Ok($ty::$scalar(v.to_owned()))
                     }
                     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<$ty, A::Error> {
-                        $full::deserialize(de::value::MapAccessDeserializer::new(map)).map($ty::Full)
+                        $full::deserialize(de::value::MapAccessDeserializer::new(map)).map(|f| $ty::Full(f.into()))
                     }
                 }
                 d.deserialize_any(V)
@@ -474,7 +474,7 @@ impl<'de> Deserialize<'de> for ExecAction {
                 Ok(ExecAction::List(items))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ExecAction, A::Error> {
-                ExecFull::deserialize(de::value::MapAccessDeserializer::new(map)).map(ExecAction::Full)
+                ExecFull::deserialize(de::value::MapAccessDeserializer::new(map)).map(|f| ExecAction::Full(Box::new(f)))
             }
         }
         d.deserialize_any(V)

@@ -160,6 +160,7 @@ pub fn run(spec: &Spec, on_line: &mut dyn FnMut(Stream, &str)) -> io::Result<Cap
         .take()
         .map(|r| reader(r, Stream::Stderr, spec.encoding, tx.clone()));
     let waiter = waiter(child, tx);
+    crate::crash::point("command-running");
     let mut captured = Captured::default();
     let mut open = usize::from(out.is_some()) + usize::from(err.is_some());
     let mut exited = false;

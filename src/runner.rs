@@ -156,43 +156,38 @@ pub fn execute(
     let (journal, run_id, resume, cwd) = match start {
         Start::Fresh { plan } => {
             let run_id = crate::journal::new_run_id();
-            let mut journal =
-                Journal::create(&config.state_dir, &runbook.name, &run_id, masker.clone()).map_err(journal_failure)?;
             let mut steps = Vec::new();
             step_digests(runbook, "", &mut steps);
             let secret: Vec<String> = runbook.secret_names().map(str::to_owned).collect();
-            journal
-                .append(
-                    &Record::RunStarted {
-                        run_id: run_id.clone(),
-                        runbook: runbook.name.clone(),
-                        path: path.display().to_string(),
-                        files: runbook
-                            .files()
-                            .iter()
-                            .map(|(s, sha)| FileDigest {
-                                path: s.path.display().to_string(),
-                                sha256: (*sha).to_owned(),
-                            })
-                            .collect(),
-                        steps,
-                        inputs: inputs
-                            .values
-                            .iter()
-                            .filter(|(k, _)| !secret.contains(k))
-                            .map(|(k, v)| (k.clone(), v.value.clone()))
-                            .collect(),
-                        secret_inputs: secret,
-                        tool_version: env!("CARGO_PKG_VERSION").into(),
-                        host: crate::journal::host(),
-                        user: crate::journal::user(),
-                        pid: std::process::id(),
-                        cwd: cwd.display().to_string(),
-                        time: crate::journal::now(),
-                        plan,
-                    },
-                    true,
-                )
+            let first = Record::RunStarted {
+                run_id: run_id.clone(),
+                runbook: runbook.name.clone(),
+                path: path.display().to_string(),
+                files: runbook
+                    .files()
+                    .iter()
+                    .map(|(s, sha)| FileDigest {
+                        path: s.path.display().to_string(),
+                        sha256: (*sha).to_owned(),
+                    })
+                    .collect(),
+                steps,
+                inputs: inputs
+                    .values
+                    .iter()
+                    .filter(|(k, _)| !secret.contains(k))
+                    .map(|(k, v)| (k.clone(), v.value.clone()))
+                    .collect(),
+                secret_inputs: secret,
+                tool_version: env!("CARGO_PKG_VERSION").into(),
+                host: crate::journal::host(),
+                user: crate::journal::user(),
+                pid: std::process::id(),
+                cwd: cwd.display().to_string(),
+                time: crate::journal::now(),
+                plan,
+            };
+            let journal = Journal::create(&config.state_dir, &runbook.name, &run_id, masker.clone(), &first)
                 .map_err(journal_failure)?;
             (journal, run_id, None, cwd)
         }
@@ -242,11 +237,11 @@ pub fn execute(
             // The working folder is where the last finished step left it.
             let cwd = states
                 .values()
-                .filter_map(|s| match s {
+                .rev()
+                .find_map(|s| match s {
                     StepState::Finished { cwd, .. } => Some(PathBuf::from(cwd)),
                     _ => None,
                 })
-                .last()
                 .unwrap_or(cwd);
             (journal, summary.run_id.clone(), Some(states), cwd)
         }

@@ -55,11 +55,7 @@ impl Masker {
             return;
         }
         match value {
-            serde_json::Value::String(s) => {
-                if self.needles.iter().any(|n| s.contains(n.as_str())) {
-                    *s = self.mask(s);
-                }
-            }
+            serde_json::Value::String(s) if self.needles.iter().any(|n| s.contains(n.as_str())) => *s = self.mask(s),
             serde_json::Value::Array(items) => items.iter_mut().for_each(|v| self.mask_json(v)),
             serde_json::Value::Object(map) => map.values_mut().for_each(|v| self.mask_json(v)),
             _ => {}

@@ -12,4 +12,5 @@ mod resume;
 mod schema;
 mod secrets;
 mod show;
+mod signals;
 mod validate;

@@ -1,1 +1,319 @@
-//! (filled below)
+//! Resume: after a failure fixed by hand, after a crash, with a changed runbook, with the
+//! operator's decisions; and the refusals that protect a change window.
+
+use crate::support::Test;
+
+const FIXABLE: &str = r#"runbook: 1
+name: fix
+steps:
+  - id: one
+    write: { path: one.txt, content: "1\n" }
+  - id: needs_file
+    exec: [cat, needed.txt]
+  - id: three
+    write: { path: three.txt, content: "{{ steps.needs_file.stdout }}" }
+"#;
+
+#[test]
+fn resume_after_a_failed_step_fixed_by_hand() {
+    let first = Test::new()
+        .file("rb.yaml", FIXABLE)
+        .args(["run", "rb.yaml"])
+        .code(1)
+        .creates("one.txt", "1\n")
+        .stderr_contains([
+            "[2/3] needs_file: exec cat needed.txt\n",
+            "      failed\n",
+            "Run failed (1 done, 1 failed). Fix the cause, then continue with: runbook resume rb.yaml\n",
+        ])
+        .run();
+    // A second `run` is refused while the first is unfinished.
+    first
+        .then()
+        .args(["run", "rb.yaml"])
+        .code(3)
+        .stderr_contains([
+            "error: run [RUN] of `fix` is unfinished: it stopped at step `needs_file`\n",
+            "hint: continue it with `runbook resume rb.yaml`, or start over with `runbook run rb.yaml --fresh`",
+        ])
+        .run();
+    std::fs::write(first.path().join("needed.txt"), "fixed\n").unwrap();
+    first
+        .then()
+        .args(["resume", "rb.yaml"])
+        .creates("three.txt", "fixed\n")
+        .stderr("Resuming fix (run [RUN], journal .runbook/runs/fix/[RUN].jsonl)\n[2/3] needs_file: exec cat needed.txt\n      | fixed\n      done\n[3/3] three: write [TMP]/three.txt (6 bytes)\n      done\nRun succeeded (2 done).\n")
+        .run();
+    // Nothing left to resume.
+    first
+        .then()
+        .args(["resume", "rb.yaml"])
+        .stderr_contains(["nothing to resume: run [RUN] of `fix` finished successfully at "])
+        .run();
+    Test::new()
+        .file("rb.yaml", FIXABLE)
+        .args(["resume", "rb.yaml"])
+        .code(2)
+        .stderr_contains([
+            "error: there is no unfinished run of `fix` to resume in .runbook",
+            "hint: start one with `runbook run rb.yaml`",
+        ])
+        .run();
+}
+
+#[test]
+fn fresh_abandons_the_unfinished_run() {
+    let first = Test::new()
+        .file("rb.yaml", FIXABLE)
+        .args(["run", "rb.yaml"])
+        .code(1)
+        .creates("one.txt", "1\n")
+        .any_stderr()
+        .run();
+    std::fs::write(first.path().join("needed.txt"), "x").unwrap();
+    first
+        .then()
+        .args(["run", "rb.yaml", "--fresh"])
+        .creates("three.txt", "x")
+        .stderr_contains([
+            "run [RUN] marked abandoned (--fresh)\n",
+            "[1/3] one: write [TMP]/one.txt (2 bytes)\n      unchanged\n",
+            "Run succeeded (2 done, 1 unchanged).\n",
+        ])
+        .run();
+}
+
+#[test]
+fn a_changed_runbook_is_refused_and_force_accepts_later_changes() {
+    let first = Test::new()
+        .file("rb.yaml", FIXABLE)
+        .args(["run", "rb.yaml"])
+        .code(1)
+        .creates("one.txt", "1\n")
+        .any_stderr()
+        .run();
+    // Change a step that already ran: refused, even with --force.
+    let changed_before = FIXABLE.replace("\"1\\n\"", "\"one\\n\"");
+    std::fs::write(first.path().join("rb.yaml"), &changed_before).unwrap();
+    first
+        .then()
+        .args(["resume", "rb.yaml", "--force"])
+        .code(3)
+        .stderr_contains([
+            "error: the runbook rb.yaml changed since run [RUN] started; steps that differ: one\n",
+            "steps that already ran changed (one); --force cannot accept that",
+        ])
+        .run();
+    // Change only the step after the stopping point: refused without --force, accepted with it.
+    let changed_after = FIXABLE.replace("path: three.txt", "path: three-renamed.txt");
+    std::fs::write(first.path().join("rb.yaml"), &changed_after).unwrap();
+    std::fs::write(first.path().join("needed.txt"), "n").unwrap();
+    first
+        .then()
+        .args(["resume", "rb.yaml"])
+        .code(3)
+        .stderr_contains([
+            "steps that differ: three\n",
+            "hint: if the change is intended, resume with --force",
+        ])
+        .run();
+    first
+        .then()
+        .args(["resume", "rb.yaml", "--force"])
+        .creates("three-renamed.txt", "n")
+        .stderr_contains([
+            "note: the runbook changed (steps: three); accepted with --force\n",
+            "Run succeeded (2 done).\n",
+        ])
+        .run();
+}
+
+const ONCE: &str = r#"runbook: 1
+name: once
+steps:
+  - id: charge
+    exec: [sh, -c, 'echo charged >> ledger; kill -9 $PPID; sleep 5']
+  - id: after
+    write: { path: after.txt, content: ok }
+"#;
+
+#[test]
+fn an_interrupted_command_may_have_run_and_the_operator_decides() {
+    // The command kills the engine mid-step: the journal says it started, not that it ended.
+    let first = Test::new()
+        .file("rb.yaml", ONCE)
+        .args(["run", "rb.yaml"])
+        .code(-1)
+        .creates("ledger", "charged\n")
+        .any_stderr()
+        .run();
+    first
+        .then()
+        .args(["resume", "rb.yaml"])
+        .code(3)
+        .stderr_contains([
+            "error: step `charge` started a command that never reported back: it may have run\n",
+            "hint: check what it did, then either `runbook resume rb.yaml --redo charge` to run it again, or `runbook resume rb.yaml --mark-done charge` if it completed",
+        ])
+        .run();
+    first
+        .then()
+        .args(["resume", "rb.yaml", "--mark-done", "charge"])
+        .creates("after.txt", "ok")
+        .stderr_contains([
+            "[2/2] after: write [TMP]/after.txt (2 bytes)\n      done\n",
+            "Run succeeded (1 done).\n",
+        ])
+        .run();
+    let journal = std::fs::read_dir(first.path().join(".runbook/runs/once"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let text = std::fs::read_to_string(journal).unwrap();
+    assert!(
+        text.contains("\"type\":\"operator_decision\",\"step\":\"charge\",\"decision\":\"mark_done\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn redo_runs_the_command_again() {
+    let rb = "runbook: 1\nname: redo\nsteps:\n  - id: c\n    exec: [sh, -c, 'echo ran >> ledger; [ -f second ] || { touch second; kill -9 $PPID; sleep 5; }']\n";
+    let first = Test::new()
+        .file("rb.yaml", rb)
+        .args(["run", "rb.yaml"])
+        .code(-1)
+        .creates("ledger", "ran\n")
+        .creates("second", "")
+        .any_stderr()
+        .run();
+    first
+        .then()
+        .args(["resume", "rb.yaml", "--redo", "c"])
+        .creates("ledger", "ran\nran\n")
+        .stderr_contains(["Run succeeded (1 done).\n"])
+        .run();
+}
+
+#[test]
+fn an_idempotent_command_is_simply_run_again() {
+    let rb = "runbook: 1\nname: idem\nsteps:\n  - id: c\n    exec: { program: sh, args: [-c, 'echo v1 > state; [ -f second ] || { touch second; kill -9 $PPID; sleep 5; }'], idempotent: true }\n";
+    let first = Test::new()
+        .file("rb.yaml", rb)
+        .args(["run", "rb.yaml"])
+        .code(-1)
+        .creates("state", "v1\n")
+        .creates("second", "")
+        .any_stderr()
+        .run();
+    first
+        .then()
+        .args(["resume", "rb.yaml"])
+        .stderr_contains(["[1/1] c: exec sh -c", "Run succeeded (1 done).\n"])
+        .run();
+}
+
+#[test]
+fn resume_without_a_file_finds_the_newest_unfinished_run() {
+    let first = Test::new()
+        .file("rb.yaml", FIXABLE)
+        .args(["run", "rb.yaml"])
+        .code(1)
+        .creates("one.txt", "1\n")
+        .any_stderr()
+        .run();
+    std::fs::write(first.path().join("needed.txt"), "z").unwrap();
+    first
+        .then()
+        .args(["resume"])
+        .creates("three.txt", "z")
+        .stderr_contains(["Resuming fix", "Run succeeded (2 done).\n"])
+        .run();
+}
+
+#[test]
+fn resume_restores_the_working_folder_and_captures() {
+    let rb = r#"runbook: 1
+name: cwd
+steps:
+  - id: into
+    cd: sub
+  - id: probe
+    exec: { program: sh, args: [-c, 'echo build=8400'], expect: { matches: 'build=(?P<build>\d+)' } }
+  - id: gate
+    exec: [cat, gate.txt]
+  - id: use
+    write: { path: result.txt, content: '{{ steps.probe.captures.build }}' }
+"#;
+    let first = Test::new()
+        .file("rb.yaml", rb)
+        .mkdir("sub")
+        .args(["run", "rb.yaml"])
+        .code(1)
+        .any_stderr()
+        .run();
+    std::fs::write(first.path().join("sub/gate.txt"), "open").unwrap();
+    first
+        .then()
+        .args(["resume", "rb.yaml"])
+        .creates("sub/result.txt", "8400")
+        .stderr_contains(["Run succeeded (2 done).\n"])
+        .run();
+}
+
+#[test]
+fn a_second_run_while_the_lock_is_held_is_refused() {
+    let rb = "runbook: 1\nname: slow\nsteps:\n  - id: wait\n    exec: [sh, -c, 'touch started; while [ ! -f release ]; do sleep 0.01; done']\n";
+    let t = Test::new().file("rb.yaml", rb);
+    let dir = t.path().to_path_buf();
+    let mut first = std::process::Command::new(crate::support::BIN)
+        .args(["run", "rb.yaml"])
+        .current_dir(&dir)
+        .env("CI", "true")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    while !dir.join("started").exists() {
+        std::thread::yield_now();
+    }
+    let out = t
+        .args(["run", "rb.yaml"])
+        .code(3)
+        .creates("started", "")
+        .stderr_contains([
+            "error: another run of `slow` holds the lock: pid ",
+            " running `run`\n",
+            "hint: wait for it to finish",
+        ])
+        .run();
+    std::fs::write(out.path().join("release"), "").unwrap();
+    assert!(first.wait().unwrap().success());
+}
+
+#[test]
+fn status_shows_where_runs_stopped() {
+    let first = Test::new()
+        .file("rb.yaml", FIXABLE)
+        .args(["run", "rb.yaml"])
+        .code(1)
+        .creates("one.txt", "1\n")
+        .any_stderr()
+        .run();
+    first
+        .then()
+        .args(["status"])
+        .stdout_contains([
+            "run [RUN]  fix  failed\n",
+            "  stopped at needs_file (failed)\n",
+            "    one                      done\n",
+            "    needs_file               failed\n",
+            "      `cat` exited with code 1\n",
+        ])
+        .run();
+    let out = first.then().args(["status", "--format", "json"]).any_stdout().run();
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc[0]["stopped_at"], "needs_file");
+    assert_eq!(doc[0]["outcome"], "failed");
+}

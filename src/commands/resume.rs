@@ -21,19 +21,36 @@ pub fn run(ui: &Ui, args: &ResumeArgs) -> CmdResult {
     let (file, summary) = match &args.file {
         Some(file) => {
             let runbook = super::load_runbook(ui, file)?;
-            let summary = newest_unfinished(state, Some(&runbook.name))?.ok_or_else(|| {
-                Failure::invalid(vec![
-                    Diagnostic::error(format!(
-                        "there is no unfinished run of `{}` to resume in {}",
+            let newest = match journal::list_runs(state, Some(&runbook.name)).first() {
+                Some(path) => Some(journal::summarize(path).map_err(journal_error)?),
+                None => None,
+            };
+            let summary = match newest {
+                Some(s) if s.unfinished() => s,
+                // Resuming a finished run is not an error: there is simply nothing left to do.
+                Some(s) if s.outcome == Some(journal::RunOutcome::Succeeded) => {
+                    ui.info(&format!(
+                        "nothing to resume: run {} of `{}` finished successfully{}",
+                        s.run_id,
                         runbook.name,
-                        state.display()
-                    ))
-                    .hint(format!(
-                        "start one with `runbook run {}`",
-                        shell_word(&file.display().to_string())
-                    )),
-                ])
-            })?;
+                        s.finished.as_ref().map(|t| format!(" at {t}")).unwrap_or_default()
+                    ));
+                    return Ok(crate::exit::ExitCode::Success);
+                }
+                _ => {
+                    return Err(Failure::invalid(vec![
+                        Diagnostic::error(format!(
+                            "there is no unfinished run of `{}` to resume in {}",
+                            runbook.name,
+                            state.display()
+                        ))
+                        .hint(format!(
+                            "start one with `runbook run {}`",
+                            shell_word(&file.display().to_string())
+                        )),
+                    ]));
+                }
+            };
             (file.clone(), summary)
         }
         None => {

@@ -106,6 +106,7 @@ fn copy_file(from: &Path, target: &Path, overwrite: bool) -> Result<(Outcome, St
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    remove_stale_temps(dir, &name);
     let temp = dir.join(format!(".{name}.runbook-{}.tmp", std::process::id()));
     let result = write_verified(from, &temp).and_then(|sha| {
         fs::rename(&temp, target).map_err(|e| err("cannot move the copy into place at", target, &e))?;
@@ -133,6 +134,7 @@ fn write_verified(from: &Path, temp: &Path) -> Result<String, StepError> {
         }
         hasher.update(&buf[..n]);
         dst.write_all(&buf[..n]).map_err(|e| err("cannot write", temp, &e))?;
+        crate::crash::point("copy-chunk");
     }
     dst.sync_all().map_err(|e| err("cannot write", temp, &e))?;
     drop(dst);
@@ -188,5 +190,18 @@ pub fn rename(from: &Path, to: &Path, overwrite: bool) -> Result<Outcome, StepEr
             Ok(Outcome::Done)
         }
         Err(e) => Err(err("cannot rename", from, &e)),
+    }
+}
+
+/// Removes what an interrupted copy or write of `name` left behind (`.NAME.runbook-PID.tmp`).
+pub fn remove_stale_temps(dir: &Path, name: &str) {
+    let prefix = format!(".{name}.runbook-");
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let file = e.file_name();
+        let file = file.to_string_lossy();
+        if file.starts_with(&prefix) && file.ends_with(".tmp") {
+            let _ = fs::remove_file(e.path());
+        }
     }
 }

@@ -63,6 +63,7 @@ pub fn write(path: &Path, content: &str, overwrite: bool) -> Result<Outcome, Ste
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    super::copy::remove_stale_temps(dir, &name);
     let temp = dir.join(format!(".{name}.runbook-{}.tmp", std::process::id()));
     let result = (|| {
         let mut f = fs::File::create(&temp)?;
