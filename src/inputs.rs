@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use indexmap::IndexMap;
 use serde_json::Value as J;
 
-use crate::diagnostic::{Diagnostic, did_you_mean};
+use crate::diagnostic::{Diagnostic, did_you_mean, near_miss};
 use crate::model::InputType;
 use crate::runbook::{InputDef, Runbook};
 use crate::source::{Located, Source, Span};
@@ -92,7 +92,7 @@ pub fn resolve(runbook: &Runbook, args: &InputArgs) -> Result<(Inputs, Vec<Diagn
                 for (name, value, key_span, span) in entries {
                     let origin = Origin::VarsFile { path: path.clone() };
                     let Some(def) = runbook.inputs.get(&name) else {
-                        if let Some(s) = did_you_mean(&name, runbook.inputs.keys().map(String::as_str)) {
+                        if let Some(s) = near_miss(&name, runbook.inputs.keys().map(String::as_str)) {
                             warnings.push(
                                 Diagnostic::warning(format!("`{name}` is not an input of `{}`", runbook.name))
                                     .at(Located::new(&source, key_span))
@@ -221,6 +221,14 @@ fn bad_value(def: &InputDef, value: &J, origin: &Origin, why: &str) -> Diagnosti
 }
 
 fn describe_type(def: &InputDef) -> String {
+    let what = match_type(def);
+    match &def.description {
+        Some(d) => format!("{what} ({}: {d})", def.name),
+        None => what,
+    }
+}
+
+fn match_type(def: &InputDef) -> String {
     match def.ty {
         InputType::Int => "give a whole number".into(),
         InputType::Bool => "give true or false".into(),

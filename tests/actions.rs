@@ -149,7 +149,11 @@ fn exec_failure_shows_the_exit_code_and_the_last_lines() {
             "      failed\n      `sh` exited with code 3\n      last lines of the output:\n        | first\n        | oops\n",
         ])
         .run();
-    assert!(out.stderr.contains("      | first\n") && out.stderr.contains("      | oops\n"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("      | first\n") && out.stderr.contains("      | oops\n"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
