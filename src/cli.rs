@@ -66,11 +66,7 @@ pub struct InputFlags {
 
 impl InputFlags {
     pub fn to_args(&self, prompt: bool) -> InputArgs {
-        InputArgs {
-            vars_files: self.vars_files.clone(),
-            vars: self.vars.clone(),
-            prompt,
-        }
+        InputArgs { vars_files: self.vars_files.clone(), vars: self.vars.clone(), prompt }
     }
 }
 

@@ -20,11 +20,7 @@ fn hook() -> Option<&'static Hook> {
     HOOK.get_or_init(|| {
         let spec = std::env::var("RUNBOOK_TEST_CRASH").ok()?;
         let (point, at) = spec.rsplit_once(':')?;
-        Some(Hook {
-            point: point.to_owned(),
-            at: at.parse().ok()?,
-            seen: AtomicU64::new(0),
-        })
+        Some(Hook { point: point.to_owned(), at: at.parse().ok()?, seen: AtomicU64::new(0) })
     })
     .as_ref()
 }

@@ -26,20 +26,11 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(message: impl Into<String>) -> Diagnostic {
-        Diagnostic {
-            severity: Severity::Error,
-            message: message.into(),
-            location: None,
-            label: None,
-            hint: None,
-        }
+        Diagnostic { severity: Severity::Error, message: message.into(), location: None, label: None, hint: None }
     }
 
     pub fn warning(message: impl Into<String>) -> Diagnostic {
-        Diagnostic {
-            severity: Severity::Warning,
-            ..Diagnostic::error(message)
-        }
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(message) }
     }
 
     pub fn at(mut self, location: Located) -> Diagnostic {
@@ -183,10 +174,7 @@ mod tests {
     fn suggests_close_keys() {
         assert_eq!(did_you_mean("form", ["from", "to", "overwrite"]), Some("from"));
         assert_eq!(did_you_mean("cpy", ["copy", "cd", "exec"]), Some("copy"));
-        assert_eq!(
-            did_you_mean("expect_output", ["expect-output", "exec"]),
-            Some("expect-output")
-        );
+        assert_eq!(did_you_mean("expect_output", ["expect-output", "exec"]), Some("expect-output"));
         assert_eq!(did_you_mean("zzzzzz", ["copy", "cd"]), None);
     }
 }

@@ -44,24 +44,15 @@ pub struct Failure {
 
 impl Failure {
     pub fn invalid(diagnostics: Vec<Diagnostic>) -> Failure {
-        Failure {
-            code: ExitCode::Invalid,
-            diagnostics,
-        }
+        Failure { code: ExitCode::Invalid, diagnostics }
     }
 
     pub fn refused(diagnostic: Diagnostic) -> Failure {
-        Failure {
-            code: ExitCode::Refused,
-            diagnostics: vec![diagnostic],
-        }
+        Failure { code: ExitCode::Refused, diagnostics: vec![diagnostic] }
     }
 
     pub fn new(code: ExitCode, diagnostic: Diagnostic) -> Failure {
-        Failure {
-            code,
-            diagnostics: vec![diagnostic],
-        }
+        Failure { code, diagnostics: vec![diagnostic] }
     }
 }
 

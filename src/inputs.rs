@@ -77,13 +77,7 @@ pub fn resolve(runbook: &Runbook, args: &InputArgs) -> Result<(Inputs, Vec<Diagn
     let mut values: IndexMap<String, InputValue> = IndexMap::new();
     for def in runbook.inputs.values() {
         if let Some(d) = &def.default {
-            values.insert(
-                def.name.clone(),
-                InputValue {
-                    value: d.clone(),
-                    origin: Origin::Default,
-                },
-            );
+            values.insert(def.name.clone(), InputValue { value: d.clone(), origin: Origin::Default });
         }
     }
     for path in &args.vars_files {
@@ -130,12 +124,7 @@ pub fn resolve(runbook: &Runbook, args: &InputArgs) -> Result<(Inputs, Vec<Diagn
         let name = name.trim();
         let Some(def) = runbook.inputs.get(name) else {
             let hint = did_you_mean(name, runbook.inputs.keys().map(String::as_str)).map_or_else(
-                || {
-                    format!(
-                        "its inputs are: {}",
-                        runbook.inputs.keys().cloned().collect::<Vec<_>>().join(", ")
-                    )
-                },
+                || format!("its inputs are: {}", runbook.inputs.keys().cloned().collect::<Vec<_>>().join(", ")),
                 |s| format!("did you mean `{s}`?"),
             );
             errors.push(Diagnostic::error(format!("`{name}` is not an input of `{}`", runbook.name)).hint(hint));
@@ -155,23 +144,11 @@ pub fn resolve(runbook: &Runbook, args: &InputArgs) -> Result<(Inputs, Vec<Diagn
             continue;
         }
         let how = if def.secret {
-            format!(
-                "set {} in the environment (or give `--var {}=...`)",
-                env_name(&def.name),
-                def.name
-            )
+            format!("set {} in the environment (or give `--var {}=...`)", env_name(&def.name), def.name)
         } else {
-            format!(
-                "give `--var {}=...`, a `--vars FILE` that sets it, or set {}",
-                def.name,
-                env_name(&def.name)
-            )
+            format!("give `--var {}=...`, a `--vars FILE` that sets it, or set {}", def.name, env_name(&def.name))
         };
-        errors.push(
-            Diagnostic::error(format!("missing required input `{}`", def.name))
-                .at(def.loc.clone())
-                .hint(how),
-        );
+        errors.push(Diagnostic::error(format!("missing required input `{}`", def.name)).at(def.loc.clone()).hint(how));
     }
     if errors.is_empty() {
         // Keep declaration order.
@@ -213,11 +190,8 @@ fn bad_value(def: &InputDef, value: &J, origin: &Origin, why: &str) -> Diagnosti
             other => other.to_string(),
         }
     };
-    Diagnostic::error(format!(
-        "invalid value {shown} for input `{}` (from {origin}): {why}",
-        def.name
-    ))
-    .hint(describe_type(def))
+    Diagnostic::error(format!("invalid value {shown} for input `{}` (from {origin}): {why}", def.name))
+        .hint(describe_type(def))
 }
 
 fn describe_type(def: &InputDef) -> String {
@@ -247,11 +221,9 @@ fn match_type(def: &InputDef) -> String {
 pub fn coerce(def: &InputDef, value: &J) -> Result<J, String> {
     let typed = match (def.ty, value) {
         (InputType::Int, J::Number(n)) if n.is_i64() => value.clone(),
-        (InputType::Int, J::String(s)) => s
-            .trim()
-            .parse::<i64>()
-            .map(J::from)
-            .map_err(|_| "not a whole number".to_string())?,
+        (InputType::Int, J::String(s)) => {
+            s.trim().parse::<i64>().map(J::from).map_err(|_| "not a whole number".to_string())?
+        }
         (InputType::Int, _) => return Err("not a whole number".into()),
         (InputType::Bool, J::Bool(_)) => value.clone(),
         (InputType::Bool, J::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
@@ -319,11 +291,7 @@ fn prompt(def: &InputDef) -> std::io::Result<String> {
         None => format!("{}: ", def.name),
     };
     term.write_str(&label)?;
-    if def.secret {
-        term.read_secure_line()
-    } else {
-        term.read_line()
-    }
+    if def.secret { term.read_secure_line() } else { term.read_line() }
 }
 
 /// Whether prompting is possible: a terminal on stdin and stderr, and not in CI.

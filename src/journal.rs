@@ -162,22 +162,13 @@ impl Journal {
         first: &Record,
     ) -> Result<Journal, JournalError> {
         let dir = runs_dir(state, runbook);
-        fs::create_dir_all(&dir).map_err(|e| JournalError::StateDir {
-            path: state.to_path_buf(),
-            reason: crate::fsutil::io_reason(&e),
-        })?;
+        fs::create_dir_all(&dir)
+            .map_err(|e| JournalError::StateDir { path: state.to_path_buf(), reason: crate::fsutil::io_reason(&e) })?;
         let path = dir.join(format!("{run_id}.jsonl"));
         let temp = dir.join(format!(".{run_id}.jsonl.tmp"));
-        let werr = |e: io::Error| JournalError::Write {
-            path: path.clone(),
-            reason: crate::fsutil::io_reason(&e),
-        };
+        let werr = |e: io::Error| JournalError::Write { path: path.clone(), reason: crate::fsutil::io_reason(&e) };
         let mut journal = Journal {
-            file: OpenOptions::new()
-                .create_new(true)
-                .append(true)
-                .open(&temp)
-                .map_err(werr)?,
+            file: OpenOptions::new().create_new(true).append(true).open(&temp).map_err(werr)?,
             path: path.clone(),
             pending: Vec::new(),
             masker,
@@ -201,21 +192,13 @@ impl Journal {
         let mut file = OpenOptions::new()
             .append(true)
             .open(path)
-            .map_err(|e| JournalError::Write {
-                path: path.to_path_buf(),
-                reason: crate::fsutil::io_reason(&e),
-            })?;
+            .map_err(|e| JournalError::Write { path: path.to_path_buf(), reason: crate::fsutil::io_reason(&e) })?;
         // After a torn last line, start the next record on a fresh line.
         let text = fs::read(path).unwrap_or_default();
         if !text.is_empty() && !text.ends_with(b"\n") {
             let _ = file.write_all(b"\n");
         }
-        Ok(Journal {
-            file,
-            path: path.to_path_buf(),
-            pending: Vec::new(),
-            masker,
-        })
+        Ok(Journal { file, path: path.to_path_buf(), pending: Vec::new(), masker })
     }
 
     /// Adds a record; with `sync` it and everything before it are written and on disk on return.
@@ -253,10 +236,8 @@ pub struct Replay {
 }
 
 pub fn read(path: &Path) -> Result<Replay, JournalError> {
-    let bytes = fs::read(path).map_err(|e| JournalError::Read {
-        path: path.to_path_buf(),
-        reason: crate::fsutil::io_reason(&e),
-    })?;
+    let bytes = fs::read(path)
+        .map_err(|e| JournalError::Read { path: path.to_path_buf(), reason: crate::fsutil::io_reason(&e) })?;
     let text = String::from_utf8_lossy(&bytes);
     let lines: Vec<&str> = text.split('\n').collect();
     let mut records = Vec::new();
@@ -274,11 +255,7 @@ pub fn read(path: &Path) -> Result<Replay, JournalError> {
                 torn_tail = true;
             }
             Err(e) => {
-                return Err(JournalError::Garbled {
-                    path: path.to_path_buf(),
-                    line: i + 1,
-                    reason: e.to_string(),
-                });
+                return Err(JournalError::Garbled { path: path.to_path_buf(), line: i + 1, reason: e.to_string() });
             }
         }
     }
@@ -341,15 +318,7 @@ pub fn summarize(path: &Path) -> Result<RunSummary, JournalError> {
     for record in replay.records {
         match record {
             Record::RunStarted {
-                run_id,
-                runbook,
-                path: rb_path,
-                files,
-                steps,
-                inputs,
-                secret_inputs,
-                time,
-                ..
+                run_id, runbook, path: rb_path, files, steps, inputs, secret_inputs, time, ..
             } => {
                 summary = Some(RunSummary {
                     path: path.to_path_buf(),
@@ -392,23 +361,8 @@ pub fn summarize(path: &Path) -> Result<RunSummary, JournalError> {
                         s.step_states.shift_remove(&step);
                         s.step_states.insert(step, StepState::Started);
                     }
-                    Record::StepFinished {
-                        step,
-                        outcome,
-                        data,
-                        cwd,
-                        error,
-                        ..
-                    } => {
-                        s.step_states.insert(
-                            step,
-                            StepState::Finished {
-                                outcome,
-                                data,
-                                cwd,
-                                error,
-                            },
-                        );
+                    Record::StepFinished { step, outcome, data, cwd, error, .. } => {
+                        s.step_states.insert(step, StepState::Finished { outcome, data, cwd, error });
                     }
                     Record::StepInterrupted { step, .. } => {
                         s.step_states.insert(step, StepState::Interrupted);
@@ -434,9 +388,7 @@ pub fn list_runs(state: &Path, runbook: Option<&str>) -> Vec<PathBuf> {
     let runs = state.join("runs");
     let dirs: Vec<PathBuf> = match runbook {
         Some(name) => vec![runs.join(name)],
-        None => fs::read_dir(&runs)
-            .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
-            .unwrap_or_default(),
+        None => fs::read_dir(&runs).map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect()).unwrap_or_default(),
     };
     for dir in dirs {
         if let Ok(entries) = fs::read_dir(&dir) {
@@ -490,15 +442,7 @@ mod tests {
     fn torn_last_line_is_ignored_and_garbled_middle_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let mut j = Journal::create(dir.path(), "rb", "r1", Masker::default(), &started()).unwrap();
-        j.append(
-            &Record::StepStarted {
-                step: "a".into(),
-                attempt: 1,
-                time: now(),
-            },
-            true,
-        )
-        .unwrap();
+        j.append(&Record::StepStarted { step: "a".into(), attempt: 1, time: now() }, true).unwrap();
         let path = j.path.clone();
         drop(j);
         let mut text = fs::read_to_string(&path).unwrap();
@@ -517,14 +461,7 @@ mod tests {
     fn secrets_are_masked_in_records() {
         let dir = tempfile::tempdir().unwrap();
         let mut j = Journal::create(dir.path(), "rb", "r2", Masker::new(["hunter2"]), &started()).unwrap();
-        j.append(
-            &Record::StepInterrupted {
-                step: "x hunter2".into(),
-                time: now(),
-            },
-            true,
-        )
-        .unwrap();
+        j.append(&Record::StepInterrupted { step: "x hunter2".into(), time: now() }, true).unwrap();
         let text = fs::read_to_string(&j.path).unwrap();
         assert!(!text.contains("hunter2") && text.contains("x ****"), "{text}");
     }

@@ -33,16 +33,8 @@ pub struct Loaded {
 
 pub fn load(path: &Path) -> Loaded {
     let mut diagnostics = Vec::new();
-    let runbook = Loader {
-        diags: &mut diagnostics,
-        stack: Vec::new(),
-    }
-    .load_file(path, None);
-    let runbook = if diagnostics.iter().any(Diagnostic::is_error) {
-        None
-    } else {
-        runbook
-    };
+    let runbook = Loader { diags: &mut diagnostics, stack: Vec::new() }.load_file(path, None);
+    let runbook = if diagnostics.iter().any(Diagnostic::is_error) { None } else { runbook };
     Loaded { runbook, diagnostics }
 }
 
@@ -67,10 +59,8 @@ pub fn read_text(path: &Path) -> Result<String, Diagnostic> {
     let bytes = std::fs::read(path)
         .map_err(|e| Diagnostic::error(format!("cannot read {shown}: {}", crate::fsutil::io_reason(&e))))?;
     if let Some(pos) = bytes.iter().position(|&b| b == 0) {
-        return Err(
-            located_byte_error(path, &bytes, pos, "this is not a text file (it contains a NUL byte)")
-                .hint("runbooks and input files are UTF-8 YAML text"),
-        );
+        return Err(located_byte_error(path, &bytes, pos, "this is not a text file (it contains a NUL byte)")
+            .hint("runbooks and input files are UTF-8 YAML text"));
     }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").map(<[u8]>::to_vec).unwrap_or(bytes);
     String::from_utf8(bytes).map_err(|e| {
@@ -252,11 +242,8 @@ impl FileLoader<'_, '_> {
 
     fn runbook(&mut self, root: &Node, sha256: String) -> Option<Runbook> {
         let Some(entries) = root.as_map() else {
-            self.error(
-                root.span,
-                format!("a runbook must be a mapping, but this file holds {}", root.describe()),
-            )
-            .hint = Some("start the file with `runbook: 1`, `name: ...` and `steps: [...]`".into());
+            self.error(root.span, format!("a runbook must be a mapping, but this file holds {}", root.describe()))
+                .hint = Some("start the file with `runbook: 1`, `name: ...` and `steps: [...]`".into());
             return None;
         };
         let mut format_seen = false;
@@ -304,8 +291,8 @@ impl FileLoader<'_, '_> {
             }
         }
         if !format_seen {
-            self.error(Span::new(0, 0), "missing the format marker `runbook: 1`")
-                .hint = Some("add `runbook: 1` as the first line, so the tool knows which format the file uses".into());
+            self.error(Span::new(0, 0), "missing the format marker `runbook: 1`").hint =
+                Some("add `runbook: 1` as the first line, so the tool knows which format the file uses".into());
         }
         let name = match name {
             Some(n) if is_runbook_name(&n.value) => Some(n.value),
@@ -333,16 +320,7 @@ impl FileLoader<'_, '_> {
                 Vec::new()
             }
         };
-        Some(Runbook {
-            name: name?,
-            title,
-            description,
-            source: Arc::clone(&self.source),
-            sha256,
-            inputs,
-            vars,
-            steps,
-        })
+        Some(Runbook { name: name?, title, description, source: Arc::clone(&self.source), sha256, inputs, vars, steps })
     }
 
     fn check_identifier(&mut self, name: &str, span: Span, what: &str) -> bool {
@@ -359,10 +337,7 @@ impl FileLoader<'_, '_> {
     fn inputs(&mut self, node: &Node) -> IndexMap<String, InputDef> {
         let mut out = IndexMap::new();
         let Some(entries) = node.as_map() else {
-            self.error(
-                node.span,
-                format!("`inputs` must be a mapping of input names, not {}", node.describe()),
-            );
+            self.error(node.span, format!("`inputs` must be a mapping of input names, not {}", node.describe()));
             return out;
         };
         for (key, value) in entries {
@@ -415,10 +390,7 @@ impl FileLoader<'_, '_> {
         {
             self.error(
                 c.span,
-                format!(
-                    "`choices` only applies to `type: choice` (input `{name}` is {})",
-                    ty.as_str()
-                ),
+                format!("`choices` only applies to `type: choice` (input `{name}` is {})", ty.as_str()),
             )
             .hint = Some("add `type: choice` or remove `choices`".into());
             ok = false;
@@ -427,10 +399,7 @@ impl FileLoader<'_, '_> {
             Some(p) => match Regex::new(&format!("^(?:{})$", p.value)) {
                 Ok(r) => Some(r),
                 Err(e) => {
-                    self.error(
-                        p.span,
-                        format!("invalid regular expression in `pattern`: {}", regex_reason(&e)),
-                    );
+                    self.error(p.span, format!("invalid regular expression in `pattern`: {}", regex_reason(&e)));
                     ok = false;
                     None
                 }
@@ -451,15 +420,8 @@ impl FileLoader<'_, '_> {
             Some(d) => match crate::inputs::coerce(&def, &d.value) {
                 Ok(v) => Some(v),
                 Err(why) => {
-                    let shown = if def.secret {
-                        "****".to_string()
-                    } else {
-                        d.value.to_string()
-                    };
-                    self.error(
-                        d.span,
-                        format!("the default of input `{name}` ({shown}) is invalid: {why}"),
-                    );
+                    let shown = if def.secret { "****".to_string() } else { d.value.to_string() };
+                    self.error(d.span, format!("the default of input `{name}` ({shown}) is invalid: {why}"));
                     ok = false;
                     None
                 }
@@ -472,10 +434,7 @@ impl FileLoader<'_, '_> {
     fn vars(&mut self, node: &Node, inputs: &IndexMap<String, InputDef>) -> Vec<VarDef> {
         let mut out: Vec<VarDef> = Vec::new();
         let Some(entries) = node.as_map() else {
-            self.error(
-                node.span,
-                format!("`vars` must be a mapping of names to values, not {}", node.describe()),
-            );
+            self.error(node.span, format!("`vars` must be a mapping of names to values, not {}", node.describe()));
             return out;
         };
         let no_steps = IndexMap::new();
@@ -495,19 +454,10 @@ impl FileLoader<'_, '_> {
                 continue;
             }
             let names: Vec<String> = out.iter().map(|v| v.name.clone()).collect();
-            let scope = Scope {
-                inputs,
-                vars: &names,
-                steps: &no_steps,
-                all_steps: &no_ids,
-            };
+            let scope = Scope { inputs, vars: &names, steps: &no_steps, all_steps: &no_ids };
             let value = self.tpl_value(value, &scope);
             self.all_vars.retain(|v| *v != name);
-            out.push(VarDef {
-                name,
-                value,
-                loc: self.loc(key.span),
-            });
+            out.push(VarDef { name, value, loc: self.loc(key.span) });
         }
         out
     }
@@ -517,10 +467,7 @@ impl FileLoader<'_, '_> {
             NodeKind::Str(s) => TplValue::Text(self.template(s.clone(), node.span, scope)),
             NodeKind::Seq(items) => TplValue::List(items.iter().map(|n| self.tpl_value(n, scope)).collect()),
             NodeKind::Map(entries) => TplValue::Map(
-                entries
-                    .iter()
-                    .map(|(k, v)| (k.scalar_text().unwrap_or_default(), self.tpl_value(v, scope)))
-                    .collect(),
+                entries.iter().map(|(k, v)| (k.scalar_text().unwrap_or_default(), self.tpl_value(v, scope))).collect(),
             ),
             _ => TplValue::Literal(node.to_json()),
         }
@@ -528,10 +475,7 @@ impl FileLoader<'_, '_> {
 
     /// Checks a template's syntax and names; always returns it (errors are recorded).
     fn template(&mut self, text: String, span: Span, scope: &Scope) -> Tpl {
-        let tpl = Tpl {
-            text,
-            loc: self.loc(span),
-        };
+        let tpl = Tpl { text, loc: self.loc(span) };
         match template::analyze(&tpl.text) {
             Ok(names) => self.check_names(&tpl, &names, scope),
             Err(e) => self.template_error(&tpl, &e),
@@ -540,10 +484,7 @@ impl FileLoader<'_, '_> {
     }
 
     fn expression(&mut self, text: String, span: Span, scope: &Scope) -> Tpl {
-        let tpl = Tpl {
-            text,
-            loc: self.loc(span),
-        };
+        let tpl = Tpl { text, loc: self.loc(span) };
         match template::analyze_expression(&tpl.text) {
             Ok(names) => self.check_names(&tpl, &names, scope),
             Err(e) => self.template_error(&tpl, &e),
@@ -552,9 +493,8 @@ impl FileLoader<'_, '_> {
     }
 
     fn template_error(&mut self, tpl: &Tpl, e: &template::TemplateError) {
-        let span = e.range.as_ref().map_or(tpl.loc.span, |r| {
-            span_in_template(&self.source, tpl, r.start, r.len().max(1))
-        });
+        let span =
+            e.range.as_ref().map_or(tpl.loc.span, |r| span_in_template(&self.source, tpl, r.start, r.len().max(1)));
         self.error(span, e.message.clone()).hint = Some(
             "templates use minijinja syntax: `{{ name }}`, `{{ path_join(a, b) }}`, `{% if x %}...{% endif %}`".into(),
         );
@@ -565,9 +505,7 @@ impl FileLoader<'_, '_> {
             let parts: Vec<&str> = dotted.split('.').collect();
             let root = parts[0];
             let at = |this: &Self, needle: &str| {
-                tpl.text
-                    .find(needle)
-                    .map_or(tpl.loc.span, |i| span_in_template(&this.source, tpl, i, needle.len()))
+                tpl.text.find(needle).map_or(tpl.loc.span, |i| span_in_template(&this.source, tpl, i, needle.len()))
             };
             if scope.inputs.contains_key(root)
                 || scope.vars.iter().any(|v| v == root)
@@ -624,10 +562,8 @@ impl FileLoader<'_, '_> {
             let hint = if scope.all_steps.contains_key(*id) {
                 "a step can only use the results of steps before it".to_string()
             } else {
-                did_you_mean(id, scope.steps.keys().map(String::as_str)).map_or_else(
-                    || "name an earlier step's id".to_string(),
-                    |s| format!("did you mean `steps.{s}`?"),
-                )
+                did_you_mean(id, scope.steps.keys().map(String::as_str))
+                    .map_or_else(|| "name an earlier step's id".to_string(), |s| format!("did you mean `steps.{s}`?"))
             };
             self.error(span, msg).hint = Some(hint);
             return;
@@ -645,9 +581,9 @@ impl FileLoader<'_, '_> {
                             rest = &rest[1..];
                         }
                         None => {
-                            self.error(span, format!("the included runbook has no step `{sub}`"))
-                                .hint = did_you_mean(sub, inner.keys().map(String::as_str))
-                                .map(|s| format!("did you mean `{s}`?"));
+                            self.error(span, format!("the included runbook has no step `{sub}`")).hint =
+                                did_you_mean(sub, inner.keys().map(String::as_str))
+                                    .map(|s| format!("did you mean `{s}`?"));
                             return;
                         }
                     }
@@ -671,8 +607,8 @@ impl FileLoader<'_, '_> {
     fn steps(&mut self, node: &Node, inputs: &IndexMap<String, InputDef>, vars: &[VarDef]) -> Vec<Step> {
         let mut out = Vec::new();
         let NodeKind::Seq(items) = &node.kind else {
-            self.error(node.span, format!("`steps` must be a list, not {}", node.describe()))
-                .hint = Some("write each step as `- id: ...` under `steps:`".into());
+            self.error(node.span, format!("`steps` must be a list, not {}", node.describe())).hint =
+                Some("write each step as `- id: ...` under `steps:`".into());
             return out;
         };
         if items.is_empty() {
@@ -699,12 +635,7 @@ impl FileLoader<'_, '_> {
         let mut last_command: Option<String> = None;
         for (i, item) in items.iter().enumerate() {
             let step = {
-                let scope = Scope {
-                    inputs,
-                    vars: &var_names,
-                    steps: &earlier,
-                    all_steps: &all_ids,
-                };
+                let scope = Scope { inputs, vars: &var_names, steps: &earlier, all_steps: &all_ids };
                 self.step(item, &scope, last_command.as_deref())
             };
             let Some((step, shape)) = step else {
@@ -726,13 +657,7 @@ impl FileLoader<'_, '_> {
 
     fn step(&mut self, node: &Node, scope: &Scope, last_command: Option<&str>) -> Option<(Step, StepShape)> {
         let Some(entries) = node.as_map() else {
-            self.error(
-                node.span,
-                format!(
-                    "a step must be a mapping with `id` and an action, not {}",
-                    node.describe()
-                ),
-            );
+            self.error(node.span, format!("a step must be a mapping with `id` and an action, not {}", node.describe()));
             return None;
         };
         let actions: Vec<&Node> = entries
@@ -771,11 +696,8 @@ impl FileLoader<'_, '_> {
             }
             _ => {
                 let names: Vec<&str> = actions.iter().filter_map(|k| k.as_str()).collect();
-                self.error(
-                    actions[1].span,
-                    format!("step `{id}` has {} actions: {}", names.len(), names.join(", ")),
-                )
-                .hint = Some("a step does exactly one thing; split it into several steps".into());
+                self.error(actions[1].span, format!("step `{id}` has {} actions: {}", names.len(), names.join(", ")))
+                    .hint = Some("a step does exactly one thing; split it into several steps".into());
                 return None;
             }
         }
@@ -785,10 +707,8 @@ impl FileLoader<'_, '_> {
         let name = raw.name.map(|n| self.template(n.value, n.span, scope));
         let when = raw.when.map(|w| self.condition(w, scope));
         let timeout = raw.timeout.and_then(|t| self.duration(&t, "timeout"));
-        let retry_delay = raw
-            .retry_delay
-            .and_then(|t| self.duration(&t, "retry-delay"))
-            .unwrap_or(Duration::from_secs(1));
+        let retry_delay =
+            raw.retry_delay.and_then(|t| self.duration(&t, "retry-delay")).unwrap_or(Duration::from_secs(1));
         let (action, shape) = self.action(&id, action, scope, last_command)?;
         let fingerprint = sha256_hex(node.to_json().to_string().as_bytes());
         Some((
@@ -828,8 +748,8 @@ impl FileLoader<'_, '_> {
         match humantime::parse_duration(raw.value.trim()) {
             Ok(d) => Some(d),
             Err(e) => {
-                self.error(raw.span, format!("invalid `{what}` `{}`: {e}", raw.value))
-                    .hint = Some("write a duration such as `30s`, `5m` or `1h 30m`".into());
+                self.error(raw.span, format!("invalid `{what}` `{}`: {e}", raw.value)).hint =
+                    Some("write a duration such as `30s`, `5m` or `1h 30m`".into());
                 None
             }
         }
@@ -916,8 +836,8 @@ impl FileLoader<'_, '_> {
                     Some(s) => match scope.steps.get(&s.value) {
                         Some(StepShape::Plain { command: true }) => s.value,
                         Some(_) => {
-                            self.error(s.span, format!("`{}` is not an exec or shell step", s.value))
-                                .hint = Some("expect-output checks the output of a command step".into());
+                            self.error(s.span, format!("`{}` is not an exec or shell step", s.value)).hint =
+                                Some("expect-output checks the output of a command step".into());
                             return None;
                         }
                         None => {
@@ -935,16 +855,13 @@ impl FileLoader<'_, '_> {
                     None => match last_command {
                         Some(c) => c.to_owned(),
                         None => {
-                            self.error(span, "expect-output has no earlier exec or shell step to check")
-                                .hint = Some("put an `exec` or `shell` step before it, or use `exec.expect`".into());
+                            self.error(span, "expect-output has no earlier exec or shell step to check").hint =
+                                Some("put an `exec` or `shell` step before it, or use `exec.expect`".into());
                             return None;
                         }
                     },
                 };
-                Action::ExpectOutput(ExpectOutput {
-                    step: target,
-                    expect: self.expect(expect, span, scope),
-                })
+                Action::ExpectOutput(ExpectOutput { step: target, expect: self.expect(expect, span, scope) })
             }
             RawAction::Remove(r) => {
                 let span = r.span;
@@ -952,10 +869,7 @@ impl FileLoader<'_, '_> {
                     model::RemoveAction::Path(p) => (Sp { value: p, span }, false),
                     model::RemoveAction::Full(f) => (f.path, f.recursive),
                 };
-                Action::Remove {
-                    path: self.tpl(path, scope),
-                    recursive,
-                }
+                Action::Remove { path: self.tpl(path, scope), recursive }
             }
             RawAction::Write(w) => {
                 let w = w.value;
@@ -988,10 +902,7 @@ impl FileLoader<'_, '_> {
                     model::ManualAction::Text(t) => (Sp { value: t, span }, true),
                     model::ManualAction::Full(f) => (f.instructions, f.confirm),
                 };
-                Action::Manual {
-                    instructions: self.tpl(instructions, scope),
-                    confirm,
-                }
+                Action::Manual { instructions: self.tpl(instructions, scope), confirm }
             }
             RawAction::Include(inc) => return self.include(id, inc, scope),
         };
@@ -1000,11 +911,7 @@ impl FileLoader<'_, '_> {
     }
 
     fn transfer(&mut self, raw: model::TransferAction, scope: &Scope) -> Transfer {
-        Transfer {
-            from: self.tpl(raw.from, scope),
-            to: self.tpl(raw.to, scope),
-            overwrite: raw.overwrite,
-        }
+        Transfer { from: self.tpl(raw.from, scope), to: self.tpl(raw.to, scope), overwrite: raw.overwrite }
     }
 
     fn expect(&mut self, raw: model::Expectation, span: Span, scope: &Scope) -> Expect {
@@ -1017,8 +924,7 @@ impl FileLoader<'_, '_> {
             match Regex::new(&m.value) {
                 Ok(r) => Some(Matcher::Fixed(r)),
                 Err(e) => {
-                    self.error(m.span, format!("invalid regular expression: {}", regex_reason(&e)))
-                        .hint =
+                    self.error(m.span, format!("invalid regular expression: {}", regex_reason(&e))).hint =
                         Some("`matches` takes a Rust regex; escape special characters such as `(` with `\\`".into());
                     None
                 }
@@ -1040,11 +946,7 @@ impl FileLoader<'_, '_> {
 
     fn tpl_list(&mut self, raw: Sp<model::OneOrMany>, scope: &Scope) -> Vec<Tpl> {
         let span = raw.span;
-        raw.value
-            .into_vec()
-            .into_iter()
-            .map(|text| self.template(text, span, scope))
-            .collect()
+        raw.value.into_vec().into_iter().map(|text| self.template(text, span, scope)).collect()
     }
 
     fn warn_secret_in_shell(&mut self, script: &Tpl, scope: &Scope) {
@@ -1075,15 +977,12 @@ impl FileLoader<'_, '_> {
                 .chain(std::iter::once(&canonical))
                 .map(|p| relative_display(p))
                 .collect();
-            self.error(raw.runbook.span, format!("include cycle: {}", chain.join(" → ")))
-                .hint = Some("a runbook cannot include itself, directly or through others".into());
+            self.error(raw.runbook.span, format!("include cycle: {}", chain.join(" → "))).hint =
+                Some("a runbook cannot include itself, directly or through others".into());
             return None;
         }
         if self.loader.stack.len() >= MAX_INCLUDE_DEPTH {
-            self.error(
-                raw.runbook.span,
-                format!("includes nest deeper than {MAX_INCLUDE_DEPTH} levels"),
-            );
+            self.error(raw.runbook.span, format!("includes nest deeper than {MAX_INCLUDE_DEPTH} levels"));
             return None;
         }
         let at = self.loc(raw.runbook.span);
@@ -1092,43 +991,23 @@ impl FileLoader<'_, '_> {
         for (key, value) in raw.with {
             if !inner.inputs.contains_key(&key) {
                 let hint = did_you_mean(&key, inner.inputs.keys().map(String::as_str)).map_or_else(
-                    || {
-                        format!(
-                            "its inputs are: {}",
-                            inner.inputs.keys().cloned().collect::<Vec<_>>().join(", ")
-                        )
-                    },
+                    || format!("its inputs are: {}", inner.inputs.keys().cloned().collect::<Vec<_>>().join(", ")),
                     |s| format!("did you mean `{s}`?"),
                 );
-                self.error(value.span, format!("`{}` has no input `{key}`", inner.name))
-                    .hint = Some(hint);
+                self.error(value.span, format!("`{}` has no input `{key}`", inner.name)).hint = Some(hint);
                 continue;
             }
             with.insert(key, self.tpl(value, scope));
         }
         for input in inner.inputs.values() {
             if input.required() && !with.contains_key(&input.name) {
-                self.error(
-                    span,
-                    format!("the included runbook `{}` needs input `{}`", inner.name, input.name),
-                )
-                .hint = Some(format!("add `{}: ...` under `with:`", input.name));
+                self.error(span, format!("the included runbook `{}` needs input `{}`", inner.name, input.name)).hint =
+                    Some(format!("add `{}: ...` under `with:`", input.name));
             }
         }
         let _ = id;
         let shape = StepShape::Include(
-            inner
-                .steps
-                .iter()
-                .map(|s| {
-                    (
-                        s.id.clone(),
-                        StepShape::Plain {
-                            command: s.is_command(),
-                        },
-                    )
-                })
-                .collect(),
+            inner.steps.iter().map(|s| (s.id.clone(), StepShape::Plain { command: s.is_command() })).collect(),
         );
         Some((Action::Include(Include { runbook: inner, with }), shape))
     }
@@ -1190,13 +1069,7 @@ fn span_in_template(source: &Source, tpl: &Tpl, start: usize, len: usize) -> Spa
 
 fn regex_reason(e: &regex::Error) -> String {
     match e {
-        regex::Error::Syntax(s) => s
-            .lines()
-            .last()
-            .unwrap_or(s)
-            .trim()
-            .trim_start_matches("error: ")
-            .to_string(),
+        regex::Error::Syntax(s) => s.lines().last().unwrap_or(s).trim().trim_start_matches("error: ").to_string(),
         other => other.to_string(),
     }
 }

@@ -19,20 +19,14 @@ pub struct Holder {
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error("another run of `{runbook}` holds the lock: {}", describe(.holder))]
-    Held {
-        runbook: String,
-        holder: Option<Box<Holder>>,
-    },
+    Held { runbook: String, holder: Option<Box<Holder>> },
     #[error("cannot use the state folder {path}: {reason}")]
     StateDir { path: PathBuf, reason: String },
 }
 
 fn describe(holder: &Option<Box<Holder>>) -> String {
     match holder {
-        Some(h) => format!(
-            "pid {} on {} ({}), since {}, running `{}`",
-            h.pid, h.host, h.user, h.since, h.command
-        ),
+        Some(h) => format!("pid {} on {} ({}), since {}, running `{}`", h.pid, h.host, h.user, h.since, h.command),
         None => "holder unknown".into(),
     }
 }
@@ -53,29 +47,17 @@ impl Drop for RunLock {
 
 pub fn acquire(state: &Path, runbook: &str, command: &str) -> Result<RunLock, LockError> {
     let dir = state.join("locks");
-    let state_err = |e: std::io::Error| LockError::StateDir {
-        path: state.to_path_buf(),
-        reason: crate::fsutil::io_reason(&e),
-    };
+    let state_err =
+        |e: std::io::Error| LockError::StateDir { path: state.to_path_buf(), reason: crate::fsutil::io_reason(&e) };
     fs::create_dir_all(&dir).map_err(state_err)?;
     let lock_path = dir.join(format!("{runbook}.lock"));
     let holder_path = dir.join(format!("{runbook}.holder.json"));
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(state_err)?;
-    let previous: Option<Holder> = fs::read(&holder_path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
+    let file = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(state_err)?;
+    let previous: Option<Holder> = fs::read(&holder_path).ok().and_then(|b| serde_json::from_slice(&b).ok());
     match file.try_lock() {
         Ok(()) => {}
         Err(fs::TryLockError::WouldBlock) => {
-            return Err(LockError::Held {
-                runbook: runbook.to_owned(),
-                holder: previous.map(Box::new),
-            });
+            return Err(LockError::Held { runbook: runbook.to_owned(), holder: previous.map(Box::new) });
         }
         Err(fs::TryLockError::Error(e)) => return Err(state_err(e)),
     }
@@ -87,14 +69,9 @@ pub fn acquire(state: &Path, runbook: &str, command: &str) -> Result<RunLock, Lo
         command: command.to_owned(),
     };
     let mut f = File::create(&holder_path).map_err(state_err)?;
-    f.write_all(&serde_json::to_vec_pretty(&me).expect("holder serializes"))
-        .map_err(state_err)?;
+    f.write_all(&serde_json::to_vec_pretty(&me).expect("holder serializes")).map_err(state_err)?;
     let stale = previous.filter(|p| p.host == me.host && !pid_alive(p.pid));
-    Ok(RunLock {
-        _file: file,
-        holder_path,
-        stale,
-    })
+    Ok(RunLock { _file: file, holder_path, stale })
 }
 
 fn pid_alive(pid: u32) -> bool {

@@ -37,10 +37,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Sp<T> {
                         "len" => len = map.next_value()?,
                         _ => {
                             let value = map.next_value::<T>()?;
-                            return Ok(Sp {
-                                value,
-                                span: Span::new(offset as usize, len as usize),
-                            });
+                            return Ok(Sp { value, span: Span::new(offset as usize, len as usize) });
                         }
                     }
                 }
@@ -448,12 +445,7 @@ macro_rules! scalar_or_struct {
 
 scalar_or_struct!(ShellAction, Script, ShellFull, "a script, or a mapping with `script`");
 scalar_or_struct!(RemoveAction, Path, RemoveFull, "a path, or a mapping with `path`");
-scalar_or_struct!(
-    ManualAction,
-    Text,
-    ManualFull,
-    "instructions, or a mapping with `instructions`"
-);
+scalar_or_struct!(ManualAction, Text, ManualFull, "instructions, or a mapping with `instructions`");
 
 impl<'de> Deserialize<'de> for ExecAction {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -525,9 +517,7 @@ impl<'de> Deserialize<'de> for ExitCodes {
                 f.write_str("an exit code or a list of exit codes")
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<ExitCodes, E> {
-                i32::try_from(v)
-                    .map(ExitCodes::One)
-                    .map_err(|_| E::custom("exit code out of range"))
+                i32::try_from(v).map(ExitCodes::One).map_err(|_| E::custom("exit code out of range"))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ExitCodes, A::Error> {
                 let mut items = Vec::new();

@@ -66,12 +66,7 @@ impl StepData {
         }
         map.insert(
             "captures".into(),
-            serde_json::Value::Object(
-                self.captures
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone().into()))
-                    .collect(),
-            ),
+            serde_json::Value::Object(self.captures.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect()),
         );
         Value::from(minijinja::value::Serde(serde_json::Value::Object(map)))
     }
@@ -136,17 +131,8 @@ impl RenderedExpect {
             return Ok(captures);
         }
         let seen = tail(&text, 10);
-        let seen = if seen.is_empty() {
-            "(no output)".to_string()
-        } else {
-            seen
-        };
-        Err(format!(
-            "{}\nlast lines of {}:\n{}",
-            problems.join("; "),
-            stream_name(self.stream),
-            indent(&seen)
-        ))
+        let seen = if seen.is_empty() { "(no output)".to_string() } else { seen };
+        Err(format!("{}\nlast lines of {}:\n{}", problems.join("; "), stream_name(self.stream), indent(&seen)))
     }
 }
 

@@ -61,10 +61,7 @@ fn real(path: &Path) -> Option<Node> {
     Some(if meta.is_dir() {
         Node::Dir
     } else {
-        Node::File {
-            size: meta.len(),
-            content: Content::Real(path.to_path_buf()),
-        }
+        Node::File { size: meta.len(), content: Content::Real(path.to_path_buf()) }
     })
 }
 
@@ -82,21 +79,16 @@ impl Overlay {
                 let rest = path.strip_prefix(a).unwrap_or(Path::new(""));
                 return match entry {
                     Entry::Removed => None,
-                    Entry::File { size, content } if rest.as_os_str().is_empty() => Some(Node::File {
-                        size: *size,
-                        content: content.clone(),
-                    }),
+                    Entry::File { size, content } if rest.as_os_str().is_empty() => {
+                        Some(Node::File { size: *size, content: content.clone() })
+                    }
                     Entry::File { .. } => None,
                     Entry::Dir if rest.as_os_str().is_empty() => Some(Node::Dir),
                     // A folder the plan creates: new, so only planned entries are inside it.
                     Entry::Dir => None,
                     // `from` is always a real path (see `rename`), as it was before the plan.
                     Entry::MovedFrom(from) => {
-                        let source = if rest.as_os_str().is_empty() {
-                            from.clone()
-                        } else {
-                            from.join(rest)
-                        };
+                        let source = if rest.as_os_str().is_empty() { from.clone() } else { from.join(rest) };
                         real(&source)
                     }
                 };
@@ -181,13 +173,7 @@ mod tests {
         assert_eq!(o.kind(&real_file), Some(Kind::File));
         let copy = dir.path().join("b.dat");
         assert_eq!(o.kind(&copy), None);
-        o.set(
-            &copy,
-            Entry::File {
-                size: 3,
-                content: Content::Real(real_file.clone()),
-            },
-        );
+        o.set(&copy, Entry::File { size: 3, content: Content::Real(real_file.clone()) });
         assert_eq!(o.kind(&copy), Some(Kind::File));
         let pfx = dir.path().join("b.pfx");
         o.rename(&copy, &pfx);

@@ -75,11 +75,7 @@ impl<'a> Planner<'a> {
             dry_run: true,
         });
         let scope = render::new_scope(runbook, inputs, shared)?;
-        let mut planner = Planner {
-            overlay,
-            masker,
-            steps: Vec::new(),
-        };
+        let mut planner = Planner { overlay, masker, steps: Vec::new() };
         planner.walk(runbook, &scope, "");
         Ok(planner.steps)
     }
@@ -172,12 +168,7 @@ impl<'a> Planner<'a> {
             Verdict::DecidedAtRunTime(w) => Verdict::DecidedAtRunTime(m.mask(&w)),
             v => v,
         };
-        self.steps.push(PlannedStep {
-            id,
-            title: m.mask(&title),
-            action: action.map(|a| m.mask(&a)),
-            verdict,
-        });
+        self.steps.push(PlannedStep { id, title: m.mask(&title), action: action.map(|a| m.mask(&a)), verdict });
     }
 
     /// The verdict, and the step's results when they are known before the run (`None` for a
@@ -227,11 +218,7 @@ impl<'a> Planner<'a> {
                     Verdict::WouldChange
                 }
             }),
-            Rendered::Write {
-                path,
-                content,
-                overwrite,
-            } => {
+            Rendered::Write { path, content, overwrite } => {
                 let hash = crate::loader::sha256_hex(content.as_bytes());
                 known(match (o.get(path), parent_problem(o, path)) {
                     (_, Some(problem)) => Verdict::WouldFail(problem),
@@ -244,13 +231,7 @@ impl<'a> Planner<'a> {
                         path.display()
                     )),
                     _ => {
-                        o.set(
-                            path,
-                            Entry::File {
-                                size: content.len() as u64,
-                                content: Content::Hash(hash),
-                            },
-                        );
+                        o.set(path, Entry::File { size: content.len() as u64, content: Content::Hash(hash) });
                         Verdict::WouldChange
                     }
                 })
@@ -287,15 +268,11 @@ impl<'a> Planner<'a> {
                 match crate::executor::command::probe(&program, e, &cwd, step.timeout) {
                     Ok(data) => {
                         let check = match &e.expect {
-                            Some(x) => x.check(&data).map(|caps| StepData {
-                                captures: caps,
-                                ..data.clone()
-                            }),
+                            Some(x) => x.check(&data).map(|caps| StepData { captures: caps, ..data.clone() }),
                             None if data.exit_code == Some(0) => Ok(data.clone()),
-                            None => Err(format!(
-                                "exit code {}",
-                                data.exit_code.map_or("none".into(), |c| c.to_string())
-                            )),
+                            None => {
+                                Err(format!("exit code {}", data.exit_code.map_or("none".into(), |c| c.to_string())))
+                            }
                         };
                         match check {
                             Ok(d) => (Verdict::Unchanged, Some(d)),
@@ -325,13 +302,7 @@ impl<'a> Planner<'a> {
                     .and_then(|j| serde_json::from_value::<StepData>(j).ok())
                     .unwrap_or_default();
                 match expect.check(&data) {
-                    Ok(captures) => (
-                        Verdict::Unchanged,
-                        Some(StepData {
-                            captures,
-                            ..StepData::default()
-                        }),
-                    ),
+                    Ok(captures) => (Verdict::Unchanged, Some(StepData { captures, ..StepData::default() })),
                     Err(why) => (Verdict::WouldFail(why), Some(StepData::default())),
                 }
             }
@@ -389,10 +360,9 @@ impl<'a> Planner<'a> {
         match (o.get(from), o.get(to)) {
             (None, Some(_)) => Verdict::Unchanged,
             (None, None) => Verdict::WouldFail(format!("{} does not exist", from.display())),
-            (Some(_), Some(_)) if !overwrite => Verdict::WouldFail(format!(
-                "{} already exists; set `overwrite: true` to replace it",
-                to.display()
-            )),
+            (Some(_), Some(_)) if !overwrite => {
+                Verdict::WouldFail(format!("{} already exists; set `overwrite: true` to replace it", to.display()))
+            }
             (Some(_), _) => {
                 if let Some(problem) = parent_problem(o, to) {
                     return Verdict::WouldFail(problem);

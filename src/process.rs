@@ -99,9 +99,7 @@ pub fn resolve_program(program: &str, cwd: &Path, exists: impl Fn(&Path) -> bool
         return Some(here);
     }
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(p))
-        .find(|c| exists(c) && is_executable(c))
+    std::env::split_paths(&path).map(|dir| dir.join(p)).find(|c| exists(c) && is_executable(c))
 }
 
 fn is_executable(p: &Path) -> bool {
@@ -128,11 +126,7 @@ pub fn run(spec: &Spec, on_line: &mut dyn FnMut(Stream, &str)) -> io::Result<Cap
     let mut cmd = Command::new(&spec.program);
     cmd.args(&spec.args)
         .current_dir(&spec.cwd)
-        .stdin(if spec.stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
+        .stdin(if spec.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (k, v) in &spec.env {
@@ -151,14 +145,8 @@ pub fn run(spec: &Spec, on_line: &mut dyn FnMut(Stream, &str)) -> io::Result<Cap
             let _ = stdin.write_all(text.as_bytes());
         });
     }
-    let out = child
-        .stdout
-        .take()
-        .map(|r| reader(r, Stream::Stdout, spec.encoding, tx.clone()));
-    let err = child
-        .stderr
-        .take()
-        .map(|r| reader(r, Stream::Stderr, spec.encoding, tx.clone()));
+    let out = child.stdout.take().map(|r| reader(r, Stream::Stdout, spec.encoding, tx.clone()));
+    let err = child.stderr.take().map(|r| reader(r, Stream::Stderr, spec.encoding, tx.clone()));
     let waiter = waiter(child, tx);
     crate::crash::point("command-running");
     let mut captured = Captured::default();

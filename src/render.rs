@@ -16,51 +16,20 @@ use crate::template::{self, TemplateError};
 /// A fully rendered action.
 #[derive(Debug, Clone)]
 pub enum Rendered {
-    Copy {
-        from: PathBuf,
-        to: PathBuf,
-        overwrite: bool,
-    },
-    Rename {
-        from: PathBuf,
-        to: PathBuf,
-        overwrite: bool,
-    },
+    Copy { from: PathBuf, to: PathBuf, overwrite: bool },
+    Rename { from: PathBuf, to: PathBuf, overwrite: bool },
     Cd(PathBuf),
     Exec(RenderedExec),
-    Shell {
-        script: String,
-        shell: String,
-        expect: Option<RenderedExpect>,
-    },
-    ExpectOutput {
-        step: String,
-        expect: RenderedExpect,
-    },
+    Shell { script: String, shell: String, expect: Option<RenderedExpect> },
+    ExpectOutput { step: String, expect: RenderedExpect },
     Mkdir(PathBuf),
-    Remove {
-        path: PathBuf,
-        recursive: bool,
-    },
-    Write {
-        path: PathBuf,
-        content: String,
-        overwrite: bool,
-    },
-    Assert {
-        checks: Vec<Check>,
-        message: Option<String>,
-    },
+    Remove { path: PathBuf, recursive: bool },
+    Write { path: PathBuf, content: String, overwrite: bool },
+    Assert { checks: Vec<Check>, message: Option<String> },
     Fail(String),
     Log(String),
-    Manual {
-        instructions: String,
-        confirm: bool,
-    },
-    Include {
-        runbook: String,
-        with: Vec<(String, String)>,
-    },
+    Manual { instructions: String, confirm: bool },
+    Include { runbook: String, with: Vec<(String, String)> },
 }
 
 #[derive(Debug, Clone)]
@@ -96,31 +65,17 @@ impl Rendered {
     /// One line for plans, logs and reports (secrets are masked by the caller).
     pub fn describe(&self) -> String {
         fn q(s: &str) -> String {
-            if s.is_empty() || s.contains([' ', '"', '\'']) {
-                format!("{s:?}")
-            } else {
-                s.to_owned()
-            }
+            if s.is_empty() || s.contains([' ', '"', '\'']) { format!("{s:?}") } else { s.to_owned() }
         }
         fn p(p: &std::path::Path) -> String {
             q(&p.display().to_string())
         }
         match self {
             Rendered::Copy { from, to, overwrite } => {
-                format!(
-                    "copy {} → {}{}",
-                    p(from),
-                    p(to),
-                    if *overwrite { " (overwrite)" } else { "" }
-                )
+                format!("copy {} → {}{}", p(from), p(to), if *overwrite { " (overwrite)" } else { "" })
             }
             Rendered::Rename { from, to, overwrite } => {
-                format!(
-                    "rename {} → {}{}",
-                    p(from),
-                    p(to),
-                    if *overwrite { " (overwrite)" } else { "" }
-                )
+                format!("rename {} → {}{}", p(from), p(to), if *overwrite { " (overwrite)" } else { "" })
             }
             Rendered::Cd(path) => format!("cd {}", p(path)),
             Rendered::Exec(e) => {
@@ -141,16 +96,9 @@ impl Rendered {
             Rendered::Remove { path, recursive } => {
                 format!("remove {}{}", p(path), if *recursive { " (recursive)" } else { "" })
             }
-            Rendered::Write {
-                path,
-                content,
-                overwrite,
-            } => format!(
-                "write {} ({} bytes){}",
-                p(path),
-                content.len(),
-                if *overwrite { " (overwrite)" } else { "" }
-            ),
+            Rendered::Write { path, content, overwrite } => {
+                format!("write {} ({} bytes){}", p(path), content.len(), if *overwrite { " (overwrite)" } else { "" })
+            }
             Rendered::Assert { checks, .. } => {
                 let parts: Vec<String> = checks
                     .iter()
@@ -191,10 +139,7 @@ impl RenderedExpect {
             parts.push(format!("matches /{}/", m.as_str()));
         }
         if let Some(codes) = &self.exit_codes {
-            parts.push(format!(
-                "exit code {}",
-                codes.iter().map(i32::to_string).collect::<Vec<_>>().join(" or ")
-            ));
+            parts.push(format!("exit code {}", codes.iter().map(i32::to_string).collect::<Vec<_>>().join(" or ")));
         }
         parts.join(", ")
     }
@@ -235,9 +180,9 @@ fn path(tpl: &Tpl, scope: &Arc<Scope>) -> Result<PathBuf, RenderError> {
 pub fn condition(cond: &Condition, scope: &Arc<Scope>) -> Result<bool, RenderError> {
     match cond {
         Condition::Const(b) => Ok(*b),
-        Condition::Expr(tpl) => template::eval(&tpl.text, &scope.context())
-            .map(|v| v.is_true())
-            .map_err(|e| RenderError::at(tpl, e)),
+        Condition::Expr(tpl) => {
+            template::eval(&tpl.text, &scope.context()).map(|v| v.is_true()).map_err(|e| RenderError::at(tpl, e))
+        }
     }
 }
 
@@ -260,11 +205,7 @@ pub fn expect(x: &Expect, scope: &Arc<Scope>) -> Result<RenderedExpect, RenderEr
     };
     Ok(RenderedExpect {
         contains: x.contains.iter().map(|t| text(t, scope)).collect::<Result<_, _>>()?,
-        not_contains: x
-            .not_contains
-            .iter()
-            .map(|t| text(t, scope))
-            .collect::<Result<_, _>>()?,
+        not_contains: x.not_contains.iter().map(|t| text(t, scope)).collect::<Result<_, _>>()?,
         matches,
         stream: x.stream,
         exit_codes: x.exit_codes.clone(),
@@ -273,25 +214,17 @@ pub fn expect(x: &Expect, scope: &Arc<Scope>) -> Result<RenderedExpect, RenderEr
 
 pub fn action(step: &Step, scope: &Arc<Scope>) -> Result<Rendered, RenderError> {
     Ok(match &step.action {
-        Action::Copy(t) => Rendered::Copy {
-            from: path(&t.from, scope)?,
-            to: path(&t.to, scope)?,
-            overwrite: t.overwrite,
-        },
-        Action::Rename(t) => Rendered::Rename {
-            from: path(&t.from, scope)?,
-            to: path(&t.to, scope)?,
-            overwrite: t.overwrite,
-        },
+        Action::Copy(t) => {
+            Rendered::Copy { from: path(&t.from, scope)?, to: path(&t.to, scope)?, overwrite: t.overwrite }
+        }
+        Action::Rename(t) => {
+            Rendered::Rename { from: path(&t.from, scope)?, to: path(&t.to, scope)?, overwrite: t.overwrite }
+        }
         Action::Cd(p) => Rendered::Cd(path(p, scope)?),
         Action::Exec(e) => Rendered::Exec(RenderedExec {
             program: text(&e.program, scope)?,
             args: e.args.iter().map(|a| text(a, scope)).collect::<Result<_, _>>()?,
-            env: e
-                .env
-                .iter()
-                .map(|(k, v)| Ok((k.clone(), text(v, scope)?)))
-                .collect::<Result<_, RenderError>>()?,
+            env: e.env.iter().map(|(k, v)| Ok((k.clone(), text(v, scope)?))).collect::<Result<_, RenderError>>()?,
             stdin: e.stdin.as_ref().map(|s| text(s, scope)).transpose()?,
             encoding: match &e.encoding {
                 Encoding::Fixed(enc) => enc,
@@ -319,24 +252,12 @@ pub fn action(step: &Step, scope: &Arc<Scope>) -> Result<Rendered, RenderError> 
             },
             expect: s.expect.as_ref().map(|x| expect(x, scope)).transpose()?,
         },
-        Action::ExpectOutput(x) => Rendered::ExpectOutput {
-            step: x.step.clone(),
-            expect: expect(&x.expect, scope)?,
-        },
+        Action::ExpectOutput(x) => Rendered::ExpectOutput { step: x.step.clone(), expect: expect(&x.expect, scope)? },
         Action::Mkdir(p) => Rendered::Mkdir(path(p, scope)?),
-        Action::Remove { path: p, recursive } => Rendered::Remove {
-            path: path(p, scope)?,
-            recursive: *recursive,
-        },
-        Action::Write {
-            path: p,
-            content,
-            overwrite,
-        } => Rendered::Write {
-            path: path(p, scope)?,
-            content: text(content, scope)?,
-            overwrite: *overwrite,
-        },
+        Action::Remove { path: p, recursive } => Rendered::Remove { path: path(p, scope)?, recursive: *recursive },
+        Action::Write { path: p, content, overwrite } => {
+            Rendered::Write { path: path(p, scope)?, content: text(content, scope)?, overwrite: *overwrite }
+        }
         Action::Assert(a) => {
             let mut checks = Vec::new();
             if let Some(p) = &a.exists {
@@ -356,29 +277,18 @@ pub fn action(step: &Step, scope: &Arc<Scope>) -> Result<Rendered, RenderError> 
                     Condition::Const(b) => b.to_string(),
                     Condition::Expr(t) => t.text.clone(),
                 };
-                checks.push(Check::That {
-                    expr,
-                    holds: condition(c, scope)?,
-                });
+                checks.push(Check::That { expr, holds: condition(c, scope)? });
             }
-            Rendered::Assert {
-                checks,
-                message: a.message.as_ref().map(|m| text(m, scope)).transpose()?,
-            }
+            Rendered::Assert { checks, message: a.message.as_ref().map(|m| text(m, scope)).transpose()? }
         }
         Action::Fail(m) => Rendered::Fail(text(m, scope)?),
         Action::Log(m) => Rendered::Log(text(m, scope)?),
-        Action::Manual { instructions, confirm } => Rendered::Manual {
-            instructions: text(instructions, scope)?,
-            confirm: *confirm,
-        },
+        Action::Manual { instructions, confirm } => {
+            Rendered::Manual { instructions: text(instructions, scope)?, confirm: *confirm }
+        }
         Action::Include(inc) => Rendered::Include {
             runbook: inc.runbook.name.clone(),
-            with: inc
-                .with
-                .iter()
-                .map(|(k, v)| Ok((k.clone(), text(v, scope)?)))
-                .collect::<Result<_, RenderError>>()?,
+            with: inc.with.iter().map(|(k, v)| Ok((k.clone(), text(v, scope)?))).collect::<Result<_, RenderError>>()?,
         },
     })
 }
@@ -421,12 +331,7 @@ fn var_value(v: &TplValue, scope: &Arc<Scope>) -> Result<Value, RenderError> {
     Ok(match v {
         TplValue::Text(t) => Value::from(text(t, scope)?),
         TplValue::Literal(j) => Value::from(minijinja::value::Serde(j)),
-        TplValue::List(items) => Value::from(
-            items
-                .iter()
-                .map(|i| var_value(i, scope))
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
+        TplValue::List(items) => Value::from(items.iter().map(|i| var_value(i, scope)).collect::<Result<Vec<_>, _>>()?),
         TplValue::Map(m) => {
             let mut out = std::collections::BTreeMap::new();
             for (k, v) in m {

@@ -33,13 +33,7 @@ impl Reporter {
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
-        Reporter {
-            ui: ui.clone(),
-            format,
-            masker,
-            bar,
-            total,
-        }
+        Reporter { ui: ui.clone(), format, masker, bar, total }
     }
 
     pub fn set_total(&mut self, total: usize) {
@@ -152,23 +146,14 @@ impl Reporter {
         }
         match self.format {
             Format::Json => {
-                let counts: serde_json::Map<String, serde_json::Value> = counts
-                    .iter()
-                    .map(|(o, n)| (o.as_str().to_string(), (*n).into()))
-                    .collect();
+                let counts: serde_json::Map<String, serde_json::Value> =
+                    counts.iter().map(|(o, n)| (o.as_str().to_string(), (*n).into())).collect();
                 self.event(json!({"event": "run_finished", "outcome": outcome, "steps": counts, "duration_ms": elapsed.as_millis() as u64}));
             }
             Format::Text => {
-                let parts: Vec<String> = counts
-                    .iter()
-                    .filter(|(_, n)| *n > 0)
-                    .map(|(o, n)| format!("{n} {}", o.as_str()))
-                    .collect();
-                let summary = if parts.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", parts.join(", "))
-                };
+                let parts: Vec<String> =
+                    counts.iter().filter(|(_, n)| *n > 0).map(|(o, n)| format!("{n} {}", o.as_str())).collect();
+                let summary = if parts.is_empty() { String::new() } else { format!(" ({})", parts.join(", ")) };
                 self.line(&format!("Run {outcome}{summary}.{extra}"));
             }
         }
@@ -176,9 +161,5 @@ impl Reporter {
 }
 
 pub fn fmt_duration(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
-        format!("{} ms", d.as_millis())
-    } else {
-        format!("{:.1} s", d.as_secs_f64())
-    }
+    if d < Duration::from_secs(1) { format!("{} ms", d.as_millis()) } else { format!("{:.1} s", d.as_secs_f64()) }
 }

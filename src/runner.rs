@@ -31,15 +31,8 @@ pub struct Config {
 }
 
 pub enum Start {
-    Fresh {
-        plan: Option<FileDigest>,
-    },
-    Resume {
-        summary: Box<RunSummary>,
-        forced: bool,
-        redo: Option<String>,
-        mark_done: Option<String>,
-    },
+    Fresh { plan: Option<FileDigest> },
+    Resume { summary: Box<RunSummary>, forced: bool, redo: Option<String>, mark_done: Option<String> },
 }
 
 enum Flow {
@@ -54,15 +47,35 @@ struct Pending {
     error: Option<String>,
 }
 
+/// One step's result, for reports (JUnit).
+#[derive(Debug, Clone)]
+pub struct StepReport {
+    pub id: String,
+    pub title: String,
+    pub outcome: Outcome,
+    pub duration: Duration,
+    pub error: Option<String>,
+    /// The last lines of a command's output.
+    pub output: Option<String>,
+}
+
 pub struct Runner<'a> {
     journal: Journal,
     reporter: Reporter,
     config: &'a Config,
     confirm: Confirm,
     resume: Option<IndexMap<String, StepState>>,
+    masker: Masker,
     pending: Vec<Pending>,
     index: usize,
     counts: IndexMap<&'static str, (Outcome, usize)>,
+    results: Vec<StepReport>,
+}
+
+/// What a run leaves for the command that started it.
+pub struct Finished {
+    pub code: ExitCode,
+    pub steps: Vec<StepReport>,
 }
 
 /// Counts steps, included ones too, for the progress display.
@@ -96,25 +109,13 @@ pub fn step_digests(runbook: &Runbook, prefix: &str, out: &mut Vec<StepDigest>) 
 pub fn include_scope(runbook: &Runbook, with: &[(String, String)], parent: &Arc<Scope>) -> Result<Arc<Scope>, String> {
     let mut inputs = Inputs::default();
     for def in runbook.inputs.values() {
-        let given = with
-            .iter()
-            .find(|(k, _)| *k == def.name)
-            .map(|(_, v)| serde_json::Value::String(v.clone()));
+        let given = with.iter().find(|(k, _)| *k == def.name).map(|(_, v)| serde_json::Value::String(v.clone()));
         let Some(raw) = given.or_else(|| def.default.clone()) else {
-            return Err(format!(
-                "the included runbook `{}` needs input `{}`",
-                runbook.name, def.name
-            ));
+            return Err(format!("the included runbook `{}` needs input `{}`", runbook.name, def.name));
         };
         let value = crate::inputs::coerce(def, &raw)
             .map_err(|why| format!("input `{}` of `{}`: {why}", def.name, runbook.name))?;
-        inputs.values.insert(
-            def.name.clone(),
-            InputValue {
-                value,
-                origin: Origin::Cli,
-            },
-        );
+        inputs.values.insert(def.name.clone(), InputValue { value, origin: Origin::Cli });
     }
     render::new_scope(runbook, &inputs, parent.shared.clone()).map_err(|e| e.message)
 }
@@ -151,7 +152,7 @@ pub fn execute(
     config: &Config,
     start: Start,
     cwd: PathBuf,
-) -> Result<ExitCode, crate::exit::Failure> {
+) -> Result<Finished, crate::exit::Failure> {
     let started = Instant::now();
     let (journal, run_id, resume, cwd) = match start {
         Start::Fresh { plan } => {
@@ -166,10 +167,7 @@ pub fn execute(
                 files: runbook
                     .files()
                     .iter()
-                    .map(|(s, sha)| FileDigest {
-                        path: s.path.display().to_string(),
-                        sha256: (*sha).to_owned(),
-                    })
+                    .map(|(s, sha)| FileDigest { path: s.path.display().to_string(), sha256: (*sha).to_owned() })
                     .collect(),
                 steps,
                 inputs: inputs
@@ -191,12 +189,7 @@ pub fn execute(
                 .map_err(journal_failure)?;
             (journal, run_id, None, cwd)
         }
-        Start::Resume {
-            summary,
-            forced,
-            redo,
-            mark_done,
-        } => {
+        Start::Resume { summary, forced, redo, mark_done } => {
             let mut journal = Journal::open(&summary.path, masker.clone()).map_err(journal_failure)?;
             let who = (crate::journal::host(), crate::journal::user());
             journal
@@ -246,12 +239,8 @@ pub fn execute(
             (journal, summary.run_id.clone(), Some(states), cwd)
         }
     };
-    let shared = Arc::new(Shared {
-        fs: Arc::new(RealFs),
-        cwd: Mutex::new(cwd),
-        run_id: run_id.clone(),
-        dry_run: false,
-    });
+    let shared =
+        Arc::new(Shared { fs: Arc::new(RealFs), cwd: Mutex::new(cwd), run_id: run_id.clone(), dry_run: false });
     let scope = render::new_scope(runbook, inputs, shared).map_err(|e| {
         crate::exit::Failure::invalid(vec![crate::diagnostic::Diagnostic::error(masker.mask(&e.message))])
     })?;
@@ -262,7 +251,7 @@ pub fn execute(
     } else {
         Confirm::Impossible
     };
-    let reporter = Reporter::new(ui, config.format, masker, count_steps(runbook));
+    let reporter = Reporter::new(ui, config.format, masker.clone(), count_steps(runbook));
     let resumed = resume.is_some();
     reporter.run_started(&runbook.name, &run_id, &journal.path, resumed);
     let mut runner = Runner {
@@ -271,9 +260,11 @@ pub fn execute(
         config,
         confirm,
         resume,
+        masker,
         pending: Vec::new(),
         index: 0,
         counts: IndexMap::new(),
+        results: Vec::new(),
     };
     let flow = runner.walk(runbook, &scope, "");
     let (code, outcome) = match flow {
@@ -283,13 +274,7 @@ pub fn execute(
     };
     runner
         .journal
-        .append(
-            &Record::RunFinished {
-                outcome,
-                time: crate::journal::now(),
-            },
-            true,
-        )
+        .append(&Record::RunFinished { outcome, time: crate::journal::now() }, true)
         .map_err(journal_failure)?;
     runner.flush();
     let label = match outcome {
@@ -301,17 +286,14 @@ pub fn execute(
     };
     let extra = match outcome {
         RunOutcome::Succeeded => String::new(),
-        _ => format!(
-            " Fix the cause, then continue with: runbook resume {}",
-            shell_word(&path.display().to_string())
-        ),
+        _ => format!(" Fix the cause, then continue with: runbook resume {}", shell_word(&path.display().to_string())),
     };
     let counts: Vec<(Outcome, usize)> = [Outcome::Done, Outcome::Unchanged, Outcome::Skipped, Outcome::Failed]
         .into_iter()
         .map(|o| (o, runner.counts.get(o.as_str()).map_or(0, |c| c.1)))
         .collect();
     runner.reporter.run_finished(label, &counts, started.elapsed(), &extra);
-    Ok(code)
+    Ok(Finished { code, steps: runner.results })
 }
 
 pub fn shell_word(s: &str) -> String {
@@ -325,8 +307,7 @@ pub fn shell_word(s: &str) -> String {
 impl Runner<'_> {
     fn flush(&mut self) {
         for p in std::mem::take(&mut self.pending) {
-            self.reporter
-                .step_finished(&p.id, p.outcome, p.duration, p.error.as_deref());
+            self.reporter.step_finished(&p.id, p.outcome, p.duration, p.error.as_deref());
         }
     }
 
@@ -336,29 +317,20 @@ impl Runner<'_> {
         Ok(())
     }
 
-    fn count(&mut self, outcome: Outcome) {
-        self.counts.entry(outcome.as_str()).or_insert((outcome, 0)).1 += 1;
-    }
-
     fn walk(&mut self, runbook: &Runbook, scope: &Arc<Scope>, prefix: &str) -> Result<Flow, JournalError> {
         for step in &runbook.steps {
             let id = format!("{prefix}{}", step.id);
-            if self.restore(step, &id, scope) {
+            let flow = if self.restore(step, &id, scope) {
                 self.index += 1;
-                if let Action::Include(inc) = &step.action {
-                    match self.enter_include(step, inc, scope) {
-                        Some(child) => {
-                            if let Flow::Stop(c, o) = self.walk(&inc.runbook, &child, &format!("{id}."))? {
-                                return Ok(Flow::Stop(c, o));
-                            }
-                        }
-                        None => return Ok(Flow::Stop(ExitCode::StepFailed, RunOutcome::Failed)),
-                    }
+                match &step.action {
+                    Action::Include(inc) => self.include(step, inc, &id, scope)?,
+                    _ => Flow::Continue,
                 }
-                continue;
-            }
-            if let Flow::Stop(c, o) = self.step(step, &id, scope)? {
-                return Ok(Flow::Stop(c, o));
+            } else {
+                self.step(step, &id, scope)?
+            };
+            if let Flow::Stop(..) = flow {
+                return Ok(flow);
             }
         }
         Ok(Flow::Continue)
@@ -366,13 +338,9 @@ impl Runner<'_> {
 
     /// On resume, puts a step that already finished back into the scope; false if it must run.
     fn restore(&mut self, step: &Step, id: &str, scope: &Arc<Scope>) -> bool {
-        let Some(states) = &self.resume else {
-            return false;
-        };
+        let Some(states) = &self.resume else { return false };
         match states.get(id) {
-            Some(StepState::Finished { outcome, data, .. })
-                if *outcome != Outcome::Failed || step.continue_on_error =>
-            {
+            Some(StepState::Finished { outcome, data, .. }) if *outcome != Outcome::Failed || step.continue_on_error => {
                 scope.set_step(&step.id, data.to_value(*outcome));
                 true
             }
@@ -384,14 +352,69 @@ impl Runner<'_> {
         }
     }
 
-    fn enter_include(&mut self, step: &Step, inc: &crate::runbook::Include, scope: &Arc<Scope>) -> Option<Arc<Scope>> {
+    /// Runs (or, on resume, continues) an included runbook's steps in a scope of its own.
+    fn include(&mut self, step: &Step, inc: &crate::runbook::Include, id: &str, scope: &Arc<Scope>) -> Result<Flow, JournalError> {
         let with = match render::action(step, scope) {
             Ok(Rendered::Include { with, .. }) => with,
-            _ => return None,
+            _ => return Ok(Flow::Stop(ExitCode::StepFailed, RunOutcome::Failed)),
         };
-        let child = include_scope(&inc.runbook, &with, scope).ok()?;
-        scope.set_step(&step.id, child.steps_value());
-        Some(child)
+        match include_scope(&inc.runbook, &with, scope) {
+            Ok(child) => {
+                scope.set_step(&step.id, child.steps_value());
+                self.walk(&inc.runbook, &child, &format!("{id}."))
+            }
+            Err(message) => {
+                self.reporter.say(id, &message);
+                Ok(Flow::Stop(ExitCode::StepFailed, RunOutcome::Failed))
+            }
+        }
+    }
+
+    /// Records a finished step: journal (synced when `sync`), report, counts, and `steps.<id>`.
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &mut self,
+        step: &Step,
+        id: &str,
+        title: &str,
+        outcome: Outcome,
+        duration: Duration,
+        data: StepData,
+        error: Option<String>,
+        scope: &Arc<Scope>,
+        sync: bool,
+    ) -> Result<(), JournalError> {
+        let confirmed_by = (outcome == Outcome::Done && matches!(step.action, Action::Manual { confirm: true, .. }))
+            .then(|| {
+                let how = if self.confirm == Confirm::Yes { "--yes" } else { "at the terminal" };
+                format!("{}@{} ({how})", crate::journal::user(), crate::journal::host())
+            });
+        let output = data.stdout.is_some().then(|| data.text(crate::model::Stream::Any));
+        self.journal.append(
+            &Record::StepFinished {
+                step: id.into(),
+                outcome,
+                duration_ms: duration.as_millis() as u64,
+                cwd: scope.shared.cwd().display().to_string(),
+                data: journal_data(data.clone()),
+                error: error.clone(),
+                confirmed_by,
+                time: crate::journal::now(),
+            },
+            false,
+        )?;
+        scope.set_step(&step.id, data.to_value(outcome));
+        self.counts.entry(outcome.as_str()).or_insert((outcome, 0)).1 += 1;
+        self.results.push(StepReport {
+            id: id.into(),
+            title: title.into(),
+            outcome,
+            duration,
+            error: error.clone(),
+            output: output.map(|o| crate::outcome::tail(&o, 20)),
+        });
+        self.pending.push(Pending { id: id.into(), outcome, duration, error });
+        if sync { self.sync() } else { Ok(()) }
     }
 
     fn step(&mut self, step: &Step, id: &str, scope: &Arc<Scope>) -> Result<Flow, JournalError> {
@@ -400,77 +423,41 @@ impl Runner<'_> {
         if crate::process::interrupted() {
             return Ok(Flow::Stop(ExitCode::Interrupted, RunOutcome::Interrupted));
         }
-        let now = crate::journal::now;
-        let cwd = || scope.shared.cwd().display().to_string();
-        // `when`
-        match render::should_run(step, scope) {
-            Ok(true) => {}
+        let rendered = match render::should_run(step, scope) {
+            Ok(true) => render::action(step, scope),
             Ok(false) => {
-                scope.set_step(&step.id, StepData::default().to_value(Outcome::Skipped));
-                self.journal.append(
-                    &Record::StepFinished {
-                        step: id.into(),
-                        outcome: Outcome::Skipped,
-                        duration_ms: 0,
-                        cwd: cwd(),
-                        data: StepData::default(),
-                        error: None,
-                        confirmed_by: None,
-                        time: now(),
-                    },
-                    false,
-                )?;
-                self.reporter
-                    .step_started(index, id, &render::title(step, None, scope), "");
-                self.pending.push(Pending {
-                    id: id.into(),
-                    outcome: Outcome::Skipped,
-                    duration: Duration::ZERO,
-                    error: None,
-                });
-                self.count(Outcome::Skipped);
+                let title = render::title(step, None, scope);
+                self.reporter.step_started(index, id, &title, "");
+                self.finish(step, id, &title, Outcome::Skipped, Duration::ZERO, StepData::default(), None, scope, false)?;
                 return Ok(Flow::Continue);
             }
-            Err(e) => {
-                return self.failed_before_start(
-                    step,
-                    id,
-                    index,
-                    scope,
-                    format!("cannot evaluate `when`: {}", e.message),
-                );
-            }
-        }
-        let rendered = match render::action(step, scope) {
+            Err(e) => Err(render::RenderError { message: format!("cannot evaluate `when`: {}", e.message), ..e }),
+        };
+        let rendered = match rendered {
             Ok(r) => r,
-            Err(e) => return self.failed_before_start(step, id, index, scope, e.message),
+            Err(e) => {
+                // Whatever earlier steps reported goes first.
+                self.sync()?;
+                let title = render::title(step, None, scope);
+                self.reporter.step_started(index, id, &title, "");
+                self.journal.append(&Record::StepStarted { step: id.into(), attempt: 1, time: crate::journal::now() }, false)?;
+                self.finish(step, id, &title, Outcome::Failed, Duration::ZERO, StepData::default(), Some(e.message), scope, true)?;
+                return Ok(self.after_failure(step, id));
+            }
         };
         let title = render::title(step, Some(&rendered), scope);
         if self.config.step_confirm {
             self.sync()?;
-            let question = format!(
-                "Run step {id} ({})? [yes/no] ",
-                self.reporter_mask(&rendered.describe())
-            );
-            match executor::manual::ask(&question) {
-                Ok(true) => {}
-                _ => {
-                    self.reporter.say(id, "stopped by the operator before this step");
-                    return Ok(Flow::Stop(ExitCode::StepFailed, RunOutcome::Interrupted));
-                }
+            let question = format!("Run step {id} ({})? [yes/no] ", self.masker.mask(&rendered.describe()));
+            if !matches!(executor::manual::ask(&question), Ok(true)) {
+                self.reporter.say(id, "stopped by the operator before this step");
+                return Ok(Flow::Stop(ExitCode::StepFailed, RunOutcome::Interrupted));
             }
         }
         let attempts = step.retries + 1;
         let mut attempt = 1;
         loop {
-            self.journal.append(
-                &Record::StepStarted {
-                    step: id.into(),
-                    attempt,
-                    time: now(),
-                },
-                true,
-            )?;
+            self.journal.append(&Record::StepStarted { step: id.into(), attempt, time: crate::journal::now() }, true)?;
             self.flush();
             if attempt == 1 {
                 self.reporter.step_started(index, id, &title, &rendered.describe());
@@ -490,180 +477,52 @@ impl Runner<'_> {
                 executor::execute(&rendered, &mut cx)
             };
             let duration = t0.elapsed();
-            match result {
+            let (message, data) = match result {
                 Ok((outcome, data)) => {
-                    if let Action::Include(inc) = &step.action {
-                        self.finish(id, outcome, duration, data, None, scope)?;
-                        self.count(outcome);
-                        let Some(child) = self.enter_include(step, inc, scope) else {
-                            return Ok(Flow::Stop(ExitCode::StepFailed, RunOutcome::Failed));
-                        };
-                        return self.walk(&inc.runbook, &child, &format!("{id}."));
-                    }
-                    scope.set_step(&step.id, data.to_value(outcome));
-                    let confirmed_by = matches!(step.action, Action::Manual { confirm: true, .. }).then(|| {
-                        format!(
-                            "{}@{} ({})",
-                            crate::journal::user(),
-                            crate::journal::host(),
-                            if self.confirm == Confirm::Yes {
-                                "--yes"
-                            } else {
-                                "at the terminal"
-                            }
-                        )
-                    });
-                    self.journal.append(
-                        &Record::StepFinished {
-                            step: id.into(),
-                            outcome,
-                            duration_ms: duration.as_millis() as u64,
-                            cwd: cwd(),
-                            data: journal_data(data),
-                            error: None,
-                            confirmed_by,
-                            time: now(),
-                        },
-                        false,
-                    )?;
-                    self.pending.push(Pending {
-                        id: id.into(),
-                        outcome,
-                        duration,
-                        error: None,
-                    });
-                    self.count(outcome);
-                    return Ok(Flow::Continue);
+                    self.finish(step, id, &title, outcome, duration, data, None, scope, false)?;
+                    return match &step.action {
+                        Action::Include(inc) => self.include(step, inc, id, scope),
+                        _ => Ok(Flow::Continue),
+                    };
                 }
                 Err(StepError::Interrupted) => {
-                    self.journal.append(
-                        &Record::StepInterrupted {
-                            step: id.into(),
-                            time: now(),
-                        },
-                        true,
-                    )?;
+                    self.journal.append(&Record::StepInterrupted { step: id.into(), time: crate::journal::now() }, true)?;
                     self.flush();
-                    self.reporter
-                        .say(id, "interrupted; the command's process group was stopped");
+                    self.reporter.say(id, "interrupted; the command's process group was stopped");
                     return Ok(Flow::Stop(ExitCode::Interrupted, RunOutcome::Interrupted));
                 }
-                Err(StepError::Failed(message)) => {
-                    if attempt < attempts && !crate::process::interrupted() {
-                        self.journal.append(
-                            &Record::StepFinished {
-                                step: id.into(),
-                                outcome: Outcome::Failed,
-                                duration_ms: duration.as_millis() as u64,
-                                cwd: cwd(),
-                                data: StepData::default(),
-                                error: Some(message.clone()),
-                                confirmed_by: None,
-                                time: now(),
-                            },
-                            true,
-                        )?;
-                        self.reporter.say(id, &message);
-                        attempt += 1;
-                        self.reporter.retrying(id, attempt, attempts, step.retry_delay);
-                        sleep_interruptibly(step.retry_delay);
-                        continue;
-                    }
-                    self.journal.append(
-                        &Record::StepFinished {
-                            step: id.into(),
-                            outcome: Outcome::Failed,
-                            duration_ms: duration.as_millis() as u64,
-                            cwd: cwd(),
-                            data: StepData::default(),
-                            error: Some(message.clone()),
-                            confirmed_by: None,
-                            time: now(),
-                        },
-                        true,
-                    )?;
-                    self.flush();
-                    self.reporter
-                        .step_finished(id, Outcome::Failed, duration, Some(&message));
-                    self.count(Outcome::Failed);
-                    scope.set_step(&step.id, StepData::default().to_value(Outcome::Failed));
-                    if step.continue_on_error {
-                        self.reporter.say(id, "continue-on-error: the run goes on");
-                        return Ok(Flow::Continue);
-                    }
-                    return Ok(Flow::Stop(ExitCode::StepFailed, RunOutcome::Failed));
-                }
+                Err(StepError::Failed(message)) => (message, StepData::default()),
+                Err(StepError::Command { message, data }) => (message, data),
+            };
+            if attempt < attempts && !crate::process::interrupted() {
+                let record = Record::StepFinished {
+                    step: id.into(),
+                    outcome: Outcome::Failed,
+                    duration_ms: duration.as_millis() as u64,
+                    cwd: scope.shared.cwd().display().to_string(),
+                    data: journal_data(data),
+                    error: Some(message.clone()),
+                    confirmed_by: None,
+                    time: crate::journal::now(),
+                };
+                self.journal.append(&record, true)?;
+                self.reporter.say(id, &message);
+                attempt += 1;
+                self.reporter.retrying(id, attempt, attempts, step.retry_delay);
+                sleep_interruptibly(step.retry_delay);
+                continue;
             }
+            self.finish(step, id, &title, Outcome::Failed, duration, data, Some(message), scope, true)?;
+            return Ok(self.after_failure(step, id));
         }
     }
 
-    fn reporter_mask(&self, s: &str) -> String {
-        s.to_owned()
-    }
-
-    fn finish(
-        &mut self,
-        id: &str,
-        outcome: Outcome,
-        duration: Duration,
-        data: StepData,
-        error: Option<String>,
-        scope: &Arc<Scope>,
-    ) -> Result<(), JournalError> {
-        self.journal.append(
-            &Record::StepFinished {
-                step: id.into(),
-                outcome,
-                duration_ms: duration.as_millis() as u64,
-                cwd: scope.shared.cwd().display().to_string(),
-                data,
-                error: error.clone(),
-                confirmed_by: None,
-                time: crate::journal::now(),
-            },
-            false,
-        )?;
-        self.pending.push(Pending {
-            id: id.into(),
-            outcome,
-            duration,
-            error,
-        });
-        Ok(())
-    }
-
-    fn failed_before_start(
-        &mut self,
-        step: &Step,
-        id: &str,
-        index: usize,
-        scope: &Arc<Scope>,
-        message: String,
-    ) -> Result<Flow, JournalError> {
-        // Whatever earlier steps reported goes first.
-        self.sync()?;
-        self.reporter
-            .step_started(index, id, &render::title(step, None, scope), "");
-        let started = Record::StepStarted {
-            step: id.into(),
-            attempt: 1,
-            time: crate::journal::now(),
-        };
-        self.journal.append(&started, false)?;
-        self.finish(
-            id,
-            Outcome::Failed,
-            Duration::ZERO,
-            StepData::default(),
-            Some(message),
-            scope,
-        )?;
-        self.sync()?;
-        self.count(Outcome::Failed);
+    fn after_failure(&mut self, step: &Step, id: &str) -> Flow {
         if step.continue_on_error {
-            return Ok(Flow::Continue);
+            self.reporter.say(id, "continue-on-error: the run goes on");
+            return Flow::Continue;
         }
-        Ok(Flow::Stop(ExitCode::StepFailed, RunOutcome::Failed))
+        Flow::Stop(ExitCode::StepFailed, RunOutcome::Failed)
     }
 }
 

@@ -54,11 +54,7 @@ impl Shared {
     /// A path as a step means it: relative paths are taken from the current `cd` folder.
     pub fn resolve(&self, path: &str) -> PathBuf {
         let p = Path::new(path);
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.cwd().join(p)
-        }
+        if p.is_absolute() { p.to_path_buf() } else { self.cwd().join(p) }
     }
 }
 
@@ -75,47 +71,27 @@ pub struct StepsView(Mutex<IndexMap<String, Value>>);
 
 impl Object for StepsView {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key.as_str()?)
-            .cloned()
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(key.as_str()?).cloned()
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        let keys: Vec<Value> = self
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .keys()
-            .map(|k| Value::from(k.as_str()))
-            .collect();
+        let keys: Vec<Value> =
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).keys().map(|k| Value::from(k.as_str())).collect();
         Enumerator::Values(keys)
     }
 }
 
 impl Scope {
     pub fn new(shared: Arc<Shared>) -> Arc<Scope> {
-        Arc::new(Scope {
-            shared,
-            values: Mutex::new(IndexMap::new()),
-            steps: Arc::new(StepsView::default()),
-        })
+        Arc::new(Scope { shared, values: Mutex::new(IndexMap::new()), steps: Arc::new(StepsView::default()) })
     }
 
     pub fn set_value(&self, name: &str, value: Value) {
-        self.values
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name.to_owned(), value);
+        self.values.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_owned(), value);
     }
 
     pub fn set_step(&self, id: &str, value: Value) {
-        self.steps
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id.to_owned(), value);
+        self.steps.0.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_owned(), value);
     }
 
     pub fn forget_step(&self, id: &str) {
@@ -155,18 +131,9 @@ impl Object for Scope {
                 "id": self.shared.run_id,
                 "dry_run": self.shared.dry_run,
             }))),
-            "exists" => Value::from_object(FsFn {
-                shared: self.shared.clone(),
-                test: FsTest::Exists,
-            }),
-            "is_file" => Value::from_object(FsFn {
-                shared: self.shared.clone(),
-                test: FsTest::File,
-            }),
-            "is_dir" => Value::from_object(FsFn {
-                shared: self.shared.clone(),
-                test: FsTest::Dir,
-            }),
+            "exists" => Value::from_object(FsFn { shared: self.shared.clone(), test: FsTest::Exists }),
+            "is_file" => Value::from_object(FsFn { shared: self.shared.clone(), test: FsTest::File }),
+            "is_dir" => Value::from_object(FsFn { shared: self.shared.clone(), test: FsTest::Dir }),
             _ => return None,
         })
     }
@@ -201,10 +168,7 @@ impl Object for FsFn {
             return Err(MjError::new(minijinja::ErrorKind::MissingArgument, "expects one path"));
         };
         let Some(path) = path.as_str() else {
-            return Err(MjError::new(
-                minijinja::ErrorKind::InvalidOperation,
-                "the path must be a string",
-            ));
+            return Err(MjError::new(minijinja::ErrorKind::InvalidOperation, "the path must be a string"));
         };
         let kind = self.shared.fs.kind(&self.shared.resolve(path));
         Ok(Value::from(match self.test {

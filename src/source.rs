@@ -18,11 +18,7 @@ impl Source {
     pub fn new(path: impl Into<PathBuf>, text: String) -> Arc<Source> {
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        Arc::new(Source {
-            path: path.into(),
-            text,
-            line_starts,
-        })
+        Arc::new(Source { path: path.into(), text, line_starts })
     }
 
     pub fn display_path(&self) -> String {
@@ -45,11 +41,7 @@ impl Source {
         };
         let rest = &self.text[start..];
         let line_text = rest.split('\n').next().unwrap_or("");
-        start
-            + line_text
-                .char_indices()
-                .nth(col.saturating_sub(1))
-                .map_or(line_text.len(), |(i, _)| i)
+        start + line_text.char_indices().nth(col.saturating_sub(1)).map_or(line_text.len(), |(i, _)| i)
     }
 
     /// The text of a 1-based line, without its newline.
@@ -98,10 +90,7 @@ pub struct Located {
 
 impl Located {
     pub fn new(source: &Arc<Source>, span: Span) -> Located {
-        Located {
-            source: Arc::clone(source),
-            span,
-        }
+        Located { source: Arc::clone(source), span }
     }
 
     /// `file:line:col`

@@ -74,11 +74,7 @@ fn convert(e: &minijinja::Error) -> TemplateError {
         Some(detail) => format!("{what}: {detail}"),
         None => what.to_string(),
     };
-    TemplateError {
-        message,
-        range: e.range(),
-        undefined: e.kind() == ErrorKind::UndefinedError,
-    }
+    TemplateError { message, range: e.range(), undefined: e.kind() == ErrorKind::UndefinedError }
 }
 
 /// Checks syntax and returns the dotted names the template reads (`steps.x.stdout`, `install_dir`).
@@ -116,11 +112,7 @@ pub fn eval(expr: &str, ctx: &Value) -> Result<Value, TemplateError> {
     let compiled = ENV.compile_expression(expr).map_err(|e| convert(&e))?;
     let value = compiled.eval(ctx.clone()).map_err(|e| convert(&e))?;
     if value.is_undefined() {
-        return Err(TemplateError {
-            message: "the expression is undefined".into(),
-            range: None,
-            undefined: true,
-        });
+        return Err(TemplateError { message: "the expression is undefined".into(), range: None, undefined: true });
     }
     Ok(value)
 }
@@ -146,11 +138,7 @@ pub fn path_join(parts: minijinja::value::Rest<String>) -> String {
         if part.is_empty() {
             continue;
         }
-        let sep = if out.contains('\\') && !out.contains('/') {
-            '\\'
-        } else {
-            '/'
-        };
+        let sep = if out.contains('\\') && !out.contains('/') { '\\' } else { '/' };
         if !out.ends_with(is_sep) {
             out.push(sep);
         }
@@ -186,11 +174,7 @@ pub fn with_extension(p: &str, ext: &str) -> String {
     let keep = p.trim_end_matches(is_sep);
     let dir_len = keep.len() - base.len();
     let ext = ext.trim_start_matches('.');
-    let new_base = if ext.is_empty() {
-        stem(p).to_owned()
-    } else {
-        format!("{}.{ext}", stem(p))
-    };
+    let new_base = if ext.is_empty() { stem(p).to_owned() } else { format!("{}.{ext}", stem(p)) };
     format!("{}{new_base}", &keep[..dir_len])
 }
 
@@ -252,11 +236,8 @@ mod tests {
     #[test]
     fn endless_loops_run_out_of_fuel() {
         let ctx = Value::from(minijinja::value::Serde(context! {}));
-        let err = render(
-            "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
-            &ctx,
-        )
-        .unwrap_err();
+        let err = render("{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}", &ctx)
+            .unwrap_err();
         assert!(err.message.contains("too much work"), "{err:?}");
     }
 

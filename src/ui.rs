@@ -17,22 +17,12 @@ impl Ui {
     pub fn new(quiet: bool, verbose: u8) -> Ui {
         let terminal = std::io::stderr().is_terminal();
         let color = terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-        Ui {
-            quiet,
-            verbose,
-            color,
-            interactive: terminal && std::env::var_os("CI").is_none(),
-        }
+        Ui { quiet, verbose, color, interactive: terminal && std::env::var_os("CI").is_none() }
     }
 
     /// Plain, for tests and non-terminal use.
     pub fn plain() -> Ui {
-        Ui {
-            quiet: false,
-            verbose: 0,
-            color: false,
-            interactive: false,
-        }
+        Ui { quiet: false, verbose: 0, color: false, interactive: false }
     }
 
     pub fn diagnostics(&self, diagnostics: &[Diagnostic]) {
@@ -67,27 +57,15 @@ impl Ui {
     }
 
     pub fn style_ok(&self, s: &str) -> String {
-        if self.color {
-            console::style(s).green().to_string()
-        } else {
-            s.to_string()
-        }
+        if self.color { console::style(s).green().to_string() } else { s.to_string() }
     }
 
     pub fn style_bad(&self, s: &str) -> String {
-        if self.color {
-            console::style(s).red().bold().to_string()
-        } else {
-            s.to_string()
-        }
+        if self.color { console::style(s).red().bold().to_string() } else { s.to_string() }
     }
 
     pub fn style_dim(&self, s: &str) -> String {
-        if self.color {
-            console::style(s).dim().to_string()
-        } else {
-            s.to_string()
-        }
+        if self.color { console::style(s).dim().to_string() } else { s.to_string() }
     }
 
     pub fn severity_count(diagnostics: &[Diagnostic], severity: Severity) -> usize {

@@ -34,10 +34,7 @@ pub enum NodeKind {
 
 impl Node {
     pub fn null(span: Span) -> Node {
-        Node {
-            span,
-            kind: NodeKind::Null,
-        }
+        Node { span, kind: NodeKind::Null }
     }
 
     pub fn as_str(&self) -> Option<&str> {
@@ -55,10 +52,7 @@ impl Node {
     }
 
     pub fn get(&self, key: &str) -> Option<&Node> {
-        self.as_map()?
-            .iter()
-            .find(|(k, _)| k.as_str() == Some(key))
-            .map(|(_, v)| v)
+        self.as_map()?.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v)
     }
 
     /// What kind of YAML value this is, for messages ("a list", "a number", ...).
@@ -95,12 +89,9 @@ impl Node {
             NodeKind::Float(f) => J::from(*f),
             NodeKind::Str(s) => J::String(s.clone()),
             NodeKind::Seq(items) => J::Array(items.iter().map(Node::to_json).collect()),
-            NodeKind::Map(entries) => J::Object(
-                entries
-                    .iter()
-                    .map(|(k, v)| (k.scalar_text().unwrap_or_default(), v.to_json()))
-                    .collect(),
-            ),
+            NodeKind::Map(entries) => {
+                J::Object(entries.iter().map(|(k, v)| (k.scalar_text().unwrap_or_default(), v.to_json())).collect())
+            }
         }
     }
 }
@@ -124,11 +115,7 @@ pub fn parse(text: &str) -> Result<Node, ParseError> {
             max_total_scalar_bytes: 16 * 1024 * 1024,
         },
     };
-    if text.trim().is_empty()
-        || text
-            .lines()
-            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
-    {
+    if text.trim().is_empty() || text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
         return Ok(Node::null(Span::new(0, 0)));
     }
     serde_saphyr::from_str_with_options::<Node>(text, options).map_err(|e| {
@@ -160,10 +147,7 @@ impl<'de> Deserialize<'de> for Node {
         let span = spanned.referenced.span();
         let offset = span.byte_offset().unwrap_or(0) as usize;
         let len = span.byte_len().unwrap_or(0) as usize;
-        Ok(Node {
-            span: Span::new(offset, len),
-            kind: spanned.value,
-        })
+        Ok(Node { span: Span::new(offset, len), kind: spanned.value })
     }
 }
 
@@ -188,9 +172,7 @@ impl<'de> Visitor<'de> for KindVisitor {
         Ok(NodeKind::Int(v))
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<NodeKind, E> {
-        i64::try_from(v)
-            .map(NodeKind::Int)
-            .map_err(|_| E::custom("number too large"))
+        i64::try_from(v).map(NodeKind::Int).map_err(|_| E::custom("number too large"))
     }
     fn visit_f64<E>(self, v: f64) -> Result<NodeKind, E> {
         Ok(NodeKind::Float(v))
@@ -251,11 +233,7 @@ impl std::error::Error for DeError {}
 
 impl de::Error for DeError {
     fn custom<T: fmt::Display>(msg: T) -> Self {
-        DeError {
-            message: msg.to_string(),
-            span: None,
-            hint: None,
-        }
+        DeError { message: msg.to_string(), span: None, hint: None }
     }
 
     fn missing_field(field: &'static str) -> Self {
@@ -334,16 +312,10 @@ impl<'a> Deserializer<'a> for NodeDe<'a, '_> {
             NodeKind::Int(i) => visitor.visit_i64(*i),
             NodeKind::Float(f) => visitor.visit_f64(*f),
             NodeKind::Str(s) => visitor.visit_borrowed_str(s),
-            NodeKind::Seq(items) => visitor.visit_seq(SeqDe {
-                iter: items.iter(),
-                de: self.child(self.node),
-            }),
-            NodeKind::Map(entries) => visitor.visit_map(MapDe {
-                iter: entries.iter(),
-                value: None,
-                fields: None,
-                de: self.child(self.node),
-            }),
+            NodeKind::Seq(items) => visitor.visit_seq(SeqDe { iter: items.iter(), de: self.child(self.node) }),
+            NodeKind::Map(entries) => {
+                visitor.visit_map(MapDe { iter: entries.iter(), value: None, fields: None, de: self.child(self.node) })
+            }
         };
         result.map_err(|e| e.or_at(span))
     }
@@ -387,12 +359,7 @@ impl<'a> Deserializer<'a> for NodeDe<'a, '_> {
         }
         match &self.node.kind {
             NodeKind::Map(entries) => visitor
-                .visit_map(MapDe {
-                    iter: entries.iter(),
-                    value: None,
-                    fields: Some(fields),
-                    de: self.child(self.node),
-                })
+                .visit_map(MapDe { iter: entries.iter(), value: None, fields: Some(fields), de: self.child(self.node) })
                 .map_err(|e| e.or_at(span)),
             _ => Err(<DeError as de::Error>::invalid_type(self.unexpected(), &visitor).or_at(span)),
         }
@@ -406,9 +373,7 @@ impl<'a> Deserializer<'a> for NodeDe<'a, '_> {
     ) -> Result<V::Value, DeError> {
         let span = self.node.span;
         match &self.node.kind {
-            NodeKind::Str(s) => visitor
-                .visit_enum(s.as_str().into_deserializer())
-                .map_err(|e: DeError| e.or_at(span)),
+            NodeKind::Str(s) => visitor.visit_enum(s.as_str().into_deserializer()).map_err(|e: DeError| e.or_at(span)),
             _ => Err(<DeError as de::Error>::invalid_type(self.unexpected(), &visitor).or_at(span)),
         }
     }
@@ -448,10 +413,7 @@ impl<'a, I: Iterator<Item = &'a Node>> SeqAccess<'a> for SeqDe<'a, '_, I> {
 
     fn next_element_seed<T: DeserializeSeed<'a>>(&mut self, seed: T) -> Result<Option<T::Value>, DeError> {
         match self.iter.next() {
-            Some(node) => seed
-                .deserialize(self.de.child(node))
-                .map(Some)
-                .map_err(|e| e.or_at(node.span)),
+            Some(node) => seed.deserialize(self.de.child(node)).map(Some).map_err(|e| e.or_at(node.span)),
             None => Ok(None),
         }
     }
@@ -484,19 +446,13 @@ impl<'a, I: Iterator<Item = &'a (Node, Node)>> MapAccess<'a> for MapDe<'a, '_, I
                 continue;
             }
             self.value = Some(value);
-            return seed
-                .deserialize(self.de.child(key))
-                .map(Some)
-                .map_err(|e| e.or_at(key.span));
+            return seed.deserialize(self.de.child(key)).map(Some).map_err(|e| e.or_at(key.span));
         }
         Ok(None)
     }
 
     fn next_value_seed<V: DeserializeSeed<'a>>(&mut self, seed: V) -> Result<V::Value, DeError> {
-        let node = self
-            .value
-            .take()
-            .ok_or_else(|| <DeError as de::Error>::custom("value without key"))?;
+        let node = self.value.take().ok_or_else(|| <DeError as de::Error>::custom("value without key"))?;
         seed.deserialize(self.de.child(node)).map_err(|e| e.or_at(node.span))
     }
 }
@@ -540,9 +496,7 @@ mod tests {
         let text = "a: 1\nb:\n  - x\n  - 'y z'\n";
         let node = parse(text).unwrap();
         let b = node.get("b").unwrap();
-        let NodeKind::Seq(items) = &b.kind else {
-            panic!("not a seq")
-        };
+        let NodeKind::Seq(items) = &b.kind else { panic!("not a seq") };
         assert_eq!(&text[items[0].span.offset..][..1], "x");
         assert_eq!(&text[items[1].span.offset..][..1], "'");
     }

@@ -18,9 +18,7 @@ fn copy_into_a_folder_and_verify() {
         .file("src/a.dat", "certificate")
         .mkdir("dst")
         .creates("dst/a.dat", "certificate")
-        .stderr(&format!(
-            "{HEAD}[1/1] c: copy [TMP]/src/a.dat → [TMP]/dst\n      done\nRun succeeded (1 done).\n"
-        ))
+        .stderr(&format!("{HEAD}[1/1] c: copy [TMP]/src/a.dat → [TMP]/dst\n      done\nRun succeeded (1 done).\n"))
         .run();
 }
 
@@ -29,9 +27,7 @@ fn copy_of_identical_content_is_unchanged() {
     run("  - id: c\n    copy: { from: a, to: b }\n")
         .file("a", "x")
         .file("b", "x")
-        .stderr(&format!(
-            "{HEAD}[1/1] c: copy [TMP]/a → [TMP]/b\n      unchanged\nRun succeeded (1 unchanged).\n"
-        ))
+        .stderr(&format!("{HEAD}[1/1] c: copy [TMP]/a → [TMP]/b\n      unchanged\nRun succeeded (1 unchanged).\n"))
         .run();
 }
 
@@ -80,9 +76,7 @@ fn rename_and_its_already_done_case() {
         .file("a.dat", "c")
         .removes("a.dat")
         .creates("a.pfx", "c")
-        .stderr(&format!(
-            "{HEAD}[1/1] r: rename [TMP]/a.dat → [TMP]/a.pfx\n      done\nRun succeeded (1 done).\n"
-        ))
+        .stderr(&format!("{HEAD}[1/1] r: rename [TMP]/a.dat → [TMP]/a.pfx\n      done\nRun succeeded (1 done).\n"))
         .run();
     out.then()
         .args(["run", "rb.yaml"])
@@ -149,11 +143,7 @@ fn exec_failure_shows_the_exit_code_and_the_last_lines() {
             "      failed\n      `sh` exited with code 3\n      last lines of the output:\n        | first\n        | oops\n",
         ])
         .run();
-    assert!(
-        out.stderr.contains("      | first\n") && out.stderr.contains("      | oops\n"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("      | first\n") && out.stderr.contains("      | oops\n"), "{}", out.stderr);
 }
 
 #[test]
@@ -224,14 +214,8 @@ fn expect_output_on_stderr_only() {
 
 #[test]
 fn mkdir_and_its_unchanged_case() {
-    let out = run("  - id: m\n    mkdir: a/b/c\n")
-        .creates_dir("a/b/c")
-        .stderr_contains(["      done\n"])
-        .run();
-    out.then()
-        .args(["run", "rb.yaml"])
-        .stderr_contains(["      unchanged\n"])
-        .run();
+    let out = run("  - id: m\n    mkdir: a/b/c\n").creates_dir("a/b/c").stderr_contains(["      done\n"]).run();
+    out.then().args(["run", "rb.yaml"]).stderr_contains(["      unchanged\n"]).run();
 }
 
 #[test]
@@ -271,10 +255,7 @@ fn write_is_atomic_and_idempotent() {
         .creates("out.txt", "line 2\n")
         .stderr_contains(["      done\n"])
         .run();
-    out.then()
-        .args(["run", "rb.yaml"])
-        .stderr_contains(["      unchanged\n"])
-        .run();
+    out.then().args(["run", "rb.yaml"]).stderr_contains(["      unchanged\n"]).run();
 }
 
 #[test]
@@ -362,10 +343,7 @@ fn json_events_on_stdout() {
         .run();
     let events: Vec<serde_json::Value> = out.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let kinds: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
-    assert_eq!(
-        kinds,
-        ["run_started", "step_started", "output", "step_finished", "run_finished"]
-    );
+    assert_eq!(kinds, ["run_started", "step_started", "output", "step_finished", "run_finished"]);
     assert_eq!(events[2]["line"], "hi");
     assert_eq!(events[3]["outcome"], "done");
     assert_eq!(events[4]["outcome"], "succeeded");

@@ -9,20 +9,13 @@ use crate::support::{Test, crate_path, tree};
 const PASSWORD: &str = "Apex-Install-2019!";
 
 fn book(name: &str) -> String {
-    crate_path(&format!("runbooks/apex-one/{name}.yaml"))
-        .display()
-        .to_string()
+    crate_path(&format!("runbooks/apex-one/{name}.yaml")).display().to_string()
 }
 
 /// Builds a simulated server under `root` in the test folder; returns its install folder.
 fn server(t: &Test, root: &str, layout: &str, build: u32) -> String {
     let out = std::process::Command::new(crate_path("examples/simulated-server/make-server.sh"))
-        .args([
-            t.path().join(root).to_str().unwrap(),
-            layout,
-            PASSWORD,
-            &build.to_string(),
-        ])
+        .args([t.path().join(root).to_str().unwrap(), layout, PASSWORD, &build.to_string()])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -37,16 +30,8 @@ fn sha256(s: &str) -> String {
 }
 
 fn backup(t: Test) -> Test {
-    let fresh = t
-        .path()
-        .join("old/Program Files (x86)/Trend Micro/Apex One")
-        .display()
-        .to_string();
-    let upgraded = t
-        .path()
-        .join("old/Program Files (x86)/Trend Micro/OfficeScan")
-        .display()
-        .to_string();
+    let fresh = t.path().join("old/Program Files (x86)/Trend Micro/Apex One").display().to_string();
+    let upgraded = t.path().join("old/Program Files (x86)/Trend Micro/OfficeScan").display().to_string();
     t.args(["run", &book("backup-auth-cert")]).args([
         "--var",
         "backup_dir=backup",
@@ -79,10 +64,7 @@ fn backup_detects_an_upgraded_install() {
     server(&t, "old", "upgraded", 8000);
     backup(t)
         .creates("backup/OfficeScanAuth.dat", CERT_UPGRADED)
-        .creates(
-            "backup/OfficeScanAuth.dat.sha256",
-            format!("{}  OfficeScanAuth.dat\n", sha256(CERT_UPGRADED)),
-        )
+        .creates("backup/OfficeScanAuth.dat.sha256", format!("{}  OfficeScanAuth.dat\n", sha256(CERT_UPGRADED)))
         .stderr_contains([
             "Trend Micro/OfficeScan/AuthCertBackup/OfficeScanAuth.dat to backup/OfficeScanAuth.dat",
             "Run succeeded",
@@ -105,12 +87,7 @@ fn backup_stops_clearly_when_no_install_folder_holds_the_file() {
 fn restore(t: Test, install: &str) -> Test {
     let staging = t.path().join("new/C").display().to_string();
     t.args(["run", &book("restore-auth-cert")])
-        .args([
-            "--var",
-            "backup_file=backup/OfficeScanAuth.dat",
-            "--var",
-            &format!("install_dir={install}"),
-        ])
+        .args(["--var", "backup_file=backup/OfficeScanAuth.dat", "--var", &format!("install_dir={install}")])
         .args(["--var", &format!("staging_dir={staging}")])
 }
 
@@ -135,10 +112,7 @@ fn restore_imports_the_certificate() {
             "Run succeeded (3 done, 2 unchanged, 1 skipped).\n",
         ])
         .run();
-    assert_eq!(
-        std::fs::read_to_string(Path::new(&tool_dir(&install)).join(".imported")).unwrap(),
-        CERT_FRESH
-    );
+    assert_eq!(std::fs::read_to_string(Path::new(&tool_dir(&install)).join(".imported")).unwrap(), CERT_FRESH);
     assert!(!out.stderr.contains(PASSWORD));
 }
 
@@ -170,10 +144,7 @@ fn restore_with_a_wrong_password_fails_at_the_import_and_resumes_after_the_fix()
             "Run succeeded (1 done, 1 unchanged).\n",
         ])
         .run();
-    assert_eq!(
-        std::fs::read_to_string(Path::new(&tool_dir(&install)).join(".imported")).unwrap(),
-        CERT_FRESH
-    );
+    assert_eq!(std::fs::read_to_string(Path::new(&tool_dir(&install)).join(".imported")).unwrap(), CERT_FRESH);
 }
 
 #[test]
@@ -183,18 +154,8 @@ fn a_plan_predicts_a_missing_backup_file_without_touching_anything() {
     let before = tree(t.path());
     let staging = t.path().join("new/C").display().to_string();
     let out = t
-        .args([
-            "plan",
-            &book("restore-auth-cert"),
-            "--var",
-            "backup_file=backup/OfficeScanAuth.dat",
-        ])
-        .args([
-            "--var",
-            &format!("install_dir={install}"),
-            "--var",
-            &format!("staging_dir={staging}"),
-        ])
+        .args(["plan", &book("restore-auth-cert"), "--var", "backup_file=backup/OfficeScanAuth.dat"])
+        .args(["--var", &format!("install_dir={install}"), "--var", &format!("staging_dir={staging}")])
         .env("RUNBOOK_INPUT_PASSWORD", PASSWORD)
         .code(1)
         .any_stdout()
@@ -203,8 +164,7 @@ fn a_plan_predicts_a_missing_backup_file_without_touching_anything() {
     assert!(out.stdout.contains("3. rename_to_pfx: Rename OfficeScanAuth.dat to OfficeScanAuth.pfx\n   rename [TMP]/new/C/OfficeScanAuth.dat → [TMP]/new/C/OfficeScanAuth.pfx (overwrite)\n   => would fail: [TMP]/new/C/OfficeScanAuth.dat does not exist\n"), "{}", out.stdout);
     assert!(out.stdout.contains("The run would stop at step 2 (stage_backup).\n"));
     assert!(
-        out.stdout
-            .contains("exec CertificateManager.exe -ine **** [TMP]/new/C/OfficeScanAuth.pfx"),
+        out.stdout.contains("exec CertificateManager.exe -ine **** [TMP]/new/C/OfficeScanAuth.pfx"),
         "{}",
         out.stdout
     );
@@ -277,13 +237,7 @@ fn the_legacy_export_works_before_build_8378() {
 fn the_install_time_import_renames_and_guides_the_operator() {
     Test::new()
         .file("backup/OfficeScanAuth.dat", CERT_FRESH)
-        .args([
-            "run",
-            &book("prepare-install-import"),
-            "--var",
-            "backup_file=backup/OfficeScanAuth.dat",
-            "--yes",
-        ])
+        .args(["run", &book("prepare-install-import"), "--var", "backup_file=backup/OfficeScanAuth.dat", "--yes"])
         .env("RUNBOOK_INPUT_PASSWORD", PASSWORD)
         .removes("backup/OfficeScanAuth.dat")
         .creates("backup/OfficeScanAuth.pfx", CERT_FRESH)
@@ -301,12 +255,7 @@ fn the_install_time_import_renames_and_guides_the_operator() {
 fn the_install_time_import_needs_a_confirmation() {
     Test::new()
         .file("backup/OfficeScanAuth.dat", CERT_FRESH)
-        .args([
-            "run",
-            &book("prepare-install-import"),
-            "--var",
-            "backup_file=backup/OfficeScanAuth.dat",
-        ])
+        .args(["run", &book("prepare-install-import"), "--var", "backup_file=backup/OfficeScanAuth.dat"])
         .env("RUNBOOK_INPUT_PASSWORD", PASSWORD)
         .removes("backup/OfficeScanAuth.dat")
         .creates("backup/OfficeScanAuth.pfx", CERT_FRESH)
@@ -337,13 +286,7 @@ fn the_site_files_fit_the_runbooks() {
     for site in ["fresh-install", "upgraded", "japanese-windows"] {
         let path = crate_path(&format!("examples/sites/{site}.yaml"));
         Test::new()
-            .args([
-                "show",
-                &book("restore-auth-cert"),
-                "--explain-inputs",
-                "--vars",
-                path.to_str().unwrap(),
-            ])
+            .args(["show", &book("restore-auth-cert"), "--explain-inputs", "--vars", path.to_str().unwrap()])
             .env("RUNBOOK_INPUT_PASSWORD", PASSWORD)
             .stdout_contains([
                 "Input values:\n",
@@ -357,14 +300,7 @@ fn the_site_files_fit_the_runbooks() {
 #[test]
 fn a_relative_staging_folder_is_refused_because_the_tool_needs_a_full_path() {
     Test::new()
-        .args([
-            "plan",
-            &book("restore-auth-cert"),
-            "--var",
-            "backup_file=b.dat",
-            "--var",
-            "staging_dir=stage",
-        ])
+        .args(["plan", &book("restore-auth-cert"), "--var", "backup_file=b.dat", "--var", "staging_dir=stage"])
         .env("RUNBOOK_INPUT_PASSWORD", PASSWORD)
         .code(2)
         .stderr_contains([

@@ -7,18 +7,10 @@ use crate::support::Test;
 fn every_broken_runbook_is_reported_precisely() {
     insta::glob!("corpus/invalid/*.yaml", |path| {
         let name = path.file_name().unwrap().to_str().unwrap();
-        let out = Test::new()
-            .file(name, std::fs::read(path).unwrap())
-            .args(["validate", name])
-            .code(2)
-            .any_stderr()
-            .run();
+        let out =
+            Test::new().file(name, std::fs::read(path).unwrap()).args(["validate", name]).code(2).any_stderr().run();
         let located = regex::Regex::new(&format!(r"(?m)^ *(--> )?{}:\d+:\d+", regex::escape(name))).unwrap();
-        assert!(
-            located.is_match(&out.stderr),
-            "{name}: no file:line:col in\n{}",
-            out.stderr
-        );
+        assert!(located.is_match(&out.stderr), "{name}: no file:line:col in\n{}", out.stderr);
         assert!(out.stderr.starts_with("error: "), "{name}: {}", out.stderr);
         insta::assert_snapshot!(out.stderr);
     });
@@ -26,21 +18,14 @@ fn every_broken_runbook_is_reported_precisely() {
 
 #[test]
 fn the_corpus_is_large_enough() {
-    let n = std::fs::read_dir(crate::support::crate_path("tests/corpus/invalid"))
-        .unwrap()
-        .count();
+    let n = std::fs::read_dir(crate::support::crate_path("tests/corpus/invalid")).unwrap().count();
     assert!(n >= 40, "only {n} broken runbooks");
 }
 
 #[test]
 fn all_problems_of_a_file_are_reported_in_one_pass() {
     let text = "runbook: 1\nname: x\nsteps:\n  - id: a\n    cpy: { from: a, to: b }\n  - id: b\n    copy: { form: a, to: b }\n  - id: c\n    log: '{{ nope }}'\n";
-    let out = Test::new()
-        .file("x.yaml", text)
-        .args(["validate", "x.yaml"])
-        .code(2)
-        .any_stderr()
-        .run();
+    let out = Test::new().file("x.yaml", text).args(["validate", "x.yaml"]).code(2).any_stderr().run();
     for want in [
         "x.yaml:5:5",
         "did you mean `copy`?",

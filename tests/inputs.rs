@@ -17,9 +17,7 @@ steps:
 "#;
 
 fn explain() -> Test {
-    Test::new()
-        .file("rb.yaml", RB)
-        .args(["show", "rb.yaml", "--explain-inputs"])
+    Test::new().file("rb.yaml", RB).args(["show", "rb.yaml", "--explain-inputs"])
 }
 
 #[test]
@@ -59,10 +57,7 @@ fn a_missing_secret_suggests_the_environment() {
     explain()
         .args(["--var", "build=1"])
         .code(2)
-        .stderr_contains([
-            "error: missing required input `pw`",
-            "set RUNBOOK_INPUT_PW in the environment",
-        ])
+        .stderr_contains(["error: missing required input `pw`", "set RUNBOOK_INPUT_PW in the environment"])
         .run();
 }
 
@@ -111,11 +106,7 @@ fn a_likely_typo_in_an_input_file_is_a_warning() {
         .env("RUNBOOK_INPUT_PW", "s")
         .file("site.yaml", "buidl: 3\nbuild: 4\nother_runbooks_input: x\n")
         .args(["--vars", "site.yaml"])
-        .stderr_contains([
-            "warning: `buidl` is not an input of `inputs`",
-            "--> site.yaml:1:1",
-            "did you mean `build`?",
-        ])
+        .stderr_contains(["warning: `buidl` is not an input of `inputs`", "--> site.yaml:1:1", "did you mean `build`?"])
         .stdout_contains(["  build    4  (--vars site.yaml)\n"])
         .run();
 }
@@ -127,10 +118,7 @@ fn a_broken_input_file_points_at_the_line() {
         .file("site.yaml", "build: 4\nbuild: 5\n")
         .args(["--vars", "site.yaml"])
         .code(2)
-        .stderr_contains([
-            "error: invalid YAML in input file: duplicate key `build`",
-            "--> site.yaml:2:1",
-        ])
+        .stderr_contains(["error: invalid YAML in input file: duplicate key `build`", "--> site.yaml:2:1"])
         .run();
 }
 

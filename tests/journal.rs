@@ -60,19 +60,12 @@ fn setup(dir: &Path) {
 
 fn runbook(dir: &Path, args: &[&str], crash: Option<&str>) -> (i32, String) {
     let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .current_dir(dir)
-        .env("CI", "true")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    cmd.args(args).current_dir(dir).env("CI", "true").stdout(Stdio::null()).stderr(Stdio::piped());
     if let Some(c) = crash {
         cmd.env("RUNBOOK_TEST_CRASH", c);
     }
     let out = cmd.output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// Runs with a crash at `crash`, then resumes until done, deciding "may have run" as an
@@ -84,10 +77,7 @@ fn converge(dir: &Path, crash: &str) -> usize {
         assert!(runs < 10, "{crash}: no convergence; last stderr:\n{err}");
         assert!(code == -1 || code == 3, "{crash}: unexpected exit {code}\n{err}");
         // A command orphaned by the kill may still be finishing: let it, as an operator would.
-        assert!(
-            wait_for_no_processes_in(dir).is_empty(),
-            "{crash}: processes left running"
-        );
+        assert!(wait_for_no_processes_in(dir).is_empty(), "{crash}: processes left running");
         let mut args = vec!["resume".to_string(), "rb.yaml".to_string()];
         if code == 3 {
             let step = if err.contains("step `charge`") {
@@ -113,10 +103,7 @@ fn converge(dir: &Path, crash: &str) -> usize {
 }
 
 fn final_tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    tree(dir)
-        .into_iter()
-        .filter(|(p, _)| !p.starts_with(".runbook"))
-        .collect()
+    tree(dir).into_iter().filter(|(p, _)| !p.starts_with(".runbook")).collect()
 }
 
 #[test]
@@ -137,9 +124,7 @@ fn killed_at_every_point_the_run_converges() {
             let got = final_tree(dir.path());
             if got != expected {
                 let digest = |t: &std::collections::BTreeMap<String, Vec<u8>>| -> Vec<(String, String)> {
-                    t.iter()
-                        .map(|(p, b)| (p.clone(), runbook::loader::sha256_hex(b)[..12].to_string()))
-                        .collect()
+                    t.iter().map(|(p, b)| (p.clone(), runbook::loader::sha256_hex(b)[..12].to_string())).collect()
                 };
                 panic!(
                     "{crash}: the final files differ\nexpected {:?}\ngot      {:?}",
@@ -150,10 +135,7 @@ fn killed_at_every_point_the_run_converges() {
             // Each journal line parses, and no secret reached it.
             for journal in std::fs::read_dir(dir.path().join(".runbook/runs/crashy")).unwrap() {
                 let text = std::fs::read_to_string(journal.unwrap().path()).unwrap();
-                assert!(
-                    !text.contains("Sup3r-Secret!"),
-                    "{crash}: the secret reached the journal"
-                );
+                assert!(!text.contains("Sup3r-Secret!"), "{crash}: the secret reached the journal");
             }
             if runs == 1 {
                 break; // the hook never fired: past the last point
@@ -171,22 +153,14 @@ fn a_torn_last_line_is_ignored_with_a_warning() {
     // Stop right after the first steps are on disk, then tear the journal's tail.
     let (code, _) = runbook(dir.path(), &["run", "rb.yaml"], Some("after-sync:3"));
     assert_eq!(code, -1);
-    let journal = std::fs::read_dir(dir.path().join(".runbook/runs/crashy"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let journal = std::fs::read_dir(dir.path().join(".runbook/runs/crashy")).unwrap().next().unwrap().unwrap().path();
     let mut text = std::fs::read_to_string(&journal).unwrap();
     text.push_str("{\"type\":\"step_finished\",\"step\":\"sta");
     std::fs::write(&journal, text).unwrap();
     let (code, err) = runbook(dir.path(), &["resume", "rb.yaml"], None);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("warning: the last line of "), "{err}");
-    assert!(
-        err.contains("was cut short (a crash while writing it); it is ignored"),
-        "{err}"
-    );
+    assert!(err.contains("was cut short (a crash while writing it); it is ignored"), "{err}");
 }
 
 #[test]
@@ -195,12 +169,7 @@ fn a_garbled_line_in_the_middle_is_an_error_naming_the_line() {
     setup(dir.path());
     let (code, _) = runbook(dir.path(), &["run", "rb.yaml"], Some("after-sync:4"));
     assert_eq!(code, -1);
-    let journal = std::fs::read_dir(dir.path().join(".runbook/runs/crashy"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let journal = std::fs::read_dir(dir.path().join(".runbook/runs/crashy")).unwrap().next().unwrap().unwrap().path();
     let text = std::fs::read_to_string(&journal).unwrap();
     let mut lines: Vec<&str> = text.lines().collect();
     lines[1] = "this is not json";
@@ -222,12 +191,7 @@ fn the_journal_records_what_the_schema_describes() {
     )
     .unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
-    let journal = std::fs::read_dir(dir.path().join(".runbook/runs/crashy"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let journal = std::fs::read_dir(dir.path().join(".runbook/runs/crashy")).unwrap().next().unwrap().unwrap().path();
     let text = std::fs::read_to_string(journal).unwrap();
     for line in text.lines() {
         let record: serde_json::Value = serde_json::from_str(line).unwrap();

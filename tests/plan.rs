@@ -46,25 +46,14 @@ steps:
 #[test]
 fn overwriting_a_different_file_is_predicted() {
     let yaml = "runbook: 1\nname: p\nsteps:\n  - id: c\n    copy: { from: a, to: b }\n  - id: same\n    copy: { from: a, to: c }\n";
-    let out = plan(yaml)
-        .file("a", "new")
-        .file("b", "old")
-        .file("c", "new")
-        .code(1)
-        .any_stdout()
-        .run();
+    let out = plan(yaml).file("a", "new").file("b", "old").file("c", "new").code(1).any_stdout().run();
     assert!(
         out.stdout
             .contains("=> would fail: [TMP]/b exists with different content; set `overwrite: true` to replace it"),
         "{}",
         out.stdout
     );
-    assert!(
-        out.stdout
-            .contains("2. same: copy [TMP]/a → [TMP]/c\n   => unchanged\n"),
-        "{}",
-        out.stdout
-    );
+    assert!(out.stdout.contains("2. same: copy [TMP]/a → [TMP]/c\n   => unchanged\n"), "{}", out.stdout);
 }
 
 #[test]
@@ -101,8 +90,7 @@ steps:
 "#;
     let out = plan(yaml).code(1).any_stdout().run();
     assert!(
-        out.stdout
-            .contains("3. refuse: fail: build 8400 is too new\n   => would fail: build 8400 is too new\n"),
+        out.stdout.contains("3. refuse: fail: build 8400 is too new\n   => would fail: build 8400 is too new\n"),
         "{}",
         out.stdout
     );
@@ -132,20 +120,14 @@ steps:
     let before = tree(t.path());
     let out = t.any_stdout().run();
     assert_eq!(tree(out.path()), before, "the plan changed the folder");
-    assert!(
-        !out.path().join(".runbook").exists(),
-        "a plan must not create a state folder"
-    );
+    assert!(!out.path().join(".runbook").exists(), "a plan must not create a state folder");
 }
 
 #[test]
 fn json_plan_is_one_document() {
     let yaml =
         "runbook: 1\nname: p\ninputs:\n  pw: { secret: true }\nsteps:\n  - id: e\n    exec: [echo, '{{ pw }}']\n";
-    let out = plan(yaml)
-        .args(["--format", "json", "--var", "pw=hunter2"])
-        .any_stdout()
-        .run();
+    let out = plan(yaml).args(["--format", "json", "--var", "pw=hunter2"]).any_stdout().run();
     let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(doc["steps"][0]["action"], "exec echo ****");
     assert_eq!(doc["steps"][0]["verdict"], "would_change");
@@ -157,11 +139,7 @@ fn json_plan_is_one_document() {
 fn dry_run_is_plan() {
     let yaml = "runbook: 1\nname: p\nsteps:\n  - id: d\n    mkdir: x\n";
     let a = plan(yaml).any_stdout().run();
-    let b = Test::new()
-        .file("rb.yaml", yaml)
-        .args(["run", "rb.yaml", "--dry-run"])
-        .any_stdout()
-        .run();
+    let b = Test::new().file("rb.yaml", yaml).args(["run", "rb.yaml", "--dry-run"]).any_stdout().run();
     assert_eq!(a.stdout, b.stdout);
 }
 
@@ -179,12 +157,6 @@ fn every_shipped_runbook_and_example_plans() {
             .any_stdout()
             .any_stderr()
             .run();
-        assert!(
-            out.stdout.starts_with("Plan for apex-one-"),
-            "{}: {}{}",
-            path.display(),
-            out.stdout,
-            out.stderr
-        );
+        assert!(out.stdout.starts_with("Plan for apex-one-"), "{}: {}{}", path.display(), out.stdout, out.stderr);
     }
 }

@@ -112,10 +112,7 @@ fn a_changed_runbook_is_refused_and_force_accepts_later_changes() {
         .then()
         .args(["resume", "rb.yaml"])
         .code(3)
-        .stderr_contains([
-            "steps that differ: three\n",
-            "hint: if the change is intended, resume with --force",
-        ])
+        .stderr_contains(["steps that differ: three\n", "hint: if the change is intended, resume with --force"])
         .run();
     first
         .then()
@@ -160,22 +157,11 @@ fn an_interrupted_command_may_have_run_and_the_operator_decides() {
         .then()
         .args(["resume", "rb.yaml", "--mark-done", "charge"])
         .creates("after.txt", "ok")
-        .stderr_contains([
-            "[2/2] after: write [TMP]/after.txt (2 bytes)\n      done\n",
-            "Run succeeded (1 done).\n",
-        ])
+        .stderr_contains(["[2/2] after: write [TMP]/after.txt (2 bytes)\n      done\n", "Run succeeded (1 done).\n"])
         .run();
-    let journal = std::fs::read_dir(first.path().join(".runbook/runs/once"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let journal = std::fs::read_dir(first.path().join(".runbook/runs/once")).unwrap().next().unwrap().unwrap().path();
     let text = std::fs::read_to_string(journal).unwrap();
-    assert!(
-        text.contains("\"type\":\"operator_decision\",\"step\":\"charge\",\"decision\":\"mark_done\""),
-        "{text}"
-    );
+    assert!(text.contains("\"type\":\"operator_decision\",\"step\":\"charge\",\"decision\":\"mark_done\""), "{text}");
 }
 
 #[test]
@@ -247,13 +233,7 @@ steps:
   - id: use
     write: { path: result.txt, content: '{{ steps.probe.captures.build }}' }
 "#;
-    let first = Test::new()
-        .file("rb.yaml", rb)
-        .mkdir("sub")
-        .args(["run", "rb.yaml"])
-        .code(1)
-        .any_stderr()
-        .run();
+    let first = Test::new().file("rb.yaml", rb).mkdir("sub").args(["run", "rb.yaml"]).code(1).any_stderr().run();
     std::fs::write(first.path().join("sub/gate.txt"), "open").unwrap();
     first
         .then()

@@ -14,14 +14,7 @@ fn yaml_files(dir: &str, out: &mut Vec<std::path::PathBuf>) {
     };
     for e in entries.flatten() {
         if e.path().is_dir() {
-            yaml_files(
-                &e.path()
-                    .strip_prefix(env!("CARGO_MANIFEST_DIR"))
-                    .unwrap()
-                    .display()
-                    .to_string(),
-                out,
-            );
+            yaml_files(&e.path().strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap().display().to_string(), out);
         } else if e.path().extension().is_some_and(|x| x == "yaml") {
             out.push(e.path());
         }
@@ -41,10 +34,8 @@ fn every_shipped_runbook_satisfies_the_schema() {
         let text = std::fs::read_to_string(&file).unwrap();
         let node = runbook::yaml::parse(&text).unwrap();
         let instance = node.to_json();
-        let errors: Vec<String> = validator
-            .iter_errors(&instance)
-            .map(|e| format!("{e} at {}", e.instance_path()))
-            .collect();
+        let errors: Vec<String> =
+            validator.iter_errors(&instance).map(|e| format!("{e} at {}", e.instance_path())).collect();
         assert!(errors.is_empty(), "{}: {errors:#?}", file.display());
     }
 }
@@ -69,11 +60,6 @@ fn the_schema_rejects_what_validate_rejects() {
 fn the_schema_knows_every_top_level_key_the_loader_knows() {
     let schema: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(crate_path("schemas/runbook.schema.json")).unwrap()).unwrap();
-    let props: Vec<&str> = schema["properties"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let props: Vec<&str> = schema["properties"].as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(props, runbook::model::TOP_LEVEL_KEYS);
 }

@@ -36,15 +36,7 @@ fn explain_inputs_names_each_layer_and_masks_secrets() {
         .file("rb.yaml", RB)
         .file("site.yaml", "build: 8000\ninstall_dir: D:/Apex\n")
         .env("RUNBOOK_INPUT_BUILD", "8400")
-        .args([
-            "show",
-            "rb.yaml",
-            "--explain-inputs",
-            "--vars",
-            "site.yaml",
-            "--var",
-            "edition=officescan",
-        ])
+        .args(["show", "rb.yaml", "--explain-inputs", "--vars", "site.yaml", "--var", "edition=officescan"])
         .stdout_contains([
             "Input values:\n",
             "  install_dir  D:/Apex  (--vars site.yaml)\n",

@@ -7,11 +7,7 @@ use crate::support::{BIN, Test, wait_for_no_processes_in};
 
 fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> std::process::Child {
     let mut cmd = Command::new(BIN);
-    cmd.args(["run", "rb.yaml"])
-        .current_dir(dir)
-        .env("CI", "true")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    cmd.args(["run", "rb.yaml"]).current_dir(dir).env("CI", "true").stdout(Stdio::null()).stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -21,11 +17,7 @@ fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> std::process::Child {
 fn wait_for(path: &std::path::Path) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while !path.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
+        assert!(std::time::Instant::now() < deadline, "{} never appeared", path.display());
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
@@ -56,20 +48,13 @@ fn sigterm_stops_the_command_group_and_resume_continues() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
-    assert!(
-        stderr.contains("interrupted; the command's process group was stopped"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("interrupted; the command's process group was stopped"), "{stderr}");
     assert!(stderr.contains("Run interrupted."), "{stderr}");
     // The command and the grandchild it started in the background are gone.
     assert_eq!(wait_for_no_processes_in(&dir), Vec::<u32>::new());
     assert!(!dir.join("done.txt").exists());
     // An idempotent command is simply run again; make it quick this time.
-    std::fs::write(
-        dir.join("rb.yaml"),
-        RB.replace("sleep 300 & touch started; sleep 300; ", ""),
-    )
-    .unwrap();
+    std::fs::write(dir.join("rb.yaml"), RB.replace("sleep 300 & touch started; sleep 300; ", "")).unwrap();
     t.args(["resume", "rb.yaml", "--force"])
         .creates("started", "")
         .creates("done.txt", "finished\n")
@@ -92,21 +77,10 @@ fn sigint_exits_130_too() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130));
     assert_eq!(wait_for_no_processes_in(&dir), Vec::<u32>::new());
-    let journal = std::fs::read_dir(dir.join(".runbook/runs/sig"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let journal = std::fs::read_dir(dir.join(".runbook/runs/sig")).unwrap().next().unwrap().unwrap().path();
     let text = std::fs::read_to_string(journal).unwrap();
-    assert!(
-        text.contains("\"type\":\"step_interrupted\",\"step\":\"long\""),
-        "{text}"
-    );
-    assert!(
-        text.contains("\"type\":\"run_finished\",\"outcome\":\"interrupted\""),
-        "{text}"
-    );
+    assert!(text.contains("\"type\":\"step_interrupted\",\"step\":\"long\""), "{text}");
+    assert!(text.contains("\"type\":\"run_finished\",\"outcome\":\"interrupted\""), "{text}");
 }
 
 #[test]

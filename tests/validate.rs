@@ -4,11 +4,7 @@ const OK: &str = "runbook: 1\nname: ok\nsteps:\n  - id: hello\n    log: hi\n";
 
 #[test]
 fn a_valid_runbook_passes() {
-    Test::new()
-        .file("ok.yaml", OK)
-        .args(["validate", "ok.yaml"])
-        .stderr("ok: ok.yaml is valid\n")
-        .run();
+    Test::new().file("ok.yaml", OK).args(["validate", "ok.yaml"]).stderr("ok: ok.yaml is valid\n").run();
 }
 
 #[test]
@@ -18,20 +14,13 @@ fn several_files_are_checked_together() {
         .file("b.yaml", "runbook: 1\nname: b\nsteps:\n  - id: x\n    lg: hi\n")
         .args(["validate", "a.yaml", "b.yaml"])
         .code(2)
-        .stderr_contains([
-            "error: step `x`: unknown key `lg`",
-            "--> b.yaml:5:5",
-            "did you mean `log`?",
-        ])
+        .stderr_contains(["error: step `x`: unknown key `lg`", "--> b.yaml:5:5", "did you mean `log`?"])
         .run();
 }
 
 #[test]
 fn quiet_validation_prints_nothing() {
-    Test::new()
-        .file("ok.yaml", OK)
-        .args(["-q", "validate", "ok.yaml"])
-        .run();
+    Test::new().file("ok.yaml", OK).args(["-q", "validate", "ok.yaml"]).run();
 }
 
 #[test]
@@ -64,20 +53,12 @@ fn every_shipped_runbook_and_example_validates() {
     assert!(files.len() >= 4, "{files:?}");
     files.sort();
     let n = files.len();
-    Test::new()
-        .args(["validate"])
-        .args(files)
-        .stderr(&format!("ok: {n} runbooks are valid\n"))
-        .run();
+    Test::new().args(["validate"]).args(files).stderr(&format!("ok: {n} runbooks are valid\n")).run();
 }
 
 #[test]
 fn usage_errors_exit_2() {
-    Test::new()
-        .args(["frobnicate"])
-        .code(2)
-        .stderr_contains(["error: unrecognized subcommand 'frobnicate'"])
-        .run();
+    Test::new().args(["frobnicate"]).code(2).stderr_contains(["error: unrecognized subcommand 'frobnicate'"]).run();
     Test::new()
         .args(["validate"])
         .code(2)
@@ -87,12 +68,6 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn help_and_version_exit_0() {
-    Test::new()
-        .args(["--version"])
-        .stdout(&format!("runbook {}\n", env!("CARGO_PKG_VERSION")))
-        .run();
-    Test::new()
-        .args(["--help"])
-        .stdout_contains(["Usage: runbook", "validate", "plan", "resume"])
-        .run();
+    Test::new().args(["--version"]).stdout(&format!("runbook {}\n", env!("CARGO_PKG_VERSION"))).run();
+    Test::new().args(["--help"]).stdout_contains(["Usage: runbook", "validate", "plan", "resume"]).run();
 }

@@ -27,11 +27,7 @@ pub fn run(ui: &Ui, args: &PlanArgs) -> CmdResult {
         save(out, &document(&runbook, &args.file, &inputs, &steps))?;
         ui.info(&format!("plan saved to {}", out.display()));
     }
-    Ok(if steps.iter().any(|s| s.verdict.fails()) {
-        ExitCode::StepFailed
-    } else {
-        ExitCode::Success
-    })
+    Ok(if steps.iter().any(|s| s.verdict.fails()) { ExitCode::StepFailed } else { ExitCode::Success })
 }
 
 pub fn resolve_inputs(ui: &Ui, runbook: &Runbook, args: &inputs::InputArgs) -> Result<Inputs, Failure> {
@@ -82,17 +78,10 @@ pub fn render_text(runbook: &Runbook, steps: &[PlannedStep]) -> String {
         (count(|v| matches!(v, Verdict::WouldChange)), "would change"),
         (count(|v| matches!(v, Verdict::Unchanged)), "unchanged"),
         (count(|v| matches!(v, Verdict::Skipped)), "skipped"),
-        (
-            count(|v| matches!(v, Verdict::DecidedAtRunTime(_))),
-            "decided at run time",
-        ),
+        (count(|v| matches!(v, Verdict::DecidedAtRunTime(_))), "decided at run time"),
         (count(|v| matches!(v, Verdict::WouldFail(_))), "would fail"),
     ];
-    let summary: Vec<String> = parts
-        .iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, l)| format!("{n} {l}"))
-        .collect();
+    let summary: Vec<String> = parts.iter().filter(|(n, _)| *n > 0).map(|(n, l)| format!("{n} {l}")).collect();
     let _ = writeln!(out);
     let _ = writeln!(out, "Summary: {}.", summary.join(", "));
     if let Some(first) = steps.iter().position(|s| s.verdict.fails()) {

@@ -44,10 +44,7 @@ pub fn run(ui: &Ui, args: &ResumeArgs) -> CmdResult {
                             runbook.name,
                             state.display()
                         ))
-                        .hint(format!(
-                            "start one with `runbook run {}`",
-                            shell_word(&file.display().to_string())
-                        )),
+                        .hint(format!("start one with `runbook run {}`", shell_word(&file.display().to_string()))),
                     ]));
                 }
             };
@@ -75,12 +72,7 @@ pub fn run(ui: &Ui, args: &ResumeArgs) -> CmdResult {
     runner::step_digests(&runbook, "", &mut current);
     let changed: Vec<String> = current
         .iter()
-        .filter(|c| {
-            !summary
-                .steps
-                .iter()
-                .any(|s| s.id == c.id && s.fingerprint == c.fingerprint)
-        })
+        .filter(|c| !summary.steps.iter().any(|s| s.id == c.id && s.fingerprint == c.fingerprint))
         .map(|c| c.id.clone())
         .chain(
             summary
@@ -92,10 +84,8 @@ pub fn run(ui: &Ui, args: &ResumeArgs) -> CmdResult {
         .collect();
     let files_changed = summary.files.first().is_some_and(|f| f.sha256 != runbook.sha256);
     let stop_id = summary.stopped_at().map(|(id, _)| id.to_owned());
-    let stop_index = stop_id
-        .as_ref()
-        .and_then(|id| summary.steps.iter().position(|s| s.id == *id))
-        .unwrap_or(summary.steps.len());
+    let stop_index =
+        stop_id.as_ref().and_then(|id| summary.steps.iter().position(|s| s.id == *id)).unwrap_or(summary.steps.len());
     if files_changed || !changed.is_empty() {
         let before_stop: Vec<&String> = changed
             .iter()
@@ -107,11 +97,7 @@ pub fn run(ui: &Ui, args: &ResumeArgs) -> CmdResult {
                     .is_some_and(|i| i < stop_index)
             })
             .collect();
-        let listed = if changed.is_empty() {
-            "(only comments or formatting)".to_string()
-        } else {
-            changed.join(", ")
-        };
+        let listed = if changed.is_empty() { "(only comments or formatting)".to_string() } else { changed.join(", ") };
         if !args.force || !before_stop.is_empty() {
             let hint = if before_stop.is_empty() {
                 "if the change is intended, resume with --force".to_string()
@@ -131,9 +117,7 @@ pub fn run(ui: &Ui, args: &ResumeArgs) -> CmdResult {
                 .hint(hint),
             ));
         }
-        ui.info(&format!(
-            "note: the runbook changed (steps: {listed}); accepted with --force"
-        ));
+        ui.info(&format!("note: the runbook changed (steps: {listed}); accepted with --force"));
     }
     // A command that started but never finished may have run.
     for decision in [&args.redo, &args.mark_done].into_iter().flatten() {
@@ -163,34 +147,23 @@ pub fn run(ui: &Ui, args: &ResumeArgs) -> CmdResult {
     let (mut inputs, warnings) = inputs::resolve(&runbook, &input_args).map_err(Failure::invalid)?;
     ui.diagnostics(&warnings);
     for v in inputs.values.values_mut() {
-        if v.origin
-            == (Origin::VarsFile {
-                path: recorded.path().to_path_buf(),
-            })
-        {
-            v.origin = Origin::VarsFile {
-                path: summary.path.clone(),
-            };
+        if v.origin == (Origin::VarsFile { path: recorded.path().to_path_buf() }) {
+            v.origin = Origin::VarsFile { path: summary.path.clone() };
         }
     }
     let masker = super::plan::masker(&runbook, &inputs);
     let lock = super::lock(state, &runbook.name, "resume")?;
     let cwd = std::env::current_dir().map_err(|e| Diagnostic::error(format!("cannot read the current folder: {e}")))?;
-    let config = Config {
-        yes: args.yes,
-        step_confirm: args.step,
-        format: args.format,
-        state_dir: state.clone(),
-    };
+    let config = Config { yes: args.yes, step_confirm: args.step, format: args.format, state_dir: state.clone() };
     let start = Start::Resume {
         summary: Box::new(summary),
         forced: args.force,
         redo: args.redo.clone(),
         mark_done: args.mark_done.clone(),
     };
-    let code = runner::execute(ui, &runbook, &file, &inputs, masker, &config, start, cwd)?;
+    let finished = runner::execute(ui, &runbook, &file, &inputs, masker, &config, start, cwd)?;
     drop(lock);
-    Ok(code)
+    Ok(finished.code)
 }
 
 fn newest_unfinished(state: &std::path::Path, runbook: Option<&str>) -> Result<Option<RunSummary>, Failure> {

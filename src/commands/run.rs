@@ -17,15 +17,7 @@ pub fn run(ui: &Ui, args: &RunArgs) -> CmdResult {
     }
     let file: PathBuf = args.file.clone().expect("clap requires FILE without --plan");
     if args.dry_run {
-        return super::plan::run(
-            ui,
-            &PlanArgs {
-                file,
-                inputs: args.inputs.clone(),
-                format: args.format,
-                out: None,
-            },
-        );
+        return super::plan::run(ui, &PlanArgs { file, inputs: args.inputs.clone(), format: args.format, out: None });
     }
     crate::process::install_signal_handlers();
     let runbook = super::load_runbook(ui, &file)?;
@@ -47,10 +39,9 @@ pub fn run(ui: &Ui, args: &RunArgs) -> CmdResult {
             break;
         }
         if !args.fresh {
-            let at = summary.stopped_at().map_or_else(
-                || "before its first step".to_string(),
-                |(id, _)| format!("at step `{id}`"),
-            );
+            let at = summary
+                .stopped_at()
+                .map_or_else(|| "before its first step".to_string(), |(id, _)| format!("at step `{id}`"));
             let file_word = shell_word(&file.display().to_string());
             return Err(Failure::refused(
                 Diagnostic::error(format!("run {} of `{}` is unfinished: it stopped {at}", summary.run_id, runbook.name)).hint(format!(
@@ -60,34 +51,15 @@ pub fn run(ui: &Ui, args: &RunArgs) -> CmdResult {
         }
         let mut j = journal::Journal::open(&path, masker.clone())
             .map_err(|e| Failure::invalid(vec![Diagnostic::error(e.to_string())]))?;
-        j.append(
-            &Record::RunFinished {
-                outcome: RunOutcome::Abandoned,
-                time: journal::now(),
-            },
-            true,
-        )
-        .map_err(|e| Failure::invalid(vec![Diagnostic::error(e.to_string())]))?;
+        j.append(&Record::RunFinished { outcome: RunOutcome::Abandoned, time: journal::now() }, true)
+            .map_err(|e| Failure::invalid(vec![Diagnostic::error(e.to_string())]))?;
         ui.info(&format!("run {} marked abandoned (--fresh)", summary.run_id));
         break;
     }
     let cwd = std::env::current_dir().map_err(|e| Diagnostic::error(format!("cannot read the current folder: {e}")))?;
-    let config = Config {
-        yes: args.yes,
-        step_confirm: args.step,
-        format: args.format,
-        state_dir: args.state.state_dir.clone(),
-    };
-    let code = runner::execute(
-        ui,
-        &runbook,
-        &file,
-        &inputs,
-        masker,
-        &config,
-        Start::Fresh { plan: None },
-        cwd,
-    )?;
+    let config =
+        Config { yes: args.yes, step_confirm: args.step, format: args.format, state_dir: args.state.state_dir.clone() };
+    let finished = runner::execute(ui, &runbook, &file, &inputs, masker, &config, Start::Fresh { plan: None }, cwd)?;
     drop(lock);
-    Ok(code)
+    Ok(finished.code)
 }

@@ -18,11 +18,7 @@ pub fn run(ui: &Ui, args: &ShowArgs) -> CmdResult {
             let Some(v) = resolved.values.get(&def.name) else {
                 continue;
             };
-            let shown = if def.secret {
-                crate::secrets::MASK.to_string()
-            } else {
-                json_text(&v.value)
-            };
+            let shown = if def.secret { crate::secrets::MASK.to_string() } else { json_text(&v.value) };
             let _ = writeln!(out, "  {:width$}  {shown}  ({})", def.name, v.origin);
         }
     }
@@ -73,10 +69,7 @@ pub fn describe(runbook: &Runbook) -> String {
     }
     out.push_str("\nSteps:\n");
     for (i, step) in runbook.steps.iter().enumerate() {
-        let title = step
-            .name
-            .as_ref()
-            .map_or_else(|| summary(&step.action), |n| n.text.clone());
+        let title = step.name.as_ref().map_or_else(|| summary(&step.action), |n| n.text.clone());
         let _ = writeln!(out, "  {:>2}. {:<20} {title}", i + 1, step.id);
         if let Some(crate::runbook::Condition::Expr(w)) = &step.when {
             let _ = writeln!(out, "      when: {}", w.text);

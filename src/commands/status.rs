@@ -46,10 +46,9 @@ pub fn run(ui: &Ui, args: &StatusArgs) -> CmdResult {
             }
             for r in &runs {
                 let outcome = match r.outcome {
-                    Some(o) => serde_json::to_value(o)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default(),
+                    Some(o) => {
+                        serde_json::to_value(o).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+                    }
                     None => "unfinished".into(),
                 };
                 let _ = writeln!(out, "run {}  {}  {outcome}", r.run_id, r.runbook);
@@ -57,10 +56,7 @@ pub fn run(ui: &Ui, args: &StatusArgs) -> CmdResult {
                     out,
                     "  started {}{}",
                     r.started,
-                    r.finished
-                        .as_ref()
-                        .map(|f| format!(", finished {f}"))
-                        .unwrap_or_default()
+                    r.finished.as_ref().map(|f| format!(", finished {f}")).unwrap_or_default()
                 );
                 if !r.inputs.is_empty() || !r.secret_inputs.is_empty() {
                     let mut parts: Vec<String> = r

@@ -21,11 +21,8 @@ pub fn run(ui: &Ui, files: &[PathBuf]) -> CmdResult {
     }
     if !ui.quiet {
         let n = files.len();
-        let steps: String = if n == 1 {
-            files[0].display().to_string()
-        } else {
-            format!("{n} {}", plural(n, "runbook", "runbooks"))
-        };
+        let steps: String =
+            if n == 1 { files[0].display().to_string() } else { format!("{n} {}", plural(n, "runbook", "runbooks")) };
         ui.info(
             &format!("{} {steps} is valid", ui.style_ok("ok:"))
                 .replace(" is valid", if n == 1 { " is valid" } else { " are valid" }),

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{Context, StepError, StepResult, fail};
+use super::{Context, StepError, StepResult};
 use crate::outcome::{Outcome, StepData};
 use crate::process::{self, Captured, Spec};
 use crate::render::{RenderedExec, RenderedExpect};
@@ -25,10 +25,8 @@ fn judge(c: &Captured, expect: Option<&RenderedExpect>, what: &str, timeout: Opt
     }
     let mut d = data(c);
     if c.timed_out {
-        let t = timeout
-            .map(|t| humantime::format_duration(t).to_string())
-            .unwrap_or_default();
-        return fail(format!("{what} timed out after {t} and was stopped"));
+        let t = timeout.map(|t| humantime::format_duration(t).to_string()).unwrap_or_default();
+        return Err(StepError::Command { message: format!("{what} timed out after {t} and was stopped"), data: d });
     }
     match expect {
         Some(x) => match x.check(&d) {
@@ -36,7 +34,7 @@ fn judge(c: &Captured, expect: Option<&RenderedExpect>, what: &str, timeout: Opt
                 d.captures = captures;
                 Ok((Outcome::Done, d))
             }
-            Err(why) => fail(format!("{what}: {why}")),
+            Err(why) => Err(StepError::Command { message: format!("{what}: {why}"), data: d }),
         },
         None if c.exit_code == Some(0) => Ok((Outcome::Done, d)),
         None => {
@@ -51,7 +49,7 @@ fn judge(c: &Captured, expect: Option<&RenderedExpect>, what: &str, timeout: Opt
             } else {
                 format!("\nlast lines of the output:\n{}", crate::outcome::indent(&tail))
             };
-            fail(format!("{what} {how}{tail}"))
+            Err(StepError::Command { message: format!("{what} {how}{tail}"), data: d })
         }
     }
 }
@@ -62,11 +60,7 @@ fn resolve(program: &str, cwd: &Path) -> Result<PathBuf, StepError> {
 }
 
 fn spawn_error(program: &Path, e: &std::io::Error) -> StepError {
-    StepError::Failed(format!(
-        "cannot start {}: {}",
-        program.display(),
-        crate::fsutil::io_reason(e)
-    ))
+    StepError::Failed(format!("cannot start {}: {}", program.display(), crate::fsutil::io_reason(e)))
 }
 
 pub fn exec(e: &RenderedExec, cx: &mut Context) -> StepResult {
@@ -88,14 +82,7 @@ pub fn exec(e: &RenderedExec, cx: &mut Context) -> StepResult {
 pub fn shell(script: &str, shell: &str, expect: Option<&RenderedExpect>, cx: &mut Context) -> StepResult {
     let cwd = cx.scope.shared.cwd();
     let program = resolve(shell, &cwd)?;
-    let flag = if Path::new(shell)
-        .file_stem()
-        .is_some_and(|s| s.eq_ignore_ascii_case("cmd"))
-    {
-        "/C"
-    } else {
-        "-c"
-    };
+    let flag = if Path::new(shell).file_stem().is_some_and(|s| s.eq_ignore_ascii_case("cmd")) { "/C" } else { "-c" };
     let spec = Spec {
         program: program.clone(),
         args: vec![flag.to_owned(), script.to_owned()],

@@ -69,11 +69,8 @@ fn copy_tree(from: &Path, to: &Path, overwrite: bool) -> Result<Outcome, StepErr
     for entry in entries {
         let src = entry.path();
         let dst = to.join(entry.file_name());
-        let outcome = if src.is_dir() {
-            copy_tree(&src, &dst, overwrite)?
-        } else {
-            copy_file(&src, &dst, overwrite)?.0
-        };
+        let outcome =
+            if src.is_dir() { copy_tree(&src, &dst, overwrite)? } else { copy_file(&src, &dst, overwrite)?.0 };
         changed |= outcome == Outcome::Done;
     }
     Ok(if changed { Outcome::Done } else { Outcome::Unchanged })
@@ -98,14 +95,8 @@ fn copy_file(from: &Path, target: &Path, overwrite: bool) -> Result<(Outcome, St
             ));
         }
     }
-    let dir = target
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     remove_stale_temps(dir, &name);
     let temp = dir.join(format!(".{name}.runbook-{}.tmp", std::process::id()));
     let result = write_verified(from, &temp).and_then(|sha| {
@@ -126,9 +117,7 @@ fn write_verified(from: &Path, temp: &Path) -> Result<String, StepError> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; BUF];
     loop {
-        let n = src
-            .read(&mut buf)
-            .map_err(|e| err("cannot read the source", from, &e))?;
+        let n = src.read(&mut buf).map_err(|e| err("cannot read the source", from, &e))?;
         if n == 0 {
             break;
         }
@@ -144,10 +133,7 @@ fn write_verified(from: &Path, temp: &Path) -> Result<String, StepError> {
     let expected = hex(&hasher.finalize());
     let written = file_sha256(temp).map_err(|e| err("cannot verify", temp, &e))?;
     if written != expected {
-        return fail(format!(
-            "the copy of {} does not match the source (SHA-256 differs)",
-            from.display()
-        ));
+        return fail(format!("the copy of {} does not match the source (SHA-256 differs)", from.display()));
     }
     Ok(expected)
 }
@@ -165,10 +151,7 @@ pub fn rename(from: &Path, to: &Path, overwrite: bool) -> Result<Outcome, StepEr
         (false, true) => return Ok(Outcome::Unchanged),
         (false, false) => return fail(format!("{} does not exist", from.display())),
         (true, true) if !overwrite => {
-            return fail(format!(
-                "{} already exists; set `overwrite: true` to replace it",
-                to.display()
-            ));
+            return fail(format!("{} already exists; set `overwrite: true` to replace it", to.display()));
         }
         _ => {}
     }
@@ -181,11 +164,7 @@ pub fn rename(from: &Path, to: &Path, overwrite: bool) -> Result<Outcome, StepEr
         }
         Err(e) if e.kind() == io::ErrorKind::CrossesDevices => {
             copy(from, to, overwrite)?;
-            let removed = if from.is_dir() {
-                fs::remove_dir_all(from)
-            } else {
-                fs::remove_file(from)
-            };
+            let removed = if from.is_dir() { fs::remove_dir_all(from) } else { fs::remove_file(from) };
             removed.map_err(|e| err("copied, but cannot remove", from, &e))?;
             Ok(Outcome::Done)
         }

@@ -24,20 +24,13 @@ pub fn remove(path: &Path, recursive: bool) -> Result<Outcome, StepError> {
         return Ok(Outcome::Unchanged);
     };
     let result = if meta.is_dir() {
-        if recursive {
-            fs::remove_dir_all(path)
-        } else {
-            fs::remove_dir(path)
-        }
+        if recursive { fs::remove_dir_all(path) } else { fs::remove_dir(path) }
     } else {
         fs::remove_file(path)
     };
     result.map_err(|e| {
-        let hint = if meta.is_dir() && !recursive {
-            "; set `recursive: true` to remove a folder with content"
-        } else {
-            ""
-        };
+        let hint =
+            if meta.is_dir() && !recursive { "; set `recursive: true` to remove a folder with content" } else { "" };
         StepError::Failed(format!("cannot remove {}: {}{hint}", path.display(), io_reason(&e)))
     })?;
     Ok(Outcome::Done)
@@ -55,14 +48,8 @@ pub fn write(path: &Path, content: &str, overwrite: bool) -> Result<Outcome, Ste
             ));
         }
     }
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     super::copy::remove_stale_temps(dir, &name);
     let temp = dir.join(format!(".{name}.runbook-{}.tmp", std::process::id()));
     let result = (|| {

@@ -14,10 +14,7 @@ pub enum Confirm {
 }
 
 pub fn manual(instructions: &str, confirm: bool, cx: &mut Context) -> StepResult {
-    (cx.say)(&format!(
-        "Manual step:\n{}",
-        crate::outcome::indent(instructions.trim_end())
-    ));
+    (cx.say)(&format!("Manual step:\n{}", crate::outcome::indent(instructions.trim_end())));
     if !confirm {
         return Ok((Outcome::Done, StepData::default()));
     }

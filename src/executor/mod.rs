@@ -16,6 +16,9 @@ use crate::scope::Scope;
 pub enum StepError {
     #[error("{0}")]
     Failed(String),
+    /// A command failed; its output is kept for the journal and `steps.<id>`.
+    #[error("{message}")]
+    Command { message: String, data: StepData },
     /// Ctrl-C or SIGTERM arrived while the step ran.
     #[error("interrupted")]
     Interrupted,
@@ -51,11 +54,7 @@ pub fn execute(rendered: &Rendered, cx: &mut Context) -> StepResult {
                 Ok(m) if m.is_dir() => {}
                 Ok(_) => return fail(format!("{} is not a folder", path.display())),
                 Err(e) => {
-                    return fail(format!(
-                        "cannot enter {}: {}",
-                        path.display(),
-                        crate::fsutil::io_reason(&e)
-                    ));
+                    return fail(format!("cannot enter {}: {}", path.display(), crate::fsutil::io_reason(&e)));
                 }
             }
             cx.scope.shared.set_cwd(path.clone());
@@ -64,11 +63,7 @@ pub fn execute(rendered: &Rendered, cx: &mut Context) -> StepResult {
         }
         Rendered::Mkdir(path) => none(files::mkdir(path)?),
         Rendered::Remove { path, recursive } => none(files::remove(path, *recursive)?),
-        Rendered::Write {
-            path,
-            content,
-            overwrite,
-        } => none(files::write(path, content, *overwrite)?),
+        Rendered::Write { path, content, overwrite } => none(files::write(path, content, *overwrite)?),
         Rendered::Exec(e) => command::exec(e, cx),
         Rendered::Shell { script, shell, expect } => command::shell(script, shell, expect.as_ref(), cx),
         Rendered::ExpectOutput { step, expect } => {
@@ -79,13 +74,7 @@ pub fn execute(rendered: &Rendered, cx: &mut Context) -> StepResult {
                 .and_then(|j| serde_json::from_value::<StepData>(j).ok())
                 .unwrap_or_default();
             match expect.check(&data) {
-                Ok(captures) => Ok((
-                    Outcome::Unchanged,
-                    StepData {
-                        captures,
-                        ..StepData::default()
-                    },
-                )),
+                Ok(captures) => Ok((Outcome::Unchanged, StepData { captures, ..StepData::default() })),
                 Err(why) => fail(format!("`{step}`: {why}")),
             }
         }
@@ -94,11 +83,7 @@ pub fn execute(rendered: &Rendered, cx: &mut Context) -> StepResult {
             if failed.is_empty() {
                 none(Outcome::Unchanged)
             } else {
-                fail(
-                    message
-                        .clone()
-                        .unwrap_or_else(|| format!("assertion failed: {}", failed.join("; "))),
-                )
+                fail(message.clone().unwrap_or_else(|| format!("assertion failed: {}", failed.join("; "))))
             }
         }
         Rendered::Fail(message) => fail(message.clone()),

@@ -61,12 +61,7 @@ impl Default for Test {
 
 impl Test {
     pub fn new() -> Test {
-        Test::in_dir(Rc::new(
-            tempfile::Builder::new()
-                .prefix("runbook-test")
-                .tempdir()
-                .expect("temp dir"),
-        ))
+        Test::in_dir(Rc::new(tempfile::Builder::new().prefix("runbook-test").tempdir().expect("temp dir")))
     }
 
     fn in_dir(dir: Rc<tempfile::TempDir>) -> Test {
@@ -163,8 +158,7 @@ impl Test {
 
     /// The run creates or changes this file, with this content.
     pub fn creates(mut self, path: &str, content: impl AsRef<[u8]>) -> Test {
-        self.changes
-            .insert(path.into(), Some(Expected::Bytes(content.as_ref().to_vec())));
+        self.changes.insert(path.into(), Some(Expected::Bytes(content.as_ref().to_vec())));
         self
     }
 
@@ -204,11 +198,7 @@ impl Test {
             .env_remove("RUNBOOK_STATE_DIR")
             .env_remove("NO_COLOR")
             .env("CI", "true")
-            .stdin(if self.stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
+            .stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (k, _) in std::env::vars() {
@@ -260,10 +250,8 @@ impl Test {
                     expected.insert(path.clone(), b.clone());
                 }
                 Some(Expected::Exists) => {
-                    let got = after
-                        .get(path)
-                        .cloned()
-                        .unwrap_or_else(|| panic!("expected file {path} to exist\n{context}"));
+                    let got =
+                        after.get(path).cloned().unwrap_or_else(|| panic!("expected file {path} to exist\n{context}"));
                     expected.insert(path.clone(), got);
                 }
                 Some(Expected::Dir) => {
@@ -278,16 +266,9 @@ impl Test {
         let after: BTreeMap<_, _> = after.into_iter().filter(|(p, _)| !ignored(p)).collect();
         if expected != after {
             let show = |m: &BTreeMap<String, Vec<u8>>| {
-                m.iter()
-                    .map(|(p, b)| format!("  {p}: {:?}", String::from_utf8_lossy(b)))
-                    .collect::<Vec<_>>()
-                    .join("\n")
+                m.iter().map(|(p, b)| format!("  {p}: {:?}", String::from_utf8_lossy(b))).collect::<Vec<_>>().join("\n")
             };
-            panic!(
-                "files differ\nexpected:\n{}\nfound:\n{}\n{context}",
-                show(&expected),
-                show(&after)
-            );
+            panic!("files differ\nexpected:\n{}\nfound:\n{}\n{context}", show(&expected), show(&after));
         }
     }
 }
