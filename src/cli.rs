@@ -43,8 +43,21 @@ pub enum Command {
     Status(StatusArgs),
     /// Show a runbook's title, description, inputs and steps.
     Show(ShowArgs),
+    /// Print a saved plan for review.
+    ShowPlan {
+        /// A plan written by `plan --out`.
+        #[arg(value_name = "PLAN")]
+        plan: PathBuf,
+    },
     /// Print the JSON Schema of the runbook format.
     Schema,
+    /// Print shell completions.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -89,6 +102,9 @@ pub struct PlanArgs {
     /// Save the plan (JSON) for review and for `run --plan`.
     #[arg(long, value_name = "PLAN")]
     pub out: Option<PathBuf>,
+    /// Write a JUnit XML report: one test case per step.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -111,8 +127,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub fresh: bool,
     /// Run exactly the reviewed plan saved by `plan --out`; refuse if anything differs.
-    #[arg(long, value_name = "PLAN", conflicts_with_all = ["file", "dry_run"])]
+    #[arg(long, value_name = "PLAN", conflicts_with_all = ["file", "dry_run", "vars_files", "vars"])]
     pub plan: Option<PathBuf>,
+    /// Write a JUnit XML report: one test case per step.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
     #[command(flatten)]
@@ -135,10 +154,15 @@ pub struct ResumeArgs {
     /// Accept a changed runbook when no step before the stopping point changed.
     #[arg(long)]
     pub force: bool,
+    /// Confirm manual steps without asking (needed without a terminal).
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Ask before each step.
     #[arg(long)]
     pub step: bool,
+    /// Write a JUnit XML report of the steps run now.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
     #[command(flatten)]

@@ -13,6 +13,7 @@ pub mod exit;
 pub mod fsutil;
 pub mod inputs;
 pub mod journal;
+pub mod junit;
 pub mod loader;
 pub mod lock;
 pub mod model;
@@ -56,6 +57,19 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> std::process::ExitCode 
         Command::Validate { files } => commands::validate::run(&ui, &files),
         Command::Show(args) => commands::show::run(&ui, &args),
         Command::Schema => commands::schema::run(),
+        Command::ShowPlan { plan } => commands::plan::show_saved(&plan),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "runbook", &mut std::io::stdout());
+            Ok(ExitCode::Success)
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd)
+                .render(&mut std::io::stdout())
+                .map(|()| ExitCode::Success)
+                .map_err(|e| exit::Failure::invalid(vec![diagnostic::Diagnostic::error(e.to_string())]))
+        }
         Command::Plan(args) => commands::plan::run(&ui, &args),
         Command::Run(args) => commands::run::run(&ui, &args),
         Command::Resume(args) => commands::resume::run(&ui, &args),

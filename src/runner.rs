@@ -340,7 +340,9 @@ impl Runner<'_> {
     fn restore(&mut self, step: &Step, id: &str, scope: &Arc<Scope>) -> bool {
         let Some(states) = &self.resume else { return false };
         match states.get(id) {
-            Some(StepState::Finished { outcome, data, .. }) if *outcome != Outcome::Failed || step.continue_on_error => {
+            Some(StepState::Finished { outcome, data, .. })
+                if *outcome != Outcome::Failed || step.continue_on_error =>
+            {
                 scope.set_step(&step.id, data.to_value(*outcome));
                 true
             }
@@ -353,7 +355,13 @@ impl Runner<'_> {
     }
 
     /// Runs (or, on resume, continues) an included runbook's steps in a scope of its own.
-    fn include(&mut self, step: &Step, inc: &crate::runbook::Include, id: &str, scope: &Arc<Scope>) -> Result<Flow, JournalError> {
+    fn include(
+        &mut self,
+        step: &Step,
+        inc: &crate::runbook::Include,
+        id: &str,
+        scope: &Arc<Scope>,
+    ) -> Result<Flow, JournalError> {
         let with = match render::action(step, scope) {
             Ok(Rendered::Include { with, .. }) => with,
             _ => return Ok(Flow::Stop(ExitCode::StepFailed, RunOutcome::Failed)),
@@ -428,7 +436,17 @@ impl Runner<'_> {
             Ok(false) => {
                 let title = render::title(step, None, scope);
                 self.reporter.step_started(index, id, &title, "");
-                self.finish(step, id, &title, Outcome::Skipped, Duration::ZERO, StepData::default(), None, scope, false)?;
+                self.finish(
+                    step,
+                    id,
+                    &title,
+                    Outcome::Skipped,
+                    Duration::ZERO,
+                    StepData::default(),
+                    None,
+                    scope,
+                    false,
+                )?;
                 return Ok(Flow::Continue);
             }
             Err(e) => Err(render::RenderError { message: format!("cannot evaluate `when`: {}", e.message), ..e }),
@@ -440,8 +458,19 @@ impl Runner<'_> {
                 self.sync()?;
                 let title = render::title(step, None, scope);
                 self.reporter.step_started(index, id, &title, "");
-                self.journal.append(&Record::StepStarted { step: id.into(), attempt: 1, time: crate::journal::now() }, false)?;
-                self.finish(step, id, &title, Outcome::Failed, Duration::ZERO, StepData::default(), Some(e.message), scope, true)?;
+                self.journal
+                    .append(&Record::StepStarted { step: id.into(), attempt: 1, time: crate::journal::now() }, false)?;
+                self.finish(
+                    step,
+                    id,
+                    &title,
+                    Outcome::Failed,
+                    Duration::ZERO,
+                    StepData::default(),
+                    Some(e.message),
+                    scope,
+                    true,
+                )?;
                 return Ok(self.after_failure(step, id));
             }
         };
@@ -457,7 +486,8 @@ impl Runner<'_> {
         let attempts = step.retries + 1;
         let mut attempt = 1;
         loop {
-            self.journal.append(&Record::StepStarted { step: id.into(), attempt, time: crate::journal::now() }, true)?;
+            self.journal
+                .append(&Record::StepStarted { step: id.into(), attempt, time: crate::journal::now() }, true)?;
             self.flush();
             if attempt == 1 {
                 self.reporter.step_started(index, id, &title, &rendered.describe());
@@ -486,13 +516,14 @@ impl Runner<'_> {
                     };
                 }
                 Err(StepError::Interrupted) => {
-                    self.journal.append(&Record::StepInterrupted { step: id.into(), time: crate::journal::now() }, true)?;
+                    self.journal
+                        .append(&Record::StepInterrupted { step: id.into(), time: crate::journal::now() }, true)?;
                     self.flush();
                     self.reporter.say(id, "interrupted; the command's process group was stopped");
                     return Ok(Flow::Stop(ExitCode::Interrupted, RunOutcome::Interrupted));
                 }
                 Err(StepError::Failed(message)) => (message, StepData::default()),
-                Err(StepError::Command { message, data }) => (message, data),
+                Err(StepError::Command { message, data }) => (message, *data),
             };
             if attempt < attempts && !crate::process::interrupted() {
                 let record = Record::StepFinished {

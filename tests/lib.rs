@@ -4,6 +4,7 @@ mod support;
 
 mod actions;
 mod apex;
+mod change;
 mod errors;
 mod inputs;
 mod journal;

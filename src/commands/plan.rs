@@ -17,7 +17,7 @@ pub fn run(ui: &Ui, args: &PlanArgs) -> CmdResult {
     let masker = masker(&runbook, &inputs);
     let steps = predict(&runbook, &inputs, &masker)?;
     match args.format {
-        Format::Text => print!("{}", render_text(&runbook, &steps)),
+        Format::Text => print!("{}", render_text(&runbook.name, &steps)),
         Format::Json => println!(
             "{}",
             serde_json::to_string_pretty(&document(&runbook, &args.file, &inputs, &steps)).expect("plan serializes")
@@ -26,6 +26,11 @@ pub fn run(ui: &Ui, args: &PlanArgs) -> CmdResult {
     if let Some(out) = &args.out {
         save(out, &document(&runbook, &args.file, &inputs, &steps))?;
         ui.info(&format!("plan saved to {}", out.display()));
+    }
+    if let Some(report) = &args.report {
+        let cases: Vec<crate::junit::Case> = steps.iter().map(Into::into).collect();
+        crate::junit::write(report, &runbook.name, &cases, &masker)
+            .map_err(|e| Failure::invalid(vec![Diagnostic::error(e)]))?;
     }
     Ok(if steps.iter().any(|s| s.verdict.fails()) { ExitCode::StepFailed } else { ExitCode::Success })
 }
@@ -54,9 +59,9 @@ pub fn predict(runbook: &Arc<Runbook>, inputs: &Inputs, masker: &Masker) -> Resu
         .map_err(|e| Failure::invalid(vec![Diagnostic::error(masker.mask(&e.message))]))
 }
 
-pub fn render_text(runbook: &Runbook, steps: &[PlannedStep]) -> String {
+pub fn render_text(runbook: &str, steps: &[PlannedStep]) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "Plan for {} ({} steps)", runbook.name, steps.len());
+    let _ = writeln!(out, "Plan for {runbook} ({} steps)", steps.len());
     let _ = writeln!(out);
     let width = steps.len().to_string().len();
     for (i, s) in steps.iter().enumerate() {
@@ -111,4 +116,27 @@ fn save(out: &Path, doc: &serde_json::Value) -> Result<(), Failure> {
     crate::executor::files::write(out, &text, true)
         .map(|_| ())
         .map_err(|e| Failure::invalid(vec![Diagnostic::error(format!("cannot save the plan: {e}"))]))
+}
+
+/// `show-plan`: a saved plan, printed for reviewers.
+pub fn show_saved(path: &Path) -> CmdResult {
+    let (plan, digest) = super::run::read_plan(path)?;
+    let mut out = render_text(&plan.runbook, &plan.steps);
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Runbook: {}", plan.path);
+    for f in &plan.files {
+        let _ = writeln!(out, "  {}  sha256 {}", f.path, f.sha256);
+    }
+    if !plan.inputs.is_empty() || !plan.secret_inputs.is_empty() {
+        let _ = writeln!(out, "Inputs:");
+        for (k, v) in &plan.inputs {
+            let _ = writeln!(out, "  {k} = {}", v.as_str().map_or_else(|| v.to_string(), str::to_owned));
+        }
+        for k in &plan.secret_inputs {
+            let _ = writeln!(out, "  {k} = **** (secret: asked for again when run)");
+        }
+    }
+    let _ = writeln!(out, "Made by runbook {}; plan sha256 {digest}", plan.tool_version);
+    print!("{out}");
+    Ok(ExitCode::Success)
 }

@@ -142,7 +142,7 @@ pub fn run(ui: &Ui, args: &ResumeArgs) -> CmdResult {
     }
     // Inputs: the run's recorded values, then what is given now; secrets are asked again.
     let mut input_args = args.inputs.to_args(inputs::can_prompt());
-    let recorded = tempfile_vars(&summary)?;
+    let recorded = RecordedVars::new(&summary.inputs)?;
     input_args.vars_files.insert(0, recorded.path().to_path_buf());
     let (mut inputs, warnings) = inputs::resolve(&runbook, &input_args).map_err(Failure::invalid)?;
     ui.diagnostics(&warnings);
@@ -161,8 +161,13 @@ pub fn run(ui: &Ui, args: &ResumeArgs) -> CmdResult {
         redo: args.redo.clone(),
         mark_done: args.mark_done.clone(),
     };
-    let finished = runner::execute(ui, &runbook, &file, &inputs, masker, &config, start, cwd)?;
+    let finished = runner::execute(ui, &runbook, &file, &inputs, masker.clone(), &config, start, cwd)?;
     drop(lock);
+    if let Some(report) = &args.report {
+        let cases: Vec<crate::junit::Case> = finished.steps.iter().map(Into::into).collect();
+        crate::junit::write(report, &runbook.name, &cases, &masker)
+            .map_err(|e| Failure::invalid(vec![Diagnostic::error(e)]))?;
+    }
     Ok(finished.code)
 }
 
@@ -179,23 +184,24 @@ fn newest_unfinished(state: &std::path::Path, runbook: Option<&str>) -> Result<O
     Ok(None)
 }
 
-/// The recorded non-secret inputs as a vars file (the lowest layer above defaults).
-fn tempfile_vars(summary: &RunSummary) -> Result<RecordedVars, Failure> {
-    let dir = std::env::temp_dir().join(format!("runbook-resume-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| Diagnostic::error(format!("cannot create a temporary file: {e}")))?;
-    let path = dir.join("recorded-inputs.yaml");
-    let text = serde_json::to_string(&summary.inputs).expect("inputs serialize");
-    std::fs::write(&path, text).map_err(|e| Diagnostic::error(format!("cannot create a temporary file: {e}")))?;
-    Ok(RecordedVars { dir, path })
-}
-
-struct RecordedVars {
+/// Recorded non-secret input values as a temporary vars file (a layer under what is given now).
+pub struct RecordedVars {
     dir: PathBuf,
     path: PathBuf,
 }
 
 impl RecordedVars {
-    fn path(&self) -> &std::path::Path {
+    pub fn new(values: &indexmap::IndexMap<String, serde_json::Value>) -> Result<RecordedVars, Failure> {
+        let dir = std::env::temp_dir().join(format!("runbook-inputs-{}", std::process::id()));
+        let err = |e: std::io::Error| Diagnostic::error(format!("cannot create a temporary file: {e}"));
+        std::fs::create_dir_all(&dir).map_err(err)?;
+        let path = dir.join("recorded-inputs.yaml");
+        // JSON is YAML: the values keep their types.
+        std::fs::write(&path, serde_json::to_string(values).expect("inputs serialize")).map_err(err)?;
+        Ok(RecordedVars { dir, path })
+    }
+
+    pub fn path(&self) -> &std::path::Path {
         &self.path
     }
 }

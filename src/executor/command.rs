@@ -26,7 +26,10 @@ fn judge(c: &Captured, expect: Option<&RenderedExpect>, what: &str, timeout: Opt
     let mut d = data(c);
     if c.timed_out {
         let t = timeout.map(|t| humantime::format_duration(t).to_string()).unwrap_or_default();
-        return Err(StepError::Command { message: format!("{what} timed out after {t} and was stopped"), data: d });
+        return Err(StepError::Command {
+            message: format!("{what} timed out after {t} and was stopped"),
+            data: Box::new(d),
+        });
     }
     match expect {
         Some(x) => match x.check(&d) {
@@ -34,7 +37,7 @@ fn judge(c: &Captured, expect: Option<&RenderedExpect>, what: &str, timeout: Opt
                 d.captures = captures;
                 Ok((Outcome::Done, d))
             }
-            Err(why) => Err(StepError::Command { message: format!("{what}: {why}"), data: d }),
+            Err(why) => Err(StepError::Command { message: format!("{what}: {why}"), data: Box::new(d) }),
         },
         None if c.exit_code == Some(0) => Ok((Outcome::Done, d)),
         None => {
@@ -49,7 +52,7 @@ fn judge(c: &Captured, expect: Option<&RenderedExpect>, what: &str, timeout: Opt
             } else {
                 format!("\nlast lines of the output:\n{}", crate::outcome::indent(&tail))
             };
-            Err(StepError::Command { message: format!("{what} {how}{tail}"), data: d })
+            Err(StepError::Command { message: format!("{what} {how}{tail}"), data: Box::new(d) })
         }
     }
 }

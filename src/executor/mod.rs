@@ -18,7 +18,7 @@ pub enum StepError {
     Failed(String),
     /// A command failed; its output is kept for the journal and `steps.<id>`.
     #[error("{message}")]
-    Command { message: String, data: StepData },
+    Command { message: String, data: Box<StepData> },
     /// Ctrl-C or SIGTERM arrived while the step ran.
     #[error("interrupted")]
     Interrupted,
