@@ -6,6 +6,7 @@ mod actions;
 mod apex;
 mod change;
 mod errors;
+mod faults;
 mod inputs;
 mod journal;
 mod plan;

@@ -36,6 +36,8 @@ pub struct Test {
     /// Paths (prefixes) whose contents are not compared, e.g. the state folder.
     ignore: Vec<String>,
     before: BTreeMap<String, Vec<u8>>,
+    /// Run as an unprivileged user (when the tests run as root), so permissions apply.
+    unprivileged: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -76,6 +78,7 @@ impl Test {
             changes: BTreeMap::new(),
             ignore: vec![".runbook".into()],
             before: BTreeMap::new(),
+            unprivileged: false,
         }
     }
 
@@ -183,6 +186,12 @@ impl Test {
         self
     }
 
+    /// Runs the binary as `nobody` when the tests run as root, so file permissions apply to it.
+    pub fn unprivileged(mut self) -> Test {
+        self.unprivileged = true;
+        self
+    }
+
     /// Compare the state folder too.
     pub fn compare_state(mut self) -> Test {
         self.ignore.retain(|p| p != ".runbook");
@@ -192,7 +201,9 @@ impl Test {
     /// Runs and checks; returns the output for further checks.
     pub fn run(mut self) -> Output {
         self.before = tree(self.dir.path());
-        let mut cmd = Command::new(BIN);
+        // SAFETY: geteuid has no preconditions.
+        let drop_root = self.unprivileged && unsafe { libc::geteuid() } == 0;
+        let mut cmd = Command::new(if drop_root { unprivileged_bin() } else { PathBuf::from(BIN) });
         cmd.args(&self.args)
             .current_dir(self.dir.path())
             .env_remove("RUNBOOK_STATE_DIR")
@@ -208,6 +219,20 @@ impl Test {
         }
         for (k, v) in &self.env {
             cmd.env(k, v);
+        }
+        if drop_root {
+            use std::os::unix::fs::PermissionsExt;
+            use std::os::unix::process::CommandExt;
+            std::fs::set_permissions(self.dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+            // SAFETY: only async-signal-safe calls (setgid, setuid) between fork and exec.
+            unsafe {
+                cmd.pre_exec(|| {
+                    if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
         }
         let mut child = cmd.spawn().expect("runbook starts");
         if let Some(input) = &self.stdin {
@@ -370,4 +395,27 @@ pub fn wait_for_no_processes_in(dir: &Path) -> Vec<u32> {
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
+}
+
+/// A copy of the binary that an unprivileged user can run, wherever the checkout lives.
+fn unprivileged_bin() -> PathBuf {
+    static BIN_COPY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN_COPY
+        .get_or_init(|| {
+            use std::hash::{Hash, Hasher};
+            use std::os::unix::fs::PermissionsExt;
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            BIN.hash(&mut h);
+            // One folder per checkout, reused by later test runs.
+            let dir = std::env::temp_dir().join(format!("runbook-test-bin-{:x}", h.finish()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let copy = dir.join(format!("runbook-{}", std::process::id()));
+            std::fs::copy(BIN, &copy).unwrap();
+            std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let stable = dir.join("runbook");
+            std::fs::rename(&copy, &stable).unwrap();
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+            stable
+        })
+        .clone()
 }

@@ -1,0 +1,123 @@
+//! Faults: a full disk during a copy, permissions on source, target and state folder, and a
+//! state folder that cannot be written, refused before any step runs.
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+use crate::support::{BIN, Test, tree};
+
+#[test]
+fn a_copy_onto_a_full_disk_leaves_nothing_at_the_target_name_and_a_resumable_journal() {
+    let t = Test::new()
+        .file("rb.yaml", "runbook: 1\nname: full\nsteps:\n  - id: big\n    copy: { from: big.dat, to: out/big.dat }\n")
+        .file("big.dat", vec![7u8; 3 * 1024 * 1024])
+        .mkdir("out");
+    let dir = t.path().to_path_buf();
+    // A file size limit stands in for a full disk: writes past 1 MiB fail with EFBIG.
+    let mut cmd = Command::new(BIN);
+    cmd.args(["run", "rb.yaml"]).current_dir(&dir).env("CI", "true").stdout(Stdio::null()).stderr(Stdio::piped());
+    // SAFETY: only async-signal-safe calls (signal, setrlimit) between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let limit = libc::rlimit { rlim_cur: 1024 * 1024, rlim_max: 1024 * 1024 };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot write") && stderr.contains("file too large"), "{stderr}");
+    let files: Vec<String> = tree(&dir).into_keys().filter(|p| p.starts_with("out")).collect();
+    assert_eq!(files, ["out/"], "no file (not even a temporary one) is left in out/");
+    // Space is back: resume finishes the copy.
+    t.args(["resume", "rb.yaml"])
+        .creates("out/big.dat", vec![7u8; 3 * 1024 * 1024])
+        .stderr_contains(["Run succeeded (1 done).\n"])
+        .run();
+}
+
+#[test]
+fn permission_denied_on_the_source_is_a_clear_step_failure() {
+    let t = Test::new()
+        .file("rb.yaml", "runbook: 1\nname: p\nsteps:\n  - id: c\n    copy: { from: secret.dat, to: out.dat }\n")
+        .file("secret.dat", "x");
+    std::fs::set_permissions(t.path().join("secret.dat"), std::fs::Permissions::from_mode(0o000)).unwrap();
+    t.unprivileged()
+        .args(["run", "rb.yaml"])
+        .code(1)
+        .stderr_contains(["cannot read the source [TMP]/secret.dat: permission denied"])
+        .run();
+}
+
+#[test]
+fn permission_denied_on_the_target_folder_is_a_clear_step_failure() {
+    let t = Test::new()
+        .file("rb.yaml", "runbook: 1\nname: p\nsteps:\n  - id: c\n    copy: { from: a.dat, to: locked/a.dat }\n")
+        .file("a.dat", "x")
+        .mkdir("locked");
+    std::fs::set_permissions(t.path().join("locked"), std::fs::Permissions::from_mode(0o555)).unwrap();
+    t.unprivileged()
+        .args(["run", "rb.yaml"])
+        .code(1)
+        .stderr_contains(["      failed\n", "cannot write in [TMP]/locked: permission denied"])
+        .run();
+}
+
+#[test]
+fn an_unwritable_state_folder_is_refused_before_any_step_runs() {
+    // A state folder under a regular file can never be created, root or not.
+    Test::new()
+        .file("rb.yaml", "runbook: 1\nname: p\nsteps:\n  - id: w\n    write: { path: out.txt, content: x }\n")
+        .file("not-a-folder", "")
+        .args(["run", "rb.yaml", "--state-dir", "not-a-folder/state"])
+        .code(2)
+        .stderr_contains([
+            "error: cannot use the state folder not-a-folder/state: a part of the path is not a folder\n",
+            "hint: choose a writable state folder with --state-dir or RUNBOOK_STATE_DIR",
+        ])
+        .run();
+}
+
+#[test]
+fn a_read_only_state_folder_is_refused_before_any_step_runs() {
+    let t = Test::new()
+        .file("rb.yaml", "runbook: 1\nname: p\nsteps:\n  - id: w\n    write: { path: out.txt, content: x }\n")
+        .mkdir("ro");
+    std::fs::set_permissions(t.path().join("ro"), std::fs::Permissions::from_mode(0o555)).unwrap();
+    t.unprivileged()
+        .args(["run", "rb.yaml", "--state-dir", "ro"])
+        .code(2)
+        .stderr_contains(["error: cannot use the state folder ro: permission denied"])
+        .run();
+}
+
+#[test]
+fn runs_of_different_runbooks_in_one_state_folder_do_not_interfere() {
+    let a = "runbook: 1\nname: a\nsteps:\n  - id: w\n    exec: [sh, -c, 'touch a-started; while [ ! -f go ]; do sleep 0.01; done; echo a > a.txt']\n";
+    let b = "runbook: 1\nname: b\nsteps:\n  - id: w\n    write: { path: b.txt, content: b }\n";
+    let t = Test::new().file("a.yaml", a).file("b.yaml", b);
+    let dir = t.path().to_path_buf();
+    let mut first = Command::new(BIN)
+        .args(["run", "a.yaml"])
+        .current_dir(&dir)
+        .env("CI", "true")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    while !dir.join("a-started").exists() {
+        std::thread::yield_now();
+    }
+    let out = t
+        .args(["run", "b.yaml"])
+        .creates("a-started", "")
+        .creates("b.txt", "b")
+        .stderr_contains(["Run succeeded (1 done).\n"])
+        .run();
+    std::fs::write(out.path().join("go"), "").unwrap();
+    assert!(first.wait().unwrap().success());
+    assert_eq!(std::fs::read_to_string(out.path().join("a.txt")).unwrap(), "a\n");
+    out.then().args(["status"]).stdout_contains(["  a  succeeded\n", "  b  succeeded\n"]).any_stdout().run();
+}
