@@ -28,7 +28,8 @@ pub struct Test {
     args: Vec<String>,
     env: Vec<(String, String)>,
     stdin: Option<String>,
-    code: i32,
+    /// `None`: any exit code (the test checks it).
+    code: Option<i32>,
     stdout: Text,
     stderr: Text,
     /// Expected changes to the folder: path → Some(content) created/changed, None removed.
@@ -72,7 +73,7 @@ impl Test {
             args: Vec::new(),
             env: Vec::new(),
             stdin: None,
-            code: 0,
+            code: Some(0),
             stdout: Text::Exact(String::new()),
             stderr: Text::Exact(String::new()),
             changes: BTreeMap::new(),
@@ -125,7 +126,12 @@ impl Test {
     }
 
     pub fn code(mut self, code: i32) -> Test {
-        self.code = code;
+        self.code = Some(code);
+        self
+    }
+
+    pub fn code_any(mut self) -> Test {
+        self.code = None;
         self
     }
 
@@ -177,6 +183,12 @@ impl Test {
 
     pub fn removes(mut self, path: &str) -> Test {
         self.changes.insert(path.into(), None);
+        self
+    }
+
+    /// The test checks the files itself (e.g. scans all of them).
+    pub fn any_files(mut self) -> Test {
+        self.ignore.push("*".into());
         self
     }
 
@@ -255,7 +267,9 @@ impl Test {
             output.stderr
         );
         assert!(!output.stderr.contains("panicked"), "the binary panicked\n{context}");
-        assert_eq!(output.code, self.code, "exit code\n{context}");
+        if let Some(code) = self.code {
+            assert_eq!(output.code, code, "exit code\n{context}");
+        }
         check_text("stdout", &self.stdout, &output.stdout, &context);
         check_text("stderr", &self.stderr, &output.stderr, &context);
         self.check_files(&context);
@@ -264,7 +278,7 @@ impl Test {
 
     fn check_files(&self, context: &str) {
         let after = tree(self.dir.path());
-        let ignored = |p: &str| self.ignore.iter().any(|i| p == i || p.starts_with(&format!("{i}/")));
+        let ignored = |p: &str| self.ignore.iter().any(|i| i == "*" || p == i || p.starts_with(&format!("{i}/")));
         let mut expected = self.before.clone();
         for (path, change) in &self.changes {
             match change {
