@@ -48,6 +48,10 @@ pub fn read_text(path: &Path) -> Result<String, Diagnostic> {
     if meta.is_dir() {
         return Err(Diagnostic::error(format!("{shown} is a folder, not a file")));
     }
+    if !meta.is_file() {
+        return Err(Diagnostic::error(format!("{shown} is not a regular file (a device, pipe or socket)"))
+            .hint("give the path of a YAML file"));
+    }
     if meta.len() > MAX_FILE_BYTES {
         return Err(Diagnostic::error(format!(
             "{shown} is {} bytes; files larger than {} MiB are refused",
@@ -208,7 +212,9 @@ impl FileLoader<'_, '_> {
             .message
             .replace("a sequence", "a list")
             .replace("found map", "found a mapping")
-            .replace("a map", "a mapping")
+            .replace("expected a map", "expected a mapping")
+            .replace("expected field identifier", "expected a key (text)")
+            .replace("expected enum InputType", "expected one of string, path, int, bool, choice")
             .replace("struct ", "")
             .replace("expected u32", "expected a whole number, 0 or more")
             .replace("expected i32", "expected a whole number");
@@ -517,6 +523,9 @@ impl FileLoader<'_, '_> {
                 let span = at(self, root);
                 self.error(span, format!("the var `{root}` is defined later")).hint =
                     Some("vars are rendered in order: move it above the place that uses it".into());
+                continue;
+            }
+            if template::is_engine_global(root) {
                 continue;
             }
             if BUILTIN_NAMES.contains(&root) {

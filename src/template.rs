@@ -42,6 +42,11 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env
 });
 
+/// Functions and globals minijinja itself provides (`range`, `dict`, ...).
+pub fn is_engine_global(name: &str) -> bool {
+    ENV.globals().any(|(n, _)| n == name)
+}
+
 /// Whether `text` needs rendering at all (most strings are plain text).
 pub fn is_template(text: &str) -> bool {
     text.contains("{{") || text.contains("{%") || text.contains("{#")

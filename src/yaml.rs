@@ -108,6 +108,7 @@ pub struct ParseError {
 pub fn parse(text: &str) -> Result<Node, ParseError> {
     let options = serde_saphyr::options! {
         strict_booleans: true,
+        reject_unsupported_tags: true,
         with_snippet: false,
         budget: serde_saphyr::budget! {
             max_depth: 64,
@@ -132,6 +133,21 @@ pub fn parse(text: &str) -> Result<Node, ParseError> {
 /// serde-saphyr appends " at line X column Y" and similar; the diagnostic shows the position itself.
 fn clean_parse_message(raw: &str) -> String {
     let first = raw.lines().next().unwrap_or(raw).trim();
+    if first.contains("budget breached: Nodes") || first.contains("budget breached: Alias") {
+        return "the document expands to too many values (more than 200000; an alias bomb?)".into();
+    }
+    if first.contains("budget breached: Depth") || first.contains("recursion limit exceeded") {
+        return "values are nested more than 64 levels deep".into();
+    }
+    if first.contains("budget breached") {
+        return "the document is too large to read".into();
+    }
+    if first.starts_with("multiple YAML documents detected") {
+        return "a runbook is one YAML document, and this file holds several (separated by `---`)".into();
+    }
+    if first.starts_with("recursive references require") {
+        return "an alias refers to the value that contains it".into();
+    }
     if let Some(rest) = first.strip_prefix("duplicate mapping key: ") {
         let key = rest.split(',').next().unwrap_or(rest).trim();
         return format!("duplicate key `{key}` (each key may appear once in a mapping)");

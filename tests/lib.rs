@@ -7,6 +7,7 @@ mod apex;
 mod change;
 mod errors;
 mod faults;
+mod hostile;
 mod inputs;
 mod journal;
 mod plan;

@@ -63,7 +63,15 @@ fn no_secret_in_anything_written() {
     ];
     let mut last = out;
     for args in commands {
-        let out = last.then().args(args.iter().copied()).env("RUNBOOK_INPUT_PW", &s).any_stdout().any_stderr().code_any().any_files().run();
+        let out = last
+            .then()
+            .args(args.iter().copied())
+            .env("RUNBOOK_INPUT_PW", &s)
+            .any_stdout()
+            .any_stderr()
+            .code_any()
+            .any_files()
+            .run();
         check(&out, &args.join(" "));
         last = out;
     }
