@@ -20,7 +20,8 @@ struct Run {
     max_rss_kb: i64,
 }
 
-/// Runs the binary with a watchdog and reads its peak memory from the kernel.
+/// Runs the binary with a watchdog and reads its peak memory from the kernel (`wait4` reaps it).
+#[allow(clippy::zombie_processes)]
 fn run(dir: &Path, args: &[&str]) -> Run {
     let start = Instant::now();
     let child = Command::new(BIN)
