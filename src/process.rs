@@ -4,9 +4,9 @@
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock, mpsc};
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use crate::model::Stream;
@@ -98,8 +98,22 @@ pub fn resolve_program(program: &str, cwd: &Path, exists: impl Fn(&Path) -> bool
     if exists(&here) {
         return Some(here);
     }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(p)).find(|c| exists(c) && is_executable(c))
+    search_path(program)
+}
+
+/// A bare name on `PATH`, looked up once per process: PATH does not change during a run,
+/// and a runbook of many steps runs the same few programs again and again.
+fn search_path(program: &str) -> Option<PathBuf> {
+    static CACHE: LazyLock<std::sync::Mutex<std::collections::HashMap<String, Option<PathBuf>>>> =
+        LazyLock::new(Default::default);
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    cache
+        .entry(program.to_owned())
+        .or_insert_with(|| {
+            let path = std::env::var_os("PATH")?;
+            std::env::split_paths(&path).map(|dir| dir.join(program)).find(|c| is_executable(c))
+        })
+        .clone()
 }
 
 fn is_executable(p: &Path) -> bool {
@@ -114,13 +128,106 @@ fn is_executable(p: &Path) -> bool {
     }
 }
 
-enum Event {
-    Line(Stream, String),
-    Done(Stream, Bounded),
-    Exited(io::Result<std::process::ExitStatus>),
+/// The longest line passed on live.
+const MAX_LINE: usize = 64 * 1024;
+
+/// One output stream being read: decoded incrementally, split into lines, kept bounded.
+struct Reader<R> {
+    stream: Stream,
+    source: Option<R>,
+    decoder: encoding_rs::Decoder,
+    text: String,
+    line: String,
+    kept: Bounded,
+}
+
+impl<R: Read + std::os::fd::AsRawFd> Reader<R> {
+    fn new(stream: Stream, source: Option<R>, encoding: &'static encoding_rs::Encoding) -> Reader<R> {
+        Reader {
+            stream,
+            source,
+            decoder: encoding.new_decoder_with_bom_removal(),
+            text: String::new(),
+            line: String::new(),
+            kept: Bounded::default(),
+        }
+    }
+
+    fn raw_fd(&self) -> Option<i32> {
+        self.source.as_ref().map(|f| f.as_raw_fd())
+    }
+
+    /// Reads what is available (the fd is ready); at end of stream, flushes and closes.
+    fn read(&mut self, buf: &mut [u8], on_line: &mut dyn FnMut(Stream, &str)) {
+        let Some(source) = &mut self.source else { return };
+        let n = match source.read(buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted || e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(_) => 0,
+        };
+        let last = n == 0;
+        self.text.clear();
+        self.text.reserve(self.decoder.max_utf8_buffer_length(n).unwrap_or(n * 3));
+        let _ = self.decoder.decode_to_string(&buf[..n], &mut self.text, last);
+        self.kept.push(&self.text);
+        for piece in self.text.split_inclusive('\n') {
+            let (body, complete) = match piece.strip_suffix('\n') {
+                Some(body) => (body, true),
+                None => (piece, false),
+            };
+            // A line longer than this is cut (the capture keeps all of it).
+            let room = MAX_LINE.saturating_sub(self.line.len());
+            let mut cut = room.min(body.len());
+            while !body.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            self.line.push_str(&body[..cut]);
+            if complete {
+                on_line(self.stream, self.line.trim_end_matches('\r'));
+                self.line.clear();
+            }
+        }
+        if last {
+            if !self.line.is_empty() {
+                on_line(self.stream, &self.line);
+                self.line.clear();
+            }
+            self.source = None;
+        }
+    }
+}
+
+/// A file descriptor that becomes readable when the process exits (Linux 5.3+).
+struct PidFd(i32);
+
+impl PidFd {
+    fn open(pid: u32) -> Option<PidFd> {
+        #[cfg(target_os = "linux")]
+        {
+            // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+            let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+            if fd >= 0 {
+                return Some(PidFd(fd as i32));
+            }
+        }
+        let _ = pid;
+        None
+    }
+}
+
+impl Drop for PidFd {
+    fn drop(&mut self) {
+        // SAFETY: closing the fd this value owns.
+        unsafe {
+            libc::close(self.0);
+        }
+    }
 }
 
 /// Runs a command to completion. `on_line` sees each decoded output line as it arrives.
+///
+/// One thread does it all with poll(2) over both pipes and the process's pidfd, with a short
+/// timeout to notice a time limit or an interruption. (Only feeding stdin takes a thread.)
 pub fn run(spec: &Spec, on_line: &mut dyn FnMut(Stream, &str)) -> io::Result<Captured> {
     let started = Instant::now();
     let mut cmd = Command::new(&spec.program);
@@ -139,42 +246,50 @@ pub fn run(spec: &Spec, on_line: &mut dyn FnMut(Stream, &str)) -> io::Result<Cap
     }
     let mut child = cmd.spawn()?;
     let pid = child.id();
-    let (tx, rx) = mpsc::channel::<Event>();
     if let (Some(text), Some(mut stdin)) = (spec.stdin.clone(), child.stdin.take()) {
         std::thread::spawn(move || {
             let _ = stdin.write_all(text.as_bytes());
         });
     }
-    let out = child.stdout.take().map(|r| reader(r, Stream::Stdout, spec.encoding, tx.clone()));
-    let err = child.stderr.take().map(|r| reader(r, Stream::Stderr, spec.encoding, tx.clone()));
-    let waiter = waiter(child, tx);
     crate::crash::point("command-running");
+    let mut out = Reader::new(Stream::Stdout, child.stdout.take(), spec.encoding);
+    let mut err = Reader::new(Stream::Stderr, child.stderr.take(), spec.encoding);
+    let pidfd = PidFd::open(pid);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut status: Option<std::process::ExitStatus> = None;
     let mut captured = Captured::default();
-    let mut open = usize::from(out.is_some()) + usize::from(err.is_some());
-    let mut exited = false;
     let mut killed_at: Option<Instant> = None;
-    while open > 0 || !exited {
-        match rx.recv_timeout(Duration::from_millis(25)) {
-            Ok(Event::Line(stream, line)) => on_line(stream, &line),
-            Ok(Event::Done(stream, text)) => {
-                open -= 1;
-                match stream {
-                    Stream::Stderr => captured.stderr = text.finish(),
-                    _ => captured.stdout = text.finish(),
-                }
+    loop {
+        let open = out.source.is_some() || err.source.is_some();
+        if !open && status.is_some() {
+            break;
+        }
+        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(3);
+        for fd in [out.raw_fd(), err.raw_fd()].into_iter().flatten() {
+            fds.push(libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
+        }
+        if let (None, Some(p)) = (status, &pidfd) {
+            fds.push(libc::pollfd { fd: p.0, events: libc::POLLIN, revents: 0 });
+        }
+        // Without a pidfd, pipes closed before the exit leave nothing to poll: check often.
+        let wait_ms = if !open && pidfd.is_none() { 1 } else { 25 };
+        // SAFETY: fds points at fds.len() initialised pollfd structs.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, wait_ms) };
+        if ready < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
             }
-            Ok(Event::Exited(status)) => {
-                exited = true;
-                let status = status?;
-                captured.exit_code = status.code();
-                #[cfg(unix)]
-                {
-                    use std::os::unix::process::ExitStatusExt;
-                    captured.signal = status.signal();
-                }
+        }
+        for f in fds.iter().filter(|f| f.revents != 0) {
+            if out.raw_fd() == Some(f.fd) {
+                out.read(&mut buf, on_line);
+            } else if err.raw_fd() == Some(f.fd) {
+                err.read(&mut buf, on_line);
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        if status.is_none() {
+            status = child.try_wait()?;
         }
         let timed_out = spec.timeout.is_some_and(|t| started.elapsed() > t);
         let interrupted = interrupted();
@@ -190,8 +305,8 @@ pub fn run(spec: &Spec, on_line: &mut dyn FnMut(Stream, &str)) -> io::Result<Cap
             signal_group(pid, libc::SIGKILL);
             killed_at = Some(Instant::now() + Duration::from_secs(3600));
         }
-        // The command is done but something it started still holds the pipes open.
-        if exited && killed_at.is_some() && open > 0 {
+        // The command is gone but something it started still holds the pipes open after a kill.
+        if status.is_some() && killed_at.is_some() && (out.source.is_some() || err.source.is_some()) {
             signal_group(pid, libc::SIGKILL);
         }
     }
@@ -199,7 +314,15 @@ pub fn run(spec: &Spec, on_line: &mut dyn FnMut(Stream, &str)) -> io::Result<Cap
         // Make sure nothing of the group survives.
         signal_group(pid, libc::SIGKILL);
     }
-    let _ = waiter.join();
+    let status = status.expect("the loop ends once the process has exited");
+    captured.exit_code = status.code();
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        captured.signal = status.signal();
+    }
+    captured.stdout = out.kept.finish();
+    captured.stderr = err.kept.finish();
     captured.duration = started.elapsed();
     Ok(captured)
 }
@@ -211,56 +334,6 @@ fn signal_group(pid: u32, signal: i32) {
     unsafe {
         libc::kill(-(pid as i32), signal);
     }
-}
-
-fn waiter(mut child: Child, tx: mpsc::Sender<Event>) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let status = child.wait();
-        let _ = tx.send(Event::Exited(status));
-    })
-}
-
-fn reader(
-    mut source: impl Read + Send + 'static,
-    stream: Stream,
-    encoding: &'static encoding_rs::Encoding,
-    tx: mpsc::Sender<Event>,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut decoder = encoding.new_decoder_with_bom_removal();
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut text = String::new();
-        let mut line = String::new();
-        let mut kept = Bounded::default();
-        loop {
-            let n = match source.read(&mut buf) {
-                Ok(0) => 0,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => 0,
-            };
-            let last = n == 0;
-            text.clear();
-            text.reserve(decoder.max_utf8_buffer_length(n).unwrap_or(n * 3));
-            let _ = decoder.decode_to_string(&buf[..n], &mut text, last);
-            kept.push(&text);
-            for c in text.chars() {
-                if c == '\n' {
-                    let l = std::mem::take(&mut line);
-                    let _ = tx.send(Event::Line(stream, l.trim_end_matches('\r').to_owned()));
-                } else if line.len() < 64 * 1024 {
-                    line.push(c);
-                }
-            }
-            if last {
-                if !line.is_empty() {
-                    let _ = tx.send(Event::Line(stream, std::mem::take(&mut line)));
-                }
-                break;
-            }
-        }
-        let _ = tx.send(Event::Done(stream, kept));
-    })
 }
 
 /// The head and tail of a stream, with a count of what was dropped between them.

@@ -97,8 +97,7 @@ fn copy_file(from: &Path, target: &Path, overwrite: bool) -> Result<(Outcome, St
     }
     let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    remove_stale_temps(dir, &name);
-    let temp = dir.join(format!(".{name}.runbook-{}.tmp", std::process::id()));
+    let temp = temp_name(dir, &name);
     let result = write_verified(from, &temp).and_then(|sha| {
         fs::rename(&temp, target).map_err(|e| err("cannot move the copy into place at", target, &e))?;
         sync_dir(dir);
@@ -114,24 +113,47 @@ fn copy_file(from: &Path, target: &Path, overwrite: bool) -> Result<(Outcome, St
 fn write_verified(from: &Path, temp: &Path) -> Result<String, StepError> {
     let mut src = File::open(from).map_err(|e| err("cannot read the source", from, &e))?;
     let mut dst = File::create(temp).map_err(|e| err("cannot write in", temp.parent().unwrap_or(temp), &e))?;
+    // The copy is read back and hashed while it is written, on a second thread: verifying
+    // then costs no extra pass. The check covers what the kernel will write, not the disk
+    // surface (which fdatasync and the filesystem answer for).
+    let reader = File::open(temp).map_err(|e| err("cannot verify", temp, &e))?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, usize)>(8);
+    let verifier = std::thread::spawn(move || -> io::Result<String> {
+        use std::os::unix::fs::FileExt;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; BUF];
+        for (offset, len) in rx {
+            reader.read_exact_at(&mut buf[..len], offset)?;
+            hasher.update(&buf[..len]);
+        }
+        Ok(hex(&hasher.finalize()))
+    });
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; BUF];
-    loop {
-        let n = src.read(&mut buf).map_err(|e| err("cannot read the source", from, &e))?;
-        if n == 0 {
-            break;
+    let mut offset = 0u64;
+    let copied = (|| {
+        loop {
+            let n = src.read(&mut buf).map_err(|e| err("cannot read the source", from, &e))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            dst.write_all(&buf[..n]).map_err(|e| err("cannot write", temp, &e))?;
+            let _ = tx.send((offset, n));
+            offset += n as u64;
+            crate::crash::point("copy-chunk");
         }
-        hasher.update(&buf[..n]);
-        dst.write_all(&buf[..n]).map_err(|e| err("cannot write", temp, &e))?;
-        crate::crash::point("copy-chunk");
-    }
-    dst.sync_all().map_err(|e| err("cannot write", temp, &e))?;
+        dst.sync_data().map_err(|e| err("cannot write", temp, &e))
+    })();
+    drop(tx);
+    let written = verifier.join().map_err(|_| StepError::Failed("the verification of the copy failed".into()))?;
+    copied?;
     drop(dst);
     if let Ok(perm) = fs::metadata(from).map(|m| m.permissions()) {
         let _ = fs::set_permissions(temp, perm);
     }
     let expected = hex(&hasher.finalize());
-    let written = file_sha256(temp).map_err(|e| err("cannot verify", temp, &e))?;
+    let written = written.map_err(|e| err("cannot verify", temp, &e))?;
     if written != expected {
         return fail(format!("the copy of {} does not match the source (SHA-256 differs)", from.display()));
     }
@@ -172,15 +194,9 @@ pub fn rename(from: &Path, to: &Path, overwrite: bool) -> Result<Outcome, StepEr
     }
 }
 
-/// Removes what an interrupted copy or write of `name` left behind (`.NAME.runbook-PID.tmp`).
-pub fn remove_stale_temps(dir: &Path, name: &str) {
-    let prefix = format!(".{name}.runbook-");
-    let Ok(entries) = fs::read_dir(dir) else { return };
-    for e in entries.flatten() {
-        let file = e.file_name();
-        let file = file.to_string_lossy();
-        if file.starts_with(&prefix) && file.ends_with(".tmp") {
-            let _ = fs::remove_file(e.path());
-        }
-    }
+/// The temporary name a copy or write of `name` uses beside its target. It is the same for
+/// every attempt, so a retry after a crash simply replaces what the interrupted one left (runs of
+/// one runbook never overlap: the run lock sees to that).
+pub fn temp_name(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!(".{name}.runbook-tmp"))
 }

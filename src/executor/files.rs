@@ -50,12 +50,11 @@ pub fn write(path: &Path, content: &str, overwrite: bool) -> Result<Outcome, Ste
     }
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    super::copy::remove_stale_temps(dir, &name);
-    let temp = dir.join(format!(".{name}.runbook-{}.tmp", std::process::id()));
+    let temp = super::copy::temp_name(dir, &name);
     let result = (|| {
         let mut f = fs::File::create(&temp)?;
         f.write_all(content.as_bytes())?;
-        f.sync_all()?;
+        f.sync_data()?;
         fs::rename(&temp, path)
     })();
     if let Err(e) = result {
