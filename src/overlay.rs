@@ -3,7 +3,7 @@
 //! Only the planner writes to it; queries fall through to the real filesystem for any path no
 //! planned step has touched. A renamed folder carries its whole subtree.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -47,7 +47,7 @@ impl Node {
 
 #[derive(Debug, Default)]
 pub struct Overlay {
-    entries: Mutex<HashMap<PathBuf, Entry>>,
+    entries: Mutex<BTreeMap<PathBuf, Entry>>,
 }
 
 impl FsView for Overlay {
@@ -71,7 +71,7 @@ impl Overlay {
         Self::lookup(&entries, &normalize(path))
     }
 
-    fn lookup(entries: &HashMap<PathBuf, Entry>, path: &Path) -> Option<Node> {
+    fn lookup(entries: &BTreeMap<PathBuf, Entry>, path: &Path) -> Option<Node> {
         // The nearest planned entry at the path or above it decides.
         let mut ancestor = Some(path);
         while let Some(a) = ancestor {
@@ -101,8 +101,17 @@ impl Overlay {
     pub fn set(&self, path: &Path, entry: Entry) {
         let path = normalize(path);
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        // Planned entries below a replaced path no longer apply.
-        entries.retain(|p, _| !(p.starts_with(&path) && *p != path));
+        // Planned entries below a replaced path no longer apply. Paths order component by
+        // component, so a path's descendants follow it directly.
+        let below: Vec<PathBuf> = entries
+            .range::<Path, _>((std::ops::Bound::Excluded(path.as_path()), std::ops::Bound::Unbounded))
+            .map(|(p, _)| p)
+            .take_while(|p| p.starts_with(&path))
+            .cloned()
+            .collect();
+        for p in below {
+            entries.remove(&p);
+        }
         entries.insert(path, entry);
     }
 
@@ -206,6 +215,20 @@ mod tests {
         assert_eq!(o.kind(&dir.path().join("d/e")), Some(Kind::Dir));
         assert_eq!(o.kind(&dir.path().join("d/e/f")), Some(Kind::Dir));
         assert_eq!(o.kind(&dir.path().join("d/x")), None);
+    }
+
+    #[test]
+    fn replacing_a_path_forgets_only_what_was_below_it() {
+        let o = Overlay::default();
+        let file = |size| Entry::File { size, content: Content::Hash(String::new()) };
+        for p in ["/x/a/b", "/x/a/b/c", "/x/a/b/c/d", "/x/a/b.txt", "/x/a/bc"] {
+            o.set(Path::new(p), file(1));
+        }
+        o.set(Path::new("/x/a/b"), Entry::Removed);
+        assert_eq!(o.kind(Path::new("/x/a/b/c")), None);
+        assert_eq!(o.kind(Path::new("/x/a/b/c/d")), None);
+        assert_eq!(o.kind(Path::new("/x/a/b.txt")), Some(Kind::File));
+        assert_eq!(o.kind(Path::new("/x/a/bc")), Some(Kind::File));
     }
 
     #[test]
