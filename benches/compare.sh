@@ -92,6 +92,12 @@ for name in sorted(os.listdir(f"{REPO}/runbooks/apex-one")):
     t = statistics.median(plan_once() for _ in range(21))
     row(f"`plan {name}` (startup to exit)", t * 1e3, None, "≤ 5 ms", f"runbook plan runbooks/apex-one/{name} --vars site.yaml")
 
+# 3b. validate of a 100-step runbook (startup to exit).
+write("validate100.yaml", "runbook: 1\nname: v100\ninputs:\n  dir: { default: out }\nsteps:\n" + "".join(
+    f"  - id: s{i}\n    copy: {{ from: '{{{{ dir }}}}/a{i}', to: '{{{{ dir }}}}/b{i}' }}\n" for i in range(100)))
+t, _ = median([RB, "validate", "validate100.yaml"], 31)
+row("`validate` of a 100-step runbook (startup to exit)", t * 1e3, None, "a few ms", "runbook validate validate100.yaml")
+
 # 4. big plans: time and memory grow linearly.
 for n in (1000, 10000, 20000):
     text = "runbook: 1\nname: big-plan\ninputs:\n  dir: { default: out }\nsteps:\n"
