@@ -43,6 +43,14 @@ impl Reporter {
         }
     }
 
+    /// Runs `f` (a prompt) with the progress display out of the way.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        match &self.bar {
+            Some(bar) => bar.suspend(f),
+            None => f(),
+        }
+    }
+
     /// A line for the operator; never lost when a progress bar is shown.
     fn line(&self, text: &str) {
         let text = self.masker.mask(text);
@@ -80,6 +88,8 @@ impl Reporter {
             Format::Text => {
                 if let Some(bar) = &self.bar {
                     bar.set_position(index as u64);
+                    // The elapsed time shown is the current step's.
+                    bar.reset_elapsed();
                     bar.set_message(self.masker.mask(&format!("{id}: {title}")));
                 }
                 if !self.ui.quiet {

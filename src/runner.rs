@@ -478,7 +478,7 @@ impl Runner<'_> {
         if self.config.step_confirm {
             self.sync()?;
             let question = format!("Run step {id} ({})? [yes/no] ", self.masker.mask(&rendered.describe()));
-            if !matches!(executor::manual::ask(&question), Ok(true)) {
+            if !matches!(self.reporter.suspend(|| executor::manual::ask(&question)), Ok(true)) {
                 self.reporter.say(id, "stopped by the operator before this step");
                 return Ok(Flow::Stop(ExitCode::StepFailed, RunOutcome::Interrupted));
             }
@@ -497,12 +497,14 @@ impl Runner<'_> {
                 let reporter = &self.reporter;
                 let mut on_line = |stream, line: &str| reporter.output(id, stream, line);
                 let mut say = |text: &str| reporter.say(id, text);
+                let mut ask = |question: &str| reporter.suspend(|| executor::manual::ask(question));
                 let mut cx = executor::Context {
                     scope,
                     timeout: step.timeout,
                     on_line: &mut on_line,
                     say: &mut say,
                     manual: self.confirm,
+                    ask: &mut ask,
                 };
                 executor::execute(&rendered, &mut cx)
             };

@@ -23,7 +23,7 @@ pub fn manual(instructions: &str, confirm: bool, cx: &mut Context) -> StepResult
         Confirm::Impossible => fail(
             "this manual step needs an operator's confirmation, and there is no terminal to ask on; run it on a terminal, or pass --yes once it is done",
         ),
-        Confirm::Ask => match ask("Done? Type yes to continue, no to stop: ") {
+        Confirm::Ask => match (cx.ask)("Done? Type yes to continue, no to stop: ") {
             Ok(true) => Ok((Outcome::Done, StepData::default())),
             Ok(false) => fail("the operator did not confirm the manual step"),
             Err(e) if crate::process::interrupted() => {

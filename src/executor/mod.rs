@@ -39,6 +39,8 @@ pub struct Context<'a> {
     /// Prints a message for the operator (log, manual instructions).
     pub say: &'a mut dyn FnMut(&str),
     pub manual: manual::Confirm,
+    /// Asks the operator a yes/no question (with any progress display out of the way).
+    pub ask: &'a mut dyn FnMut(&str) -> std::io::Result<bool>,
 }
 
 pub fn execute(rendered: &Rendered, cx: &mut Context) -> StepResult {
