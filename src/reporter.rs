@@ -5,7 +5,9 @@
 use std::io::Write;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use std::cell::RefCell;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use crate::cli::Format;
@@ -18,14 +20,21 @@ pub struct Reporter {
     pub ui: Ui,
     pub format: Format,
     masker: Masker,
+    multi: Option<MultiProgress>,
     bar: Option<ProgressBar>,
+    /// A byte bar under the step bar while a large file is copied.
+    bytes_bar: RefCell<Option<ProgressBar>>,
     total: usize,
 }
 
+/// Copies smaller than this finish too fast for a byte bar to help.
+const BYTE_BAR_MIN: u64 = 16 << 20;
+
 impl Reporter {
     pub fn new(ui: &Ui, format: Format, masker: Masker, total: usize) -> Reporter {
-        let bar = (ui.interactive && format == Format::Text && !ui.quiet).then(|| {
-            let bar = ProgressBar::new(total as u64);
+        let multi = (ui.interactive && format == Format::Text && !ui.quiet).then(MultiProgress::new);
+        let bar = multi.as_ref().map(|multi| {
+            let bar = multi.add(ProgressBar::new(total as u64));
             bar.set_style(
                 ProgressStyle::with_template("{spinner} [{pos}/{len}] {wide_msg} {elapsed}")
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -33,7 +42,7 @@ impl Reporter {
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
-        Reporter { ui: ui.clone(), format, masker, bar, total }
+        Reporter { ui: ui.clone(), format, masker, multi, bar, bytes_bar: RefCell::new(None), total }
     }
 
     pub fn set_total(&mut self, total: usize) {
@@ -45,19 +54,40 @@ impl Reporter {
 
     /// Runs `f` (a prompt) with the progress display out of the way.
     pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
-        match &self.bar {
-            Some(bar) => bar.suspend(f),
+        match &self.multi {
+            Some(multi) => multi.suspend(f),
             None => f(),
+        }
+    }
+
+    /// Progress of a large copy: a byte bar while it lasts.
+    pub fn bytes(&self, done: u64, total: u64) {
+        let Some(multi) = &self.multi else { return };
+        if total < BYTE_BAR_MIN {
+            return;
+        }
+        let mut slot = self.bytes_bar.borrow_mut();
+        let bar = slot.get_or_insert_with(|| {
+            let bar = multi.add(ProgressBar::new(total));
+            bar.set_style(
+                ProgressStyle::with_template("  {bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} {eta}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        bar.set_length(total);
+        bar.set_position(done);
+        if done >= total {
+            bar.finish_and_clear();
+            multi.remove(bar);
+            *slot = None;
         }
     }
 
     /// A line for the operator; never lost when a progress bar is shown.
     fn line(&self, text: &str) {
         let text = self.masker.mask(text);
-        match &self.bar {
-            Some(bar) => bar.suspend(|| eprintln!("{text}")),
-            None => eprintln!("{text}"),
-        }
+        self.suspend(|| eprintln!("{text}"));
     }
 
     fn event(&self, mut value: serde_json::Value) {

@@ -498,6 +498,7 @@ impl Runner<'_> {
                 let mut on_line = |stream, line: &str| reporter.output(id, stream, line);
                 let mut say = |text: &str| reporter.say(id, text);
                 let mut ask = |question: &str| reporter.suspend(|| executor::manual::ask(question));
+                let mut bytes = |done, total| reporter.bytes(done, total);
                 let mut cx = executor::Context {
                     scope,
                     timeout: step.timeout,
@@ -505,6 +506,7 @@ impl Runner<'_> {
                     say: &mut say,
                     manual: self.confirm,
                     ask: &mut ask,
+                    bytes: &mut bytes,
                 };
                 executor::execute(&rendered, &mut cx)
             };

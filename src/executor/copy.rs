@@ -47,16 +47,24 @@ pub fn copy_target(from: &Path, to: &Path) -> PathBuf {
 }
 
 /// Copies a file or a folder; for a file, also returns the verified SHA-256 of its content.
-pub fn copy(from: &Path, to: &Path, overwrite: bool) -> Result<(Outcome, Option<String>), StepError> {
+/// Told how far a file's copy has got: bytes done, bytes in all.
+pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
+
+pub fn copy(
+    from: &Path,
+    to: &Path,
+    overwrite: bool,
+    progress: Progress,
+) -> Result<(Outcome, Option<String>), StepError> {
     let meta = fs::metadata(from).map_err(|e| err("cannot read the source", from, &e))?;
     let target = copy_target(from, to);
     if meta.is_dir() {
-        return copy_tree(from, &target, overwrite).map(|o| (o, None));
+        return copy_tree(from, &target, overwrite, progress).map(|o| (o, None));
     }
-    copy_file(from, &target, overwrite).map(|(o, sha)| (o, Some(sha)))
+    copy_file(from, &target, overwrite, progress).map(|(o, sha)| (o, Some(sha)))
 }
 
-fn copy_tree(from: &Path, to: &Path, overwrite: bool) -> Result<Outcome, StepError> {
+fn copy_tree(from: &Path, to: &Path, overwrite: bool, progress: Progress) -> Result<Outcome, StepError> {
     match fs::metadata(to) {
         Ok(m) if !m.is_dir() => {
             return fail(format!("{} exists and is not a folder", to.display()));
@@ -71,14 +79,17 @@ fn copy_tree(from: &Path, to: &Path, overwrite: bool) -> Result<Outcome, StepErr
     for entry in entries {
         let src = entry.path();
         let dst = to.join(entry.file_name());
-        let outcome =
-            if src.is_dir() { copy_tree(&src, &dst, overwrite)? } else { copy_file(&src, &dst, overwrite)?.0 };
+        let outcome = if src.is_dir() {
+            copy_tree(&src, &dst, overwrite, progress)?
+        } else {
+            copy_file(&src, &dst, overwrite, progress)?.0
+        };
         changed |= outcome == Outcome::Done;
     }
     Ok(if changed { Outcome::Done } else { Outcome::Unchanged })
 }
 
-fn copy_file(from: &Path, target: &Path, overwrite: bool) -> Result<(Outcome, String), StepError> {
+fn copy_file(from: &Path, target: &Path, overwrite: bool, progress: Progress) -> Result<(Outcome, String), StepError> {
     if let Ok(existing) = fs::metadata(target) {
         if existing.is_dir() {
             return fail(format!("{} is a folder", target.display()));
@@ -100,7 +111,7 @@ fn copy_file(from: &Path, target: &Path, overwrite: bool) -> Result<(Outcome, St
     let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let temp = temp_name(dir, &name);
-    let result = write_verified(from, &temp).and_then(|sha| {
+    let result = write_verified(from, &temp, progress).and_then(|sha| {
         fs::rename(&temp, target).map_err(|e| err("cannot move the copy into place at", target, &e))?;
         sync_dir(dir);
         Ok(sha)
@@ -112,7 +123,7 @@ fn copy_file(from: &Path, target: &Path, overwrite: bool) -> Result<(Outcome, St
 }
 
 /// Copies `from` to `temp`, hashing on the way, then re-reads `temp` to verify it; returns the digest.
-fn write_verified(from: &Path, temp: &Path) -> Result<String, StepError> {
+fn write_verified(from: &Path, temp: &Path, progress: Progress) -> Result<String, StepError> {
     let mut src = File::open(from).map_err(|e| err("cannot read the source", from, &e))?;
     let mut dst = File::create(temp).map_err(|e| err("cannot write in", temp.parent().unwrap_or(temp), &e))?;
     // The copy is read back and hashed while it is written, on a second thread: verifying
@@ -134,6 +145,7 @@ fn write_verified(from: &Path, temp: &Path) -> Result<String, StepError> {
     let mut buf = vec![0u8; BUF];
     let mut offset = 0u64;
     let mut written_back = 0u64;
+    let total = src.metadata().map(|m| m.len()).unwrap_or(0);
     let copied = (|| {
         loop {
             let n = src.read(&mut buf).map_err(|e| err("cannot read the source", from, &e))?;
@@ -148,6 +160,7 @@ fn write_verified(from: &Path, temp: &Path) -> Result<String, StepError> {
                 start_writeback(&dst, written_back, offset - written_back);
                 written_back = offset;
             }
+            progress(offset, total);
             crate::crash::point("copy-chunk");
         }
         dst.sync_data().map_err(|e| err("cannot write", temp, &e))
@@ -187,7 +200,7 @@ pub fn sync_dir(dir: &Path) {
     }
 }
 
-pub fn rename(from: &Path, to: &Path, overwrite: bool) -> Result<Outcome, StepError> {
+pub fn rename(from: &Path, to: &Path, overwrite: bool, progress: Progress) -> Result<Outcome, StepError> {
     let from_exists = fs::symlink_metadata(from).is_ok();
     let to_exists = fs::symlink_metadata(to).is_ok();
     match (from_exists, to_exists) {
@@ -206,7 +219,7 @@ pub fn rename(from: &Path, to: &Path, overwrite: bool) -> Result<Outcome, StepEr
             Ok(Outcome::Done)
         }
         Err(e) if e.kind() == io::ErrorKind::CrossesDevices => {
-            copy(from, to, overwrite)?;
+            copy(from, to, overwrite, progress)?;
             let removed = if from.is_dir() { fs::remove_dir_all(from) } else { fs::remove_file(from) };
             removed.map_err(|e| err("copied, but cannot remove", from, &e))?;
             Ok(Outcome::Done)

@@ -39,6 +39,8 @@ pub struct Context<'a> {
     /// Prints a message for the operator (log, manual instructions).
     pub say: &'a mut dyn FnMut(&str),
     pub manual: manual::Confirm,
+    /// How far a large copy has got (bytes done, bytes in all).
+    pub bytes: &'a mut dyn FnMut(u64, u64),
     /// Asks the operator a yes/no question (with any progress display out of the way).
     pub ask: &'a mut dyn FnMut(&str) -> std::io::Result<bool>,
 }
@@ -47,10 +49,10 @@ pub fn execute(rendered: &Rendered, cx: &mut Context) -> StepResult {
     let none = |o: Outcome| Ok((o, StepData::default()));
     match rendered {
         Rendered::Copy { from, to, overwrite } => {
-            let (outcome, sha) = copy::copy(from, to, *overwrite)?;
+            let (outcome, sha) = copy::copy(from, to, *overwrite, cx.bytes)?;
             Ok((outcome, StepData::with_sha256(sha)))
         }
-        Rendered::Rename { from, to, overwrite } => none(copy::rename(from, to, *overwrite)?),
+        Rendered::Rename { from, to, overwrite } => none(copy::rename(from, to, *overwrite, cx.bytes)?),
         Rendered::Cd(path) => {
             match std::fs::metadata(path) {
                 Ok(m) if m.is_dir() => {}
