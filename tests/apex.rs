@@ -145,6 +145,16 @@ fn restore_with_a_wrong_password_fails_at_the_import_and_resumes_after_the_fix()
         ])
         .run();
     assert_eq!(std::fs::read_to_string(Path::new(&tool_dir(&install)).join(".imported")).unwrap(), CERT_FRESH);
+    // The password is in no output, no journal, no file the tool wrote.
+    let out = first.then().args(["status", "--format", "json"]).any_stdout().run();
+    for (path, bytes) in tree(out.path()) {
+        if path.ends_with("/.password") {
+            continue; // the simulated server's own record of its install password
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains(PASSWORD) && !text.contains("wrong-password"), "{path}");
+    }
+    assert!(!out.stdout.contains(PASSWORD));
 }
 
 #[test]

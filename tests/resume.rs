@@ -297,3 +297,55 @@ fn status_shows_where_runs_stopped() {
     assert_eq!(doc[0]["stopped_at"], "needs_file");
     assert_eq!(doc[0]["outcome"], "failed");
 }
+
+#[test]
+fn a_stale_lock_of_a_killed_run_is_reported_and_taken_over() {
+    let rb = "runbook: 1\nname: stale\nsteps:\n  - id: a\n    write: { path: a.txt, content: a }\n  - id: b\n    write: { path: b.txt, content: b }\n";
+    let first = Test::new()
+        .file("rb.yaml", rb)
+        .args(["run", "rb.yaml"])
+        .env("RUNBOOK_TEST_CRASH", "after-sync:2")
+        .code(-1)
+        .creates("a.txt", "a")
+        .any_stderr()
+        .run();
+    // The dead run's holder record is still there; the OS lock is free.
+    assert!(first.path().join(".runbook/locks/stale.holder.json").exists());
+    first
+        .then()
+        .args(["resume", "rb.yaml"])
+        .creates("b.txt", "b")
+        .stderr_contains([
+            "note: the previous holder of the lock (pid ",
+            ") is gone; its lock was stale\n",
+            "Run succeeded",
+        ])
+        .run();
+    assert!(!first.path().join(".runbook/locks/stale.holder.json").exists(), "the holder record goes with the lock");
+}
+
+#[test]
+fn resume_continues_inside_an_included_runbook() {
+    let main = "runbook: 1\nname: outer\nsteps:\n  - id: first\n    write: { path: one.txt, content: '1' }\n  - id: inner\n    include: { runbook: inner.yaml, with: { name: two.txt } }\n  - id: last\n    write: { path: three.txt, content: '{{ steps.inner.gate.stdout }}' }\n";
+    let inner = "runbook: 1\nname: inner\ninputs:\n  name: {}\nsteps:\n  - id: w\n    write: { path: '{{ name }}', content: '2' }\n  - id: gate\n    exec: [cat, gate.txt]\n";
+    let first = Test::new()
+        .file("main.yaml", main)
+        .file("inner.yaml", inner)
+        .args(["run", "main.yaml"])
+        .code(1)
+        .creates("one.txt", "1")
+        .creates("two.txt", "2")
+        .stderr_contains(["[4/5] inner.gate: exec cat gate.txt\n", "      failed\n"])
+        .run();
+    std::fs::write(first.path().join("gate.txt"), "open").unwrap();
+    first
+        .then()
+        .args(["resume", "main.yaml"])
+        .creates("three.txt", "open")
+        .stderr_contains([
+            "[4/5] inner.gate: exec cat gate.txt\n      | open\n      done\n",
+            "[5/5] last:",
+            "Run succeeded (2 done).\n",
+        ])
+        .run();
+}

@@ -153,6 +153,12 @@ pub fn run(ui: &Ui, args: &ResumeArgs) -> CmdResult {
     }
     let masker = super::plan::masker(&runbook, &inputs);
     let lock = super::lock(state, &runbook.name, "resume")?;
+    if let Some(stale) = &lock.stale {
+        ui.info(&format!(
+            "note: the previous holder of the lock (pid {} on {}) is gone; its lock was stale",
+            stale.pid, stale.host
+        ));
+    }
     let cwd = std::env::current_dir().map_err(|e| Diagnostic::error(format!("cannot read the current folder: {e}")))?;
     let config = Config { yes: args.yes, step_confirm: args.step, format: args.format, state_dir: state.clone() };
     let start = Start::Resume {
