@@ -117,25 +117,14 @@ pub struct RunArgs {
     /// Predict instead of running (the same as `runbook plan`).
     #[arg(long)]
     pub dry_run: bool,
-    /// Confirm manual steps without asking (needed without a terminal).
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-    /// Ask before each step.
-    #[arg(long)]
-    pub step: bool,
     /// Start a new run even though an unfinished one exists (it is marked abandoned).
     #[arg(long)]
     pub fresh: bool,
     /// Run exactly the reviewed plan saved by `plan --out`; refuse if anything differs.
     #[arg(long, value_name = "PLAN", conflicts_with_all = ["file", "dry_run", "vars_files", "vars"])]
     pub plan: Option<PathBuf>,
-    /// Write a JUnit XML report: one test case per step.
-    #[arg(long, value_name = "FILE")]
-    pub report: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t)]
-    pub format: Format,
     #[command(flatten)]
-    pub state: StateFlags,
+    pub run: RunFlags,
 }
 
 #[derive(Debug, Args)]
@@ -154,13 +143,20 @@ pub struct ResumeArgs {
     /// Accept a changed runbook when no step before the stopping point changed.
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub run: RunFlags,
+}
+
+/// What `run` and `resume` share: how steps are confirmed and how the run is reported.
+#[derive(Debug, Args)]
+pub struct RunFlags {
     /// Confirm manual steps without asking (needed without a terminal).
     #[arg(long, short = 'y')]
     pub yes: bool,
     /// Ask before each step.
     #[arg(long)]
     pub step: bool,
-    /// Write a JUnit XML report of the steps run now.
+    /// Write a JUnit XML report of the steps run: one test case per step.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t)]

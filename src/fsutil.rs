@@ -23,3 +23,13 @@ pub fn io_reason(e: &io::Error) -> String {
         }
     }
 }
+
+/// The refusal to replace a file whose content differs, and what to do about it.
+pub fn different_content(path: &std::path::Path) -> String {
+    format!("{} exists with different content; set `overwrite: true` to replace it", path.display())
+}
+
+/// The folder a file is in (`.` for a bare name).
+pub fn parent_dir(path: &std::path::Path) -> &std::path::Path {
+    path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."))
+}

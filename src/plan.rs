@@ -226,10 +226,7 @@ impl<'a> Planner<'a> {
                     (Some(Node::File { content: c, .. }), _) if same_content(&c, &Content::Hash(hash.clone())) => {
                         Verdict::Unchanged
                     }
-                    (Some(_), _) if !overwrite => Verdict::WouldFail(format!(
-                        "{} exists with different content; set `overwrite: true` to replace it",
-                        path.display()
-                    )),
+                    (Some(_), _) if !overwrite => Verdict::WouldFail(crate::fsutil::different_content(path)),
                     _ => {
                         o.set(path, Entry::File { size: content.len() as u64, content: Content::Hash(hash) });
                         Verdict::WouldChange
@@ -340,10 +337,7 @@ impl<'a> Planner<'a> {
                 return Verdict::Unchanged;
             }
             (_, Some(_)) if !overwrite => {
-                return Verdict::WouldFail(format!(
-                    "{} exists with different content; set `overwrite: true` to replace it",
-                    target.display()
-                ));
+                return Verdict::WouldFail(crate::fsutil::different_content(&target));
             }
             _ => {}
         }

@@ -43,3 +43,25 @@ pub fn lock(state: &Path, runbook: &str, command: &str) -> Result<crate::lock::R
         ]),
     })
 }
+
+/// The run's configuration from the flags `run` and `resume` share.
+pub fn run_config(flags: &crate::cli::RunFlags) -> crate::runner::Config {
+    crate::runner::Config {
+        yes: flags.yes,
+        step_confirm: flags.step,
+        format: flags.format,
+        state_dir: flags.state.state_dir.clone(),
+    }
+}
+
+/// Writes a JUnit report when one was asked for.
+pub fn write_report(
+    path: Option<&Path>,
+    runbook: &Runbook,
+    cases: Vec<crate::junit::Case>,
+    masker: &crate::secrets::Masker,
+) -> Result<(), Failure> {
+    let Some(path) = path else { return Ok(()) };
+    crate::junit::write(path, &runbook.name, &cases, masker)
+        .map_err(|e| Failure::invalid(vec![crate::diagnostic::Diagnostic::error(e)]))
+}

@@ -27,11 +27,7 @@ pub fn run(ui: &Ui, args: &PlanArgs) -> CmdResult {
         save(out, &document(&runbook, &args.file, &inputs, &steps))?;
         ui.info(&format!("plan saved to {}", out.display()));
     }
-    if let Some(report) = &args.report {
-        let cases: Vec<crate::junit::Case> = steps.iter().map(Into::into).collect();
-        crate::junit::write(report, &runbook.name, &cases, &masker)
-            .map_err(|e| Failure::invalid(vec![Diagnostic::error(e)]))?;
-    }
+    super::write_report(args.report.as_deref(), &runbook, steps.iter().map(Into::into).collect(), &masker)?;
     Ok(if steps.iter().any(|s| s.verdict.fails()) { ExitCode::StepFailed } else { ExitCode::Success })
 }
 

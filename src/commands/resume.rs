@@ -5,7 +5,7 @@ use crate::diagnostic::Diagnostic;
 use crate::exit::{CmdResult, Failure};
 use crate::inputs::{self, Origin};
 use crate::journal::{self, RunSummary, StepState};
-use crate::runner::{self, Config, Start, shell_word};
+use crate::runner::{self, Start, shell_word};
 use crate::ui::Ui;
 
 fn journal_error(e: journal::JournalError) -> Failure {
@@ -16,7 +16,7 @@ fn journal_error(e: journal::JournalError) -> Failure {
 
 pub fn run(ui: &Ui, args: &ResumeArgs) -> CmdResult {
     crate::process::install_signal_handlers();
-    let state = &args.state.state_dir;
+    let state = &args.run.state.state_dir;
     // Which run: the newest unfinished one of FILE's runbook, or of any runbook.
     let (file, summary) = match &args.file {
         Some(file) => {
@@ -160,7 +160,7 @@ pub fn run(ui: &Ui, args: &ResumeArgs) -> CmdResult {
         ));
     }
     let cwd = std::env::current_dir().map_err(|e| Diagnostic::error(format!("cannot read the current folder: {e}")))?;
-    let config = Config { yes: args.yes, step_confirm: args.step, format: args.format, state_dir: state.clone() };
+    let config = super::run_config(&args.run);
     let start = Start::Resume {
         summary: Box::new(summary),
         forced: args.force,
@@ -169,11 +169,12 @@ pub fn run(ui: &Ui, args: &ResumeArgs) -> CmdResult {
     };
     let finished = runner::execute(ui, &runbook, &file, &inputs, masker.clone(), &config, start, cwd)?;
     drop(lock);
-    if let Some(report) = &args.report {
-        let cases: Vec<crate::junit::Case> = finished.steps.iter().map(Into::into).collect();
-        crate::junit::write(report, &runbook.name, &cases, &masker)
-            .map_err(|e| Failure::invalid(vec![Diagnostic::error(e)]))?;
-    }
+    super::write_report(
+        args.run.report.as_deref(),
+        &runbook,
+        finished.steps.iter().map(Into::into).collect(),
+        &masker,
+    )?;
     Ok(finished.code)
 }
 

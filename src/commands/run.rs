@@ -10,7 +10,7 @@ use crate::inputs::{self, InputArgs, Inputs};
 use crate::journal::{self, FileDigest, Record, RunOutcome};
 use crate::plan::PlannedStep;
 use crate::runbook::Runbook;
-use crate::runner::{self, Config, Start, shell_word};
+use crate::runner::{self, Start, shell_word};
 use crate::ui::Ui;
 
 pub fn run(ui: &Ui, args: &RunArgs) -> CmdResult {
@@ -19,8 +19,13 @@ pub fn run(ui: &Ui, args: &RunArgs) -> CmdResult {
     }
     let file: PathBuf = args.file.clone().expect("clap requires FILE without --plan");
     if args.dry_run {
-        let plan =
-            PlanArgs { file, inputs: args.inputs.clone(), format: args.format, out: None, report: args.report.clone() };
+        let plan = PlanArgs {
+            file,
+            inputs: args.inputs.clone(),
+            format: args.run.format,
+            out: None,
+            report: args.run.report.clone(),
+        };
         return super::plan::run(ui, &plan);
     }
     let runbook = super::load_runbook(ui, &file)?;
@@ -39,7 +44,7 @@ fn start(
 ) -> CmdResult {
     crate::process::install_signal_handlers();
     let masker = super::plan::masker(runbook, inputs);
-    let state = &args.state.state_dir;
+    let state = &args.run.state.state_dir;
     let lock = super::lock(state, &runbook.name, "run")?;
     if let Some(stale) = &lock.stale {
         ui.info(&format!(
@@ -70,14 +75,10 @@ fn start(
         }
     }
     let cwd = std::env::current_dir().map_err(|e| Diagnostic::error(format!("cannot read the current folder: {e}")))?;
-    let config = Config { yes: args.yes, step_confirm: args.step, format: args.format, state_dir: state.clone() };
+    let config = super::run_config(&args.run);
     let finished = runner::execute(ui, runbook, file, inputs, masker.clone(), &config, Start::Fresh { plan }, cwd)?;
     drop(lock);
-    if let Some(report) = &args.report {
-        let cases: Vec<crate::junit::Case> = finished.steps.iter().map(Into::into).collect();
-        crate::junit::write(report, &runbook.name, &cases, &masker)
-            .map_err(|e| Failure::invalid(vec![Diagnostic::error(e)]))?;
-    }
+    super::write_report(args.run.report.as_deref(), runbook, finished.steps.iter().map(Into::into).collect(), &masker)?;
     Ok(finished.code)
 }
 

@@ -102,13 +102,10 @@ fn copy_file(from: &Path, target: &Path, overwrite: bool, progress: Progress) ->
             }
         }
         if !overwrite {
-            return fail(format!(
-                "{} exists with different content; set `overwrite: true` to replace it",
-                target.display()
-            ));
+            return fail(crate::fsutil::different_content(target));
         }
     }
-    let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = crate::fsutil::parent_dir(target);
     let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let temp = temp_name(dir, &name);
     let result = write_verified(from, &temp, progress).and_then(|sha| {

@@ -42,13 +42,10 @@ pub fn write(path: &Path, content: &str, overwrite: bool) -> Result<Outcome, Ste
             return Ok(Outcome::Unchanged);
         }
         if !overwrite {
-            return fail(format!(
-                "{} exists with different content; set `overwrite: true` to replace it",
-                path.display()
-            ));
+            return fail(crate::fsutil::different_content(path));
         }
     }
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = crate::fsutil::parent_dir(path);
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let temp = super::copy::temp_name(dir, &name);
     let result = (|| {
