@@ -269,6 +269,8 @@ pub struct RunSummary {
     pub run_id: String,
     pub runbook: String,
     pub runbook_path: String,
+    /// The working folder the run started in.
+    pub cwd: String,
     pub started: String,
     pub files: Vec<FileDigest>,
     pub steps: Vec<StepDigest>,
@@ -318,13 +320,23 @@ pub fn summarize(path: &Path) -> Result<RunSummary, JournalError> {
     for record in replay.records {
         match record {
             Record::RunStarted {
-                run_id, runbook, path: rb_path, files, steps, inputs, secret_inputs, time, ..
+                run_id,
+                runbook,
+                path: rb_path,
+                files,
+                steps,
+                inputs,
+                secret_inputs,
+                time,
+                cwd,
+                ..
             } => {
                 summary = Some(RunSummary {
                     path: path.to_path_buf(),
                     run_id,
                     runbook,
                     runbook_path: rb_path,
+                    cwd,
                     started: time,
                     files,
                     steps,

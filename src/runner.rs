@@ -31,8 +31,17 @@ pub struct Config {
 }
 
 pub enum Start {
-    Fresh { plan: Option<FileDigest> },
-    Resume { summary: Box<RunSummary>, forced: bool, redo: Option<String>, mark_done: Option<String> },
+    /// A new run in `cwd`, of a reviewed `plan` if one was given.
+    Fresh {
+        plan: Option<FileDigest>,
+        cwd: PathBuf,
+    },
+    Resume {
+        summary: Box<RunSummary>,
+        forced: bool,
+        redo: Option<String>,
+        mark_done: Option<String>,
+    },
 }
 
 enum Flow {
@@ -142,7 +151,6 @@ fn keep_tail(s: Option<String>) -> Option<String> {
 }
 
 /// Runs (or resumes) `runbook`. The caller holds the lock.
-#[allow(clippy::too_many_arguments)]
 pub fn execute(
     ui: &Ui,
     runbook: &Arc<Runbook>,
@@ -151,11 +159,10 @@ pub fn execute(
     masker: Masker,
     config: &Config,
     start: Start,
-    cwd: PathBuf,
 ) -> Result<Finished, crate::exit::Failure> {
     let started = Instant::now();
     let (journal, run_id, resume, cwd) = match start {
-        Start::Fresh { plan } => {
+        Start::Fresh { plan, cwd } => {
             let run_id = crate::journal::new_run_id();
             let mut steps = Vec::new();
             step_digests(runbook, "", &mut steps);
@@ -227,7 +234,8 @@ pub fn execute(
                 }
             }
             journal.sync().map_err(journal_failure)?;
-            // The working folder is where the last finished step left it.
+            // The working folder is where the last finished step left it, or where the run began,
+            // wherever `resume` is typed.
             let cwd = states
                 .values()
                 .rev()
@@ -235,7 +243,7 @@ pub fn execute(
                     StepState::Finished { cwd, .. } => Some(PathBuf::from(cwd)),
                     _ => None,
                 })
-                .unwrap_or(cwd);
+                .unwrap_or_else(|| PathBuf::from(&summary.cwd));
             (journal, summary.run_id.clone(), Some(states), cwd)
         }
     };

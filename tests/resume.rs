@@ -349,3 +349,27 @@ fn resume_continues_inside_an_included_runbook() {
         ])
         .run();
 }
+
+#[test]
+fn resume_from_another_folder_continues_where_the_run_began() {
+    let first = Test::new()
+        .file("rb.yaml", FIXABLE)
+        .mkdir("elsewhere")
+        .args(["run", "rb.yaml"])
+        .code(1)
+        .creates("one.txt", "1\n")
+        .any_stderr()
+        .run();
+    std::fs::write(first.path().join("needed.txt"), "from afar\n").unwrap();
+    let state = first.path().join(".runbook").display().to_string();
+    let out = std::process::Command::new(crate::support::BIN)
+        .args(["resume", "--state-dir", &state])
+        .current_dir(first.path().join("elsewhere"))
+        .env("CI", "true")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(std::fs::read_to_string(first.path().join("three.txt")).unwrap(), "from afar\n");
+    assert!(!first.path().join("elsewhere/three.txt").exists());
+}

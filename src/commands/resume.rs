@@ -1,4 +1,4 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::cli::ResumeArgs;
 use crate::diagnostic::Diagnostic;
@@ -57,7 +57,11 @@ pub fn run(ui: &Ui, args: &ResumeArgs) -> CmdResult {
                     state.display()
                 ))])
             })?;
-            (PathBuf::from(&summary.runbook_path), summary)
+            // The recorded path is as it was given; from elsewhere, take it from where the run began.
+            let given = PathBuf::from(&summary.runbook_path);
+            let file =
+                if given.is_relative() && !given.exists() { Path::new(&summary.cwd).join(&given) } else { given };
+            (file, summary)
         }
     };
     let runbook = super::load_runbook(ui, &file)?;
@@ -159,7 +163,6 @@ pub fn run(ui: &Ui, args: &ResumeArgs) -> CmdResult {
             stale.pid, stale.host
         ));
     }
-    let cwd = std::env::current_dir().map_err(|e| Diagnostic::error(format!("cannot read the current folder: {e}")))?;
     let config = super::run_config(&args.run);
     let start = Start::Resume {
         summary: Box::new(summary),
@@ -167,7 +170,7 @@ pub fn run(ui: &Ui, args: &ResumeArgs) -> CmdResult {
         redo: args.redo.clone(),
         mark_done: args.mark_done.clone(),
     };
-    let finished = runner::execute(ui, &runbook, &file, &inputs, masker.clone(), &config, start, cwd)?;
+    let finished = runner::execute(ui, &runbook, &file, &inputs, masker.clone(), &config, start)?;
     drop(lock);
     super::write_report(
         args.run.report.as_deref(),

@@ -76,7 +76,7 @@ fn start(
     }
     let cwd = std::env::current_dir().map_err(|e| Diagnostic::error(format!("cannot read the current folder: {e}")))?;
     let config = super::run_config(&args.run);
-    let finished = runner::execute(ui, runbook, file, inputs, masker.clone(), &config, Start::Fresh { plan }, cwd)?;
+    let finished = runner::execute(ui, runbook, file, inputs, masker.clone(), &config, Start::Fresh { plan, cwd })?;
     drop(lock);
     super::write_report(args.run.report.as_deref(), runbook, finished.steps.iter().map(Into::into).collect(), &masker)?;
     Ok(finished.code)
