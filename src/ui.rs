@@ -2,7 +2,7 @@
 
 use std::io::{IsTerminal, Write};
 
-use crate::diagnostic::{Diagnostic, Severity, render_all};
+use crate::diagnostic::{Diagnostic, render_all};
 
 #[derive(Debug, Clone)]
 pub struct Ui {
@@ -66,9 +66,5 @@ impl Ui {
 
     pub fn style_dim(&self, s: &str) -> String {
         if self.color { console::style(s).dim().to_string() } else { s.to_string() }
-    }
-
-    pub fn severity_count(diagnostics: &[Diagnostic], severity: Severity) -> usize {
-        diagnostics.iter().filter(|d| d.severity == severity).count()
     }
 }
