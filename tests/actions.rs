@@ -356,3 +356,18 @@ fn json_events_on_stdout() {
         assert!(validator.is_valid(e), "{e}");
     }
 }
+
+#[test]
+fn rename_across_filesystems_copies_verifies_and_removes() {
+    // /dev/shm is a tmpfs on Linux: a different filesystem from the test folder's.
+    let Ok(shm) = tempfile::tempdir_in("/dev/shm") else { return };
+    let target = shm.path().join("moved.pfx");
+    let t = Test::new().file("a.dat", "certificate");
+    let target_text = target.display().to_string();
+    t.file("rb.yaml", rb(&format!("  - id: r\n    rename: {{ from: a.dat, to: '{target_text}' }}\n")))
+        .args(["run", "rb.yaml"])
+        .removes("a.dat")
+        .stderr_contains(["      done\n", "Run succeeded (1 done).\n"])
+        .run();
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "certificate");
+}
