@@ -164,6 +164,8 @@ pub fn execute(
     let (journal, run_id, resume, cwd) = match start {
         Start::Fresh { plan, cwd } => {
             let run_id = crate::journal::new_run_id();
+            // Vars render before anything is written: a runbook that cannot start leaves no run.
+            new_scope(runbook, inputs, &masker, cwd.clone(), &run_id)?;
             let mut steps = Vec::new();
             step_digests(runbook, "", &mut steps);
             let secret: Vec<String> = runbook.secret_names().map(str::to_owned).collect();
@@ -247,11 +249,7 @@ pub fn execute(
             (journal, summary.run_id.clone(), Some(states), cwd)
         }
     };
-    let shared =
-        Arc::new(Shared { fs: Arc::new(RealFs), cwd: Mutex::new(cwd), run_id: run_id.clone(), dry_run: false });
-    let scope = render::new_scope(runbook, inputs, shared).map_err(|e| {
-        crate::exit::Failure::invalid(vec![crate::diagnostic::Diagnostic::error(masker.mask(&e.message))])
-    })?;
+    let scope = new_scope(runbook, inputs, &masker, cwd, &run_id)?;
     let confirm = if config.yes {
         Confirm::Yes
     } else if crate::inputs::can_prompt() {
@@ -302,6 +300,18 @@ pub fn execute(
         .collect();
     runner.reporter.run_finished(label, &counts, started.elapsed(), &extra);
     Ok(Finished { code, steps: runner.results })
+}
+
+fn new_scope(
+    runbook: &Runbook,
+    inputs: &Inputs,
+    masker: &Masker,
+    cwd: PathBuf,
+    run_id: &str,
+) -> Result<Arc<Scope>, crate::exit::Failure> {
+    let shared = Arc::new(Shared { fs: Arc::new(RealFs), cwd: Mutex::new(cwd), run_id: run_id.into(), dry_run: false });
+    render::new_scope(runbook, inputs, shared)
+        .map_err(|e| crate::exit::Failure::invalid(vec![crate::diagnostic::Diagnostic::error(masker.mask(&e.message))]))
 }
 
 pub fn shell_word(s: &str) -> String {

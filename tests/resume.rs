@@ -373,3 +373,15 @@ fn resume_from_another_folder_continues_where_the_run_began() {
     assert_eq!(std::fs::read_to_string(first.path().join("three.txt")).unwrap(), "from afar\n");
     assert!(!first.path().join("elsewhere/three.txt").exists());
 }
+
+#[test]
+fn a_runbook_whose_vars_cannot_render_leaves_no_run_behind() {
+    let rb = "runbook: 1\nname: badvar\nvars:\n  v: '{{ 1 // 0 }}'\nsteps:\n  - id: a\n    log: '{{ v }}'\n";
+    let first = Test::new()
+        .file("rb.yaml", rb)
+        .args(["run", "rb.yaml"])
+        .code(2)
+        .stderr_contains(["error: invalid operation: unable to calculate 1 // 0 (in `{{ 1 // 0 }}` at rb.yaml:4:6)"])
+        .run();
+    first.then().args(["status"]).stdout("no runs in .runbook\n").run();
+}
