@@ -39,6 +39,15 @@ pub fn load(path: &Path) -> Loaded {
     Loaded { runbook, diagnostics }
 }
 
+/// Loads a runbook from text already in memory, as if read from `path` (includes are still
+/// read relative to it).
+pub fn load_text(path: &Path, text: String) -> Loaded {
+    let mut diagnostics = Vec::new();
+    let runbook = Loader { diags: &mut diagnostics, stack: Vec::new() }.load_source(path, text);
+    let runbook = if diagnostics.iter().any(Diagnostic::is_error) { None } else { runbook };
+    Loaded { runbook, diagnostics }
+}
+
 /// Reads a file as UTF-8 text with the limits every input file shares.
 pub fn read_text(path: &Path) -> Result<String, Diagnostic> {
     let shown = crate::source::display_path(path);
@@ -152,6 +161,10 @@ impl Loader<'_> {
                 return None;
             }
         };
+        self.load_source(path, text)
+    }
+
+    fn load_source(&mut self, path: &Path, text: String) -> Option<Arc<Runbook>> {
         let sha256 = sha256_hex(text.as_bytes());
         let source = Source::new(path, text);
         let root = match yaml::parse(&source.text) {
