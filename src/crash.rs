@@ -29,9 +29,6 @@ fn hook() -> Option<&'static Hook> {
 pub fn point(name: &str) {
     let Some(h) = hook() else { return };
     if h.point == name && h.seen.fetch_add(1, Ordering::SeqCst) + 1 == h.at {
-        // SAFETY: sending SIGKILL to ourselves has no preconditions.
-        unsafe {
-            libc::kill(libc::getpid(), libc::SIGKILL);
-        }
+        crate::sys::kill_self();
     }
 }

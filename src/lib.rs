@@ -28,6 +28,7 @@ pub mod runner;
 pub mod scope;
 pub mod secrets;
 pub mod source;
+pub mod sys;
 pub mod template;
 pub mod ui;
 pub mod yaml;

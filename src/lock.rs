@@ -70,11 +70,6 @@ pub fn acquire(state: &Path, runbook: &str, command: &str) -> Result<RunLock, Lo
     };
     let mut f = File::create(&holder_path).map_err(state_err)?;
     f.write_all(&serde_json::to_vec_pretty(&me).expect("holder serializes")).map_err(state_err)?;
-    let stale = previous.filter(|p| p.host == me.host && !pid_alive(p.pid));
+    let stale = previous.filter(|p| p.host == me.host && !crate::sys::pid_alive(p.pid));
     Ok(RunLock { _file: file, holder_path, stale })
-}
-
-fn pid_alive(pid: u32) -> bool {
-    // SAFETY: kill with signal 0 only checks that the process exists.
-    unsafe { libc::kill(pid as i32, 0) == 0 }
 }

@@ -129,11 +129,10 @@ fn write_verified(from: &Path, temp: &Path, progress: Progress) -> Result<String
     let reader = File::open(temp).map_err(|e| err("cannot verify", temp, &e))?;
     let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, usize)>(8);
     let verifier = std::thread::spawn(move || -> io::Result<String> {
-        use std::os::unix::fs::FileExt;
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; BUF];
         for (offset, len) in rx {
-            reader.read_exact_at(&mut buf[..len], offset)?;
+            crate::sys::read_exact_at(&reader, &mut buf[..len], offset)?;
             hasher.update(&buf[..len]);
         }
         Ok(hex(&hasher.finalize()))
@@ -154,7 +153,8 @@ fn write_verified(from: &Path, temp: &Path, progress: Progress) -> Result<String
             let _ = tx.send((offset, n));
             offset += n as u64;
             if offset - written_back >= WRITEBACK_WINDOW {
-                start_writeback(&dst, written_back, offset - written_back);
+                // Start the disk on what is written, so the final fdatasync has little left.
+                crate::sys::start_writeback(&dst, written_back, offset - written_back);
                 written_back = offset;
             }
             progress(offset, total);
@@ -175,20 +175,6 @@ fn write_verified(from: &Path, temp: &Path, progress: Progress) -> Result<String
         return fail(format!("the copy of {} does not match the source (SHA-256 differs)", from.display()));
     }
     Ok(expected)
-}
-
-/// Starts writing a just-written range to disk without waiting, so the final fdatasync of a large
-/// copy has little left to do: the disk works while the rest is read and hashed.
-fn start_writeback(file: &File, offset: u64, len: u64) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        // SAFETY: sync_file_range only schedules writeback of a range of a file we own.
-        unsafe {
-            libc::sync_file_range(file.as_raw_fd(), offset as i64, len as i64, libc::SYNC_FILE_RANGE_WRITE);
-        }
-    }
-    let _ = (file, offset, len);
 }
 
 pub fn sync_dir(dir: &Path) {
