@@ -100,7 +100,7 @@ fn a_changed_runbook_is_refused_and_force_accepts_later_changes() {
         .args(["resume", "rb.yaml", "--force"])
         .code(3)
         .stderr_contains([
-            "error: the runbook rb.yaml changed since run [RUN] started; steps that differ: one\n",
+            "error: the runbook rb.yaml changed since run [RUN] started (rb.yaml changed); steps that differ: one\n",
             "steps that already ran changed (one); --force cannot accept that",
         ])
         .run();
@@ -384,4 +384,26 @@ fn a_runbook_whose_vars_cannot_render_leaves_no_run_behind() {
         .stderr_contains(["error: invalid operation: unable to calculate 1 // 0 (in `{{ 1 // 0 }}` at rb.yaml:4:6)"])
         .run();
     first.then().args(["status"]).stdout("no runs in .runbook\n").run();
+}
+
+#[test]
+fn a_changed_include_is_refused_on_resume() {
+    let main = "runbook: 1\nname: outer2\nsteps:\n  - id: inner\n    include: { runbook: inner.yaml }\n  - id: gate\n    exec: [cat, gate.txt]\n";
+    let inner = "runbook: 1\nname: inner2\ninputs:\n  word: { default: one }\nsteps:\n  - id: w\n    write: { path: w.txt, content: '{{ word }}' }\n";
+    let first = Test::new()
+        .file("main.yaml", main)
+        .file("inner.yaml", inner)
+        .args(["run", "main.yaml"])
+        .code(1)
+        .creates("w.txt", "one")
+        .any_stderr()
+        .run();
+    // Only a default changes: no step's definition differs, but what ran would have.
+    std::fs::write(first.path().join("inner.yaml"), inner.replace("default: one", "default: two")).unwrap();
+    first
+        .then()
+        .args(["resume", "main.yaml"])
+        .code(3)
+        .stderr_contains(["error: the runbook main.yaml changed since run [RUN] started (inner.yaml changed); steps that differ: none (the change is outside the steps: inputs, vars, comments or layout)\n"])
+        .run();
 }

@@ -86,7 +86,31 @@ pub fn run(ui: &Ui, args: &ResumeArgs) -> CmdResult {
                 .map(|s| format!("{} (removed)", s.id)),
         )
         .collect();
-    let files_changed = summary.files.first().is_some_and(|f| f.sha256 != runbook.sha256);
+    // Any file the run loaded (the runbook and each include), not only the steps, may matter.
+    // Paths were recorded as given, relative to where the run began; compare them as files.
+    let here = std::env::current_dir().unwrap_or_default();
+    let key = |base: &Path, p: &str| {
+        let full = base.join(p);
+        std::fs::canonicalize(&full).unwrap_or(full)
+    };
+    let then: Vec<(PathBuf, &str)> =
+        summary.files.iter().map(|f| (key(Path::new(&summary.cwd), &f.path), f.sha256.as_str())).collect();
+    let now: Vec<(PathBuf, &str, String)> = runbook
+        .files()
+        .iter()
+        .map(|(src, sha)| (key(&here, &src.path.display().to_string()), *sha, src.display_path()))
+        .collect();
+    let mut changed_files: Vec<String> = now
+        .iter()
+        .filter(|(path, sha, _)| !then.iter().any(|(p, s)| p == path && s == sha))
+        .map(|(_, _, shown)| shown.clone())
+        .collect();
+    changed_files.extend(
+        then.iter()
+            .filter(|(p, _)| !now.iter().any(|(path, _, _)| path == p))
+            .map(|(p, _)| format!("{} (no longer loaded)", p.display())),
+    );
+    let files_changed = !changed_files.is_empty();
     let stop_id = summary.stopped_at().map(|(id, _)| id.to_owned());
     let stop_index =
         stop_id.as_ref().and_then(|id| summary.steps.iter().position(|s| s.id == *id)).unwrap_or(summary.steps.len());
@@ -101,7 +125,11 @@ pub fn run(ui: &Ui, args: &ResumeArgs) -> CmdResult {
                     .is_some_and(|i| i < stop_index)
             })
             .collect();
-        let listed = if changed.is_empty() { "(only comments or formatting)".to_string() } else { changed.join(", ") };
+        let listed = if changed.is_empty() {
+            "none (the change is outside the steps: inputs, vars, comments or layout)".to_string()
+        } else {
+            changed.join(", ")
+        };
         if !args.force || !before_stop.is_empty() {
             let hint = if before_stop.is_empty() {
                 "if the change is intended, resume with --force".to_string()
@@ -114,9 +142,10 @@ pub fn run(ui: &Ui, args: &ResumeArgs) -> CmdResult {
             };
             return Err(Failure::refused(
                 Diagnostic::error(format!(
-                    "the runbook {} changed since run {} started; steps that differ: {listed}",
+                    "the runbook {} changed since run {} started ({} changed); steps that differ: {listed}",
                     file.display(),
-                    summary.run_id
+                    summary.run_id,
+                    changed_files.join(", ")
                 ))
                 .hint(hint),
             ));
