@@ -18,7 +18,7 @@ pub struct Cli {
     /// Print only errors and the final result.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
-    /// Print more detail (commands' full output, timings).
+    /// Print more detail: each step's rendered action and how long it took.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     #[command(subcommand)]
@@ -97,6 +97,7 @@ pub struct PlanArgs {
     pub file: PathBuf,
     #[command(flatten)]
     pub inputs: InputFlags,
+    /// The plan as text, or as one JSON document.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
     /// Save the plan (JSON) for review and for `run --plan`.
@@ -159,6 +160,7 @@ pub struct RunFlags {
     /// Write a JUnit XML report of the steps run: one test case per step.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Progress as text on stderr, or one JSON event per line on stdout.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
     #[command(flatten)]
@@ -170,6 +172,7 @@ pub struct StatusArgs {
     /// Only the runs of this runbook.
     #[arg(value_name = "FILE")]
     pub file: Option<PathBuf>,
+    /// Text, or a JSON document.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
     #[command(flatten)]
