@@ -95,29 +95,20 @@ impl<'a> Planner<'a> {
                 };
                 Verdict::DecidedAtRunTime(why)
             };
-            match render::should_run(step, scope) {
-                Ok(true) => {}
+            let rendered = match render::should_run(step, scope) {
+                Ok(true) => render::action(step, scope).map_err(|e| (e, "this step")),
                 Ok(false) => {
                     scope.set_step(&step.id, StepData::default().to_value(Outcome::Skipped));
                     self.push(id, render::title(step, None, scope), None, Verdict::Skipped);
                     continue;
                 }
-                Err(e) => {
-                    let verdict = if e.undefined && depends_on_unknown.is_some() {
-                        run_time("`when`")
-                    } else {
-                        Verdict::WouldFail(e.message)
-                    };
-                    unknown.insert(step.id.clone());
-                    self.push(id, render::title(step, None, scope), None, verdict);
-                    continue;
-                }
-            }
-            let rendered = match render::action(step, scope) {
+                Err(e) => Err((e, "`when`")),
+            };
+            let rendered = match rendered {
                 Ok(r) => r,
-                Err(e) => {
+                Err((e, what)) => {
                     let verdict = if e.undefined && depends_on_unknown.is_some() {
-                        run_time("this step")
+                        run_time(what)
                     } else {
                         Verdict::WouldFail(e.message)
                     };

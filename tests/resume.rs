@@ -14,6 +14,11 @@ steps:
     write: { path: three.txt, content: "{{ steps.needs_file.stdout }}" }
 "#;
 
+/// A run of FIXABLE that stops at `needs_file` (its input file is missing).
+fn failed_fixable_run() -> crate::support::Output {
+    Test::new().file("rb.yaml", FIXABLE).args(["run", "rb.yaml"]).code(1).creates("one.txt", "1\n").any_stderr().run()
+}
+
 #[test]
 fn resume_after_a_failed_step_fixed_by_hand() {
     let first = Test::new()
@@ -63,13 +68,7 @@ fn resume_after_a_failed_step_fixed_by_hand() {
 
 #[test]
 fn fresh_abandons_the_unfinished_run() {
-    let first = Test::new()
-        .file("rb.yaml", FIXABLE)
-        .args(["run", "rb.yaml"])
-        .code(1)
-        .creates("one.txt", "1\n")
-        .any_stderr()
-        .run();
+    let first = failed_fixable_run();
     std::fs::write(first.path().join("needed.txt"), "x").unwrap();
     first
         .then()
@@ -85,13 +84,7 @@ fn fresh_abandons_the_unfinished_run() {
 
 #[test]
 fn a_changed_runbook_is_refused_and_force_accepts_later_changes() {
-    let first = Test::new()
-        .file("rb.yaml", FIXABLE)
-        .args(["run", "rb.yaml"])
-        .code(1)
-        .creates("one.txt", "1\n")
-        .any_stderr()
-        .run();
+    let first = failed_fixable_run();
     // Change a step that already ran: refused, even with --force.
     let changed_before = FIXABLE.replace("\"1\\n\"", "\"one\\n\"");
     std::fs::write(first.path().join("rb.yaml"), &changed_before).unwrap();
@@ -203,13 +196,7 @@ fn an_idempotent_command_is_simply_run_again() {
 
 #[test]
 fn resume_without_a_file_finds_the_newest_unfinished_run() {
-    let first = Test::new()
-        .file("rb.yaml", FIXABLE)
-        .args(["run", "rb.yaml"])
-        .code(1)
-        .creates("one.txt", "1\n")
-        .any_stderr()
-        .run();
+    let first = failed_fixable_run();
     std::fs::write(first.path().join("needed.txt"), "z").unwrap();
     first
         .then()
@@ -274,13 +261,7 @@ fn a_second_run_while_the_lock_is_held_is_refused() {
 
 #[test]
 fn status_shows_where_runs_stopped() {
-    let first = Test::new()
-        .file("rb.yaml", FIXABLE)
-        .args(["run", "rb.yaml"])
-        .code(1)
-        .creates("one.txt", "1\n")
-        .any_stderr()
-        .run();
+    let first = failed_fixable_run();
     first
         .then()
         .args(["status"])
