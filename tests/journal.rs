@@ -143,6 +143,7 @@ fn killed_at_every_point_the_run_converges() {
             points += 1;
         }
     }
+    eprintln!("crash points: {points}");
     assert!(points >= 50, "only {points} crash points");
 }
 
