@@ -83,6 +83,8 @@ impl<'a> Planner<'a> {
     fn walk(&mut self, runbook: &Runbook, scope: &Arc<Scope>, prefix: &str) {
         // Steps whose results are not known before the run.
         let mut unknown: HashSet<String> = HashSet::new();
+        // Steps whose results later steps read (only for them is a copy's digest worth computing).
+        let read_later: HashSet<&str> = runbook.steps.iter().flat_map(|s| s.refs.iter().map(String::as_str)).collect();
         for step in &runbook.steps {
             let id = format!("{prefix}{}", step.id);
             let depends_on_unknown = step.refs.iter().find(|r| unknown.contains(*r)).cloned();
@@ -134,7 +136,7 @@ impl<'a> Planner<'a> {
                 }
                 continue;
             }
-            let (verdict, data) = self.predict(step, &rendered, scope, &unknown);
+            let (verdict, data) = self.predict(step, &rendered, scope, &unknown, read_later.contains(step.id.as_str()));
             match data {
                 Some(data) => {
                     let outcome = match &verdict {
@@ -170,13 +172,15 @@ impl<'a> Planner<'a> {
         rendered: &Rendered,
         scope: &Arc<Scope>,
         unknown: &HashSet<String>,
+        read_later: bool,
     ) -> (Verdict, Option<StepData>) {
         let o = &self.overlay;
         let known = |v: Verdict| (v, Some(StepData::default()));
         match rendered {
             Rendered::Copy { from, to, overwrite } => {
+                // `steps.<id>.captures.sha256`, when a later step reads it (hashing reads the file).
                 let sha = match o.get(from) {
-                    Some(Node::File { content, .. }) => content_hash(&content),
+                    Some(Node::File { content, .. }) if read_later => content_hash(&content),
                     _ => None,
                 };
                 (self.copy(from, to, *overwrite), Some(StepData::with_sha256(sha)))
