@@ -260,6 +260,36 @@ impl FileLoader<'_, '_> {
         }
     }
 
+    /// Reads a mapping into `T`, reporting every mistake in it: after an error, the entry that
+    /// holds it is set aside and the rest is read again.
+    fn read_all<T: serde::de::DeserializeOwned>(&mut self, node: &Node, what: &str) -> Option<T> {
+        let unknown = RefCell::new(Vec::new());
+        let result = yaml::from_node::<T>(node, &unknown);
+        for e in unknown.into_inner() {
+            self.de_error(e, node.span, what);
+        }
+        let mut error = match result {
+            Ok(v) => return Some(v),
+            Err(e) => e,
+        };
+        let mut rest = node.clone();
+        loop {
+            let at = error.span.map(|s| s.offset);
+            self.de_error(error, node.span, what);
+            let (Some(at), NodeKind::Map(entries)) = (at, &mut rest.kind) else { return None };
+            // The entry holding the error is the last one that starts at or before it; an error
+            // about the mapping itself (a missing key) is before every entry, and ends the search.
+            let Some(holder) = entries.iter().rposition(|(k, _)| k.span.offset <= at) else { return None };
+            entries.remove(holder);
+            // Unknown keys were all reported by the first reading.
+            let again = RefCell::new(Vec::new());
+            match yaml::from_node::<T>(&rest, &again) {
+                Ok(_) => return None,
+                Err(e) => error = e,
+            }
+        }
+    }
+
     fn runbook(&mut self, root: &Node, sha256: String) -> Option<Runbook> {
         let Some(entries) = root.as_map() else {
             self.error(root.span, format!("a runbook must be a mapping, but this file holds {}", root.describe()))
@@ -378,7 +408,7 @@ impl FileLoader<'_, '_> {
                     secret: false,
                 })
             } else {
-                self.read(value, &format!("input `{name}`"))
+                self.read_all(value, &format!("input `{name}`"))
             };
             let def = raw.and_then(|raw| self.input(name.clone(), key.span, raw));
             match def {

@@ -81,7 +81,7 @@ impl FileLoader<'_, '_> {
             Some(id) => format!("step `{id}`"),
             None => "step".to_string(),
         };
-        let mut raw: model::RawStep = self.read(node, &what)?;
+        let mut raw: model::RawStep = self.read_all(node, &what)?;
         let id = match &raw.id {
             Some(id) if is_identifier(&id.value) => {
                 if scope.steps.contains_key(&id.value) {
