@@ -279,7 +279,7 @@ impl FileLoader<'_, '_> {
             let (Some(at), NodeKind::Map(entries)) = (at, &mut rest.kind) else { return None };
             // The entry holding the error is the last one that starts at or before it; an error
             // about the mapping itself (a missing key) is before every entry, and ends the search.
-            let Some(holder) = entries.iter().rposition(|(k, _)| k.span.offset <= at) else { return None };
+            let holder = entries.iter().rposition(|(k, _)| k.span.offset <= at)?;
             entries.remove(holder);
             // Unknown keys were all reported by the first reading.
             let again = RefCell::new(Vec::new());
