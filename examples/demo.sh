@@ -23,7 +23,8 @@ password='Apex-Install-2019!'
 old=$("$server" "$work/old-server" upgraded "$password" 8000)
 new=$("$server" "$work/new-server" fresh "$password" 8378)
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
+if [ -t 2 ] && [ -z "${NO_COLOR:-}" ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
+say() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain" >&2; }
 show() { printf '$ %s\n' "$*" >&2; "$@"; }
 
 say "Validate the shipped runbooks"
