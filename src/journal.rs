@@ -377,6 +377,11 @@ pub fn summarize(path: &Path) -> Result<RunSummary, JournalError> {
     })
 }
 
+/// The newest run of a runbook, if it has any.
+pub fn newest_run(state: &Path, runbook: &str) -> Result<Option<RunSummary>, JournalError> {
+    list_runs(state, Some(runbook)).first().map(|p| summarize(p)).transpose()
+}
+
 /// Every run journal in the state folder, newest first (optionally of one runbook).
 pub fn list_runs(state: &Path, runbook: Option<&str>) -> Vec<PathBuf> {
     let mut out = Vec::new();

@@ -288,11 +288,7 @@ impl<'a> Planner<'a> {
                         None,
                     );
                 }
-                let data = scope
-                    .step(target)
-                    .and_then(|v| serde_json::to_value(&v).ok())
-                    .and_then(|j| serde_json::from_value::<StepData>(j).ok())
-                    .unwrap_or_default();
+                let data = scope.step_data(target);
                 match expect.check(&data) {
                     Ok(captures) => (Verdict::Unchanged, Some(StepData { captures, ..StepData::default() })),
                     Err(why) => (Verdict::WouldFail(why), Some(StepData::default())),

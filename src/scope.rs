@@ -102,6 +102,14 @@ impl Scope {
         self.steps.0.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
     }
 
+    /// An earlier step's results (output, exit code, captures), empty if it has none.
+    pub fn step_data(&self, id: &str) -> crate::outcome::StepData {
+        self.step(id)
+            .and_then(|v| serde_json::to_value(&v).ok())
+            .and_then(|j| serde_json::from_value(j).ok())
+            .unwrap_or_default()
+    }
+
     /// `steps` of this scope as a value, live (an include exposes its children this way).
     pub fn steps_value(&self) -> Value {
         Value::from_dyn_object(self.steps.clone())

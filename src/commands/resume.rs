@@ -21,10 +21,7 @@ pub fn run(ui: &Ui, args: &ResumeArgs) -> CmdResult {
     let (file, summary) = match &args.file {
         Some(file) => {
             let runbook = super::load_runbook(ui, file)?;
-            let newest = match journal::list_runs(state, Some(&runbook.name)).first() {
-                Some(path) => Some(journal::summarize(path).map_err(journal_error)?),
-                None => None,
-            };
+            let newest = journal::newest_run(state, &runbook.name).map_err(journal_error)?;
             let summary = match newest {
                 Some(s) if s.unfinished() => s,
                 // Resuming a finished run is not an error: there is simply nothing left to do.

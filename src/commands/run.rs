@@ -52,27 +52,26 @@ fn start(
             stale.pid, stale.host
         ));
     }
-    if let Some(path) = journal::list_runs(state, Some(&runbook.name)).first() {
-        let summary = journal::summarize(path).map_err(|e| Failure::invalid(vec![Diagnostic::error(e.to_string())]))?;
-        if summary.unfinished() {
-            let file_word = shell_word(&file.display().to_string());
-            if !args.fresh {
-                let at = summary
-                    .stopped_at()
-                    .map_or_else(|| "before its first step".to_string(), |(id, _)| format!("at step `{id}`"));
-                return Err(Failure::refused(
-                    Diagnostic::error(format!("run {} of `{}` is unfinished: it stopped {at}", summary.run_id, runbook.name))
-                        .hint(format!(
-                            "continue it with `runbook resume {file_word}`, or start over with `runbook run {file_word} --fresh` (the old run is kept, marked abandoned)"
-                        )),
-                ));
-            }
-            let mut j = journal::Journal::open(path, masker.clone())
-                .map_err(|e| Failure::invalid(vec![Diagnostic::error(e.to_string())]))?;
-            j.append(&Record::RunFinished { outcome: RunOutcome::Abandoned, time: journal::now() }, true)
-                .map_err(|e| Failure::invalid(vec![Diagnostic::error(e.to_string())]))?;
-            ui.info(&format!("run {} marked abandoned (--fresh)", summary.run_id));
+    let newest = journal::newest_run(state, &runbook.name)
+        .map_err(|e| Failure::invalid(vec![Diagnostic::error(e.to_string())]))?;
+    if let Some(summary) = newest.filter(|s| s.unfinished()) {
+        let file_word = shell_word(&file.display().to_string());
+        if !args.fresh {
+            let at = summary
+                .stopped_at()
+                .map_or_else(|| "before its first step".to_string(), |(id, _)| format!("at step `{id}`"));
+            return Err(Failure::refused(
+                Diagnostic::error(format!("run {} of `{}` is unfinished: it stopped {at}", summary.run_id, runbook.name))
+                    .hint(format!(
+                        "continue it with `runbook resume {file_word}`, or start over with `runbook run {file_word} --fresh` (the old run is kept, marked abandoned)"
+                    )),
+            ));
         }
+        let mut j = journal::Journal::open(&summary.path, masker.clone())
+            .map_err(|e| Failure::invalid(vec![Diagnostic::error(e.to_string())]))?;
+        j.append(&Record::RunFinished { outcome: RunOutcome::Abandoned, time: journal::now() }, true)
+            .map_err(|e| Failure::invalid(vec![Diagnostic::error(e.to_string())]))?;
+        ui.info(&format!("run {} marked abandoned (--fresh)", summary.run_id));
     }
     let cwd = std::env::current_dir().map_err(|e| Diagnostic::error(format!("cannot read the current folder: {e}")))?;
     let config = super::run_config(&args.run);

@@ -71,12 +71,7 @@ pub fn execute(rendered: &Rendered, cx: &mut Context) -> StepResult {
         Rendered::Exec(e) => command::exec(e, cx),
         Rendered::Shell { script, shell, expect } => command::shell(script, shell, expect.as_ref(), cx),
         Rendered::ExpectOutput { step, expect } => {
-            let data = cx
-                .scope
-                .step(step)
-                .and_then(|v| serde_json::to_value(&v).ok())
-                .and_then(|j| serde_json::from_value::<StepData>(j).ok())
-                .unwrap_or_default();
+            let data = cx.scope.step_data(step);
             match expect.check(&data) {
                 Ok(captures) => Ok((Outcome::Unchanged, StepData { captures, ..StepData::default() })),
                 Err(why) => fail(format!("`{step}`: {why}")),
