@@ -4,7 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::diagnostic::Diagnostic;
+use crate::exit::Failure;
 use crate::inputs::InputArgs;
+use crate::os::args::{EXPANDS_WILDCARDS, expand, has_wildcard};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -188,4 +191,80 @@ pub struct ShowArgs {
     pub explain_inputs: bool,
     #[command(flatten)]
     pub inputs: InputFlags,
+}
+
+impl Cli {
+    /// FILE arguments as the command means them. On Windows, where the command prompt passes
+    /// `*` and `?` through as typed, they are expanded here (as `dir` would); a pattern that
+    /// matches nothing, or several files where one is expected, is an error naming it.
+    pub fn expand_wildcards(&mut self) -> Result<(), Failure> {
+        if !EXPANDS_WILDCARDS {
+            return Ok(());
+        }
+        let mut singles: Vec<&mut PathBuf> = Vec::new();
+        let mut inputs: Option<&mut InputFlags> = None;
+        match &mut self.command {
+            Command::Validate { files } => {
+                let mut expanded = Vec::new();
+                for f in files.drain(..) {
+                    expanded.extend(expand_many(&f)?);
+                }
+                *files = expanded;
+            }
+            Command::Plan(a) => {
+                singles.push(&mut a.file);
+                inputs = Some(&mut a.inputs);
+            }
+            Command::Run(a) => {
+                singles.extend(a.file.as_mut());
+                singles.extend(a.plan.as_mut());
+                inputs = Some(&mut a.inputs);
+            }
+            Command::Resume(a) => {
+                singles.extend(a.file.as_mut());
+                inputs = Some(&mut a.inputs);
+            }
+            Command::Status(a) => singles.extend(a.file.as_mut()),
+            Command::Show(a) => {
+                singles.push(&mut a.file);
+                inputs = Some(&mut a.inputs);
+            }
+            Command::ShowPlan { plan } => singles.push(plan),
+            Command::Schema | Command::Completions { .. } | Command::Man => {}
+        }
+        if let Some(inputs) = inputs {
+            singles.extend(inputs.vars_files.iter_mut());
+        }
+        for f in singles {
+            *f = expand_one(f)?;
+        }
+        Ok(())
+    }
+}
+
+fn expand_many(pattern: &std::path::Path) -> Result<Vec<PathBuf>, Failure> {
+    let text = pattern.to_string_lossy();
+    if !has_wildcard(&text) {
+        return Ok(vec![pattern.to_path_buf()]);
+    }
+    let found = expand(&text);
+    if found.is_empty() {
+        return Err(Failure::invalid(vec![
+            Diagnostic::error(format!("no file matches `{text}`"))
+                .hint("check the folder and the pattern (`*` and `?` are wildcards)"),
+        ]));
+    }
+    Ok(found)
+}
+
+fn expand_one(pattern: &std::path::Path) -> Result<PathBuf, Failure> {
+    let mut found = expand_many(pattern)?;
+    if found.len() > 1 {
+        let names: Vec<String> = found.iter().map(|p| p.display().to_string()).collect();
+        return Err(Failure::invalid(vec![
+            Diagnostic::error(format!("`{}` matches {} files: {}", pattern.display(), found.len(), names.join(", ")))
+                .hint("this argument takes one file; make the pattern match only it"),
+        ]));
+    }
+    Ok(found.remove(0))
 }

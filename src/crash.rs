@@ -1,11 +1,17 @@
-//! A deterministic crash hook for the crash-convergence tests.
+//! Deterministic test hooks for the crash-convergence and interruption tests.
 //!
-//! `RUNBOOK_TEST_CRASH=<point>:<n>` makes the process kill itself with SIGKILL the n-th time it
-//! reaches `<point>`: `before-sync` (records written to the journal's buffer, not yet on disk),
-//! `after-sync` (on disk, before the next action), `copy-chunk` (in the middle of a copy) or
-//! `command-running` (a command started and not finished).
-//! Unset, it costs one atomic load.
+//! `RUNBOOK_TEST_CRASH=<point>:<n>` makes the process kill itself (SIGKILL, or TerminateProcess)
+//! the n-th time it reaches `<point>`: `before-sync` (records written to the journal's buffer,
+//! not yet on disk), `after-sync` (on disk, before the next action), `copy-chunk` (in the middle
+//! of a copy) or `command-running` (a command started and not finished).
+//!
+//! `RUNBOOK_TEST_INTERRUPT_ON=<file>` interrupts the run, exactly as Ctrl-C would, once that
+//! file appears: a test's way to press Ctrl-C at a moment of its choosing on a system where it
+//! cannot send the console event (Windows under Wine has no console to send it through).
+//!
+//! Unset, they cost one atomic load.
 
+use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -29,6 +35,11 @@ fn hook() -> Option<&'static Hook> {
 pub fn point(name: &str) {
     let Some(h) = hook() else { return };
     if h.point == name && h.seen.fetch_add(1, Ordering::SeqCst) + 1 == h.at {
-        crate::sys::kill_self();
+        crate::os::sys::kill_self();
     }
+}
+
+/// The file whose appearance interrupts the run, when the test hook is set.
+pub fn interrupt_trigger() -> Option<PathBuf> {
+    std::env::var_os("RUNBOOK_TEST_INTERRUPT_ON").map(PathBuf::from)
 }

@@ -120,7 +120,7 @@ pub fn now() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }
 
-pub use crate::sys::{host, user};
+pub use crate::os::sys::{host, user};
 
 /// `<state>/runs/<runbook name>/`
 pub fn runs_dir(state: &Path, runbook: &str) -> PathBuf {
@@ -145,11 +145,13 @@ impl Journal {
         first: &Record,
     ) -> Result<Journal, JournalError> {
         let dir = runs_dir(state, runbook);
-        fs::create_dir_all(&dir)
-            .map_err(|e| JournalError::StateDir { path: state.to_path_buf(), reason: crate::fsutil::io_reason(&e) })?;
+        fs::create_dir_all(&dir).map_err(|e| JournalError::StateDir {
+            path: state.to_path_buf(),
+            reason: crate::os::fs::io_reason_at(&dir, &e),
+        })?;
         let path = dir.join(format!("{run_id}.jsonl"));
         let temp = dir.join(format!(".{run_id}.jsonl.tmp"));
-        let werr = |e: io::Error| JournalError::Write { path: path.clone(), reason: crate::fsutil::io_reason(&e) };
+        let werr = |e: io::Error| JournalError::Write { path: path.clone(), reason: crate::os::fs::io_reason(&e) };
         let mut journal = Journal {
             file: OpenOptions::new().create_new(true).append(true).open(&temp).map_err(werr)?,
             path: path.clone(),
@@ -161,13 +163,12 @@ impl Journal {
             .file
             .write_all(&journal.pending)
             .and_then(|()| journal.file.sync_data())
-            .and_then(|()| fs::rename(&temp, &path));
+            .and_then(|()| crate::os::fs::replace_file(&temp, &path));
         if let Err(e) = result {
             let _ = fs::remove_file(&temp);
             return Err(werr(e));
         }
         journal.pending.clear();
-        crate::executor::copy::sync_dir(&dir);
         Ok(journal)
     }
 
@@ -175,7 +176,7 @@ impl Journal {
         let mut file = OpenOptions::new()
             .append(true)
             .open(path)
-            .map_err(|e| JournalError::Write { path: path.to_path_buf(), reason: crate::fsutil::io_reason(&e) })?;
+            .map_err(|e| JournalError::Write { path: path.to_path_buf(), reason: crate::os::fs::io_reason(&e) })?;
         // After a torn last line, start the next record on a fresh line.
         let text = fs::read(path).unwrap_or_default();
         if !text.is_empty() && !text.ends_with(b"\n") {
@@ -199,7 +200,7 @@ impl Journal {
         }
         let err = |e: io::Error, path: &Path| JournalError::Write {
             path: path.to_path_buf(),
-            reason: crate::fsutil::io_reason(&e),
+            reason: crate::os::fs::io_reason(&e),
         };
         crate::crash::point("before-sync");
         self.file.write_all(&self.pending).map_err(|e| err(e, &self.path))?;
@@ -220,7 +221,7 @@ pub struct Replay {
 
 pub fn read(path: &Path) -> Result<Replay, JournalError> {
     let bytes = fs::read(path)
-        .map_err(|e| JournalError::Read { path: path.to_path_buf(), reason: crate::fsutil::io_reason(&e) })?;
+        .map_err(|e| JournalError::Read { path: path.to_path_buf(), reason: crate::os::fs::io_reason(&e) })?;
     let text = String::from_utf8_lossy(&bytes);
     let lines: Vec<&str> = text.split('\n').collect();
     let mut records = Vec::new();

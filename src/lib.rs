@@ -17,10 +17,10 @@ pub mod junit;
 pub mod loader;
 pub mod lock;
 pub mod model;
+pub mod os;
 pub mod outcome;
 pub mod overlay;
 pub mod plan;
-pub mod process;
 pub mod render;
 pub mod reporter;
 pub mod runbook;
@@ -28,7 +28,6 @@ pub mod runner;
 pub mod scope;
 pub mod secrets;
 pub mod source;
-pub mod sys;
 pub mod template;
 pub mod ui;
 pub mod yaml;
@@ -40,9 +39,25 @@ use clap::Parser;
 use crate::cli::{Cli, Command};
 use crate::exit::ExitCode;
 
+/// The stack the command runs on. Nested YAML (up to its 64-level budget) and templates
+/// recurse; Windows gives a program's main thread only 1 MiB, so every system gets the same
+/// generous stack instead.
+const STACK_BYTES: usize = 16 << 20;
+
 /// Runs the command line and returns the process exit code.
 pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> std::process::ExitCode {
-    let cli = match Cli::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let worker =
+        std::thread::Builder::new().name("runbook".into()).stack_size(STACK_BYTES).spawn(move || command(args));
+    match worker.map(|w| w.join()) {
+        Ok(Ok(code)) => code,
+        // A panic (already reported by the panic hook) or a thread that could not start.
+        _ => std::process::ExitCode::from(101),
+    }
+}
+
+fn command(args: Vec<OsString>) -> std::process::ExitCode {
+    let mut cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -54,6 +69,10 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> std::process::ExitCode 
         }
     };
     let ui = ui::Ui::new(cli.quiet, cli.verbose);
+    if let Err(failure) = cli.expand_wildcards() {
+        ui.diagnostics(&failure.diagnostics);
+        return failure.code.into();
+    }
     let result = match cli.command {
         Command::Validate { files } => commands::validate::run(&ui, &files),
         Command::Show(args) => commands::show::run(&ui, &args),

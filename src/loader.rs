@@ -23,7 +23,7 @@ mod steps;
 /// Files larger than this are refused before parsing.
 pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 const MAX_INCLUDE_DEPTH: usize = 16;
-pub const ENCODING_HINT: &str = "use a WHATWG encoding label such as `utf-8`, `shift_jis`, `utf-16le`, `windows-1252`";
+pub const ENCODING_HINT: &str = "use a WHATWG encoding label such as `utf-8`, `shift_jis`, `utf-16le`, `windows-1252`, or `console` for the console's code page";
 
 /// The result of loading: a runbook when there were no errors, and every diagnostic (warnings
 /// accompany a successful load too).
@@ -52,7 +52,7 @@ pub fn load_text(path: &Path, text: String) -> Loaded {
 pub fn read_text(path: &Path) -> Result<String, Diagnostic> {
     let shown = crate::source::display_path(path);
     let meta = std::fs::metadata(path).map_err(|e| {
-        Diagnostic::error(format!("cannot read {shown}: {}", crate::fsutil::io_reason(&e)))
+        Diagnostic::error(format!("cannot read {shown}: {}", crate::os::fs::io_reason(&e)))
             .hint("check the path; it is taken relative to the current folder")
     })?;
     if meta.is_dir() {
@@ -71,7 +71,7 @@ pub fn read_text(path: &Path) -> Result<String, Diagnostic> {
         .hint("a runbook or input file this large is almost certainly not one; check the path"));
     }
     let bytes = std::fs::read(path)
-        .map_err(|e| Diagnostic::error(format!("cannot read {shown}: {}", crate::fsutil::io_reason(&e))))?;
+        .map_err(|e| Diagnostic::error(format!("cannot read {shown}: {}", crate::os::fs::io_reason(&e))))?;
     if let Some(pos) = bytes.iter().position(|&b| b == 0) {
         return Err(located_byte_error(path, &bytes, pos, "this is not a text file (it contains a NUL byte)")
             .hint("runbooks and input files are UTF-8 YAML text"));

@@ -47,8 +47,10 @@ impl Drop for RunLock {
 
 pub fn acquire(state: &Path, runbook: &str, command: &str) -> Result<RunLock, LockError> {
     let dir = state.join("locks");
-    let state_err =
-        |e: std::io::Error| LockError::StateDir { path: state.to_path_buf(), reason: crate::fsutil::io_reason(&e) };
+    let state_err = |e: std::io::Error| LockError::StateDir {
+        path: state.to_path_buf(),
+        reason: crate::os::fs::io_reason_at(&dir, &e),
+    };
     fs::create_dir_all(&dir).map_err(state_err)?;
     let lock_path = dir.join(format!("{runbook}.lock"));
     let holder_path = dir.join(format!("{runbook}.holder.json"));
@@ -70,6 +72,6 @@ pub fn acquire(state: &Path, runbook: &str, command: &str) -> Result<RunLock, Lo
     };
     let mut f = File::create(&holder_path).map_err(state_err)?;
     f.write_all(&serde_json::to_vec_pretty(&me).expect("holder serializes")).map_err(state_err)?;
-    let stale = previous.filter(|p| p.host == me.host && !crate::sys::pid_alive(p.pid));
+    let stale = previous.filter(|p| p.host == me.host && !crate::os::sys::pid_alive(p.pid));
     Ok(RunLock { _file: file, holder_path, stale })
 }

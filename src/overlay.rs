@@ -153,20 +153,9 @@ impl Overlay {
     }
 }
 
-/// Removes `.` and resolves `..` lexically, so the same path is always the same key.
-pub fn normalize(path: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
+/// The same file is always the same key (dots resolved; on Windows, case and separators folded).
+fn normalize(path: &Path) -> PathBuf {
+    crate::os::path::key(path)
 }
 
 #[cfg(test)]
@@ -233,6 +222,6 @@ mod tests {
 
     #[test]
     fn normalizes_dots() {
-        assert_eq!(normalize(Path::new("/a/./b/../c")), PathBuf::from("/a/c"));
+        assert_eq!(normalize(Path::new("/a/./b/../c")), normalize(Path::new("/a/c")));
     }
 }

@@ -241,7 +241,7 @@ impl<'a> Planner<'a> {
             Rendered::Manual { .. } => known(Verdict::WouldChange),
             Rendered::Exec(e) => {
                 let cwd = scope.shared.cwd();
-                let Some(program) = crate::process::resolve_program(&e.program, &cwd, |p| {
+                let Some(program) = crate::os::process::resolve_program(&e.program, &cwd, |p| {
                     o.get(p).is_some_and(|n| n.kind() == crate::scope::Kind::File)
                 }) else {
                     return (
@@ -276,7 +276,7 @@ impl<'a> Planner<'a> {
             }
             Rendered::Shell { shell, .. } => {
                 let cwd = scope.shared.cwd();
-                match crate::process::resolve_program(shell, &cwd, |p| p.is_file()) {
+                match crate::os::process::resolve_program(shell, &cwd, |p| p.is_file()) {
                     Some(_) => (Verdict::WouldChange, None),
                     None => (Verdict::WouldFail(format!("shell `{shell}` not found")), None),
                 }

@@ -64,8 +64,15 @@ pub enum Check {
 impl Rendered {
     /// One line for plans, logs and reports (secrets are masked by the caller).
     pub fn describe(&self) -> String {
+        // Words with spaces or quotes in double quotes, as typed at a prompt; backslashes (a
+        // Windows path's) stay as they are.
         fn q(s: &str) -> String {
-            if s.is_empty() || s.contains([' ', '"', '\'']) { format!("{s:?}") } else { s.to_owned() }
+            if s.is_empty() || s.contains([' ', '"', '\'', '\n', '\t']) {
+                let inner = s.replace('"', "\\\"").replace('\n', "\\n").replace('\t', "\\t");
+                format!("\"{inner}\"")
+            } else {
+                s.to_owned()
+            }
         }
         fn p(p: &std::path::Path) -> String {
             q(&p.display().to_string())
@@ -230,7 +237,7 @@ pub fn action(step: &Step, scope: &Arc<Scope>) -> Result<Rendered, RenderError> 
                 Encoding::Fixed(enc) => enc,
                 Encoding::Template(tpl) => {
                     let label = text(tpl, scope)?;
-                    encoding_rs::Encoding::for_label(label.trim().as_bytes()).ok_or_else(|| RenderError {
+                    Encoding::for_label(&label).ok_or_else(|| RenderError {
                         message: format!(
                             "unknown encoding `{label}` (from `{}` at {}); {}",
                             tpl.text,
@@ -248,7 +255,7 @@ pub fn action(step: &Step, scope: &Arc<Scope>) -> Result<Rendered, RenderError> 
             script: text(&s.script, scope)?,
             shell: match &s.shell {
                 Some(sh) => text(sh, scope)?,
-                None => default_shell().to_owned(),
+                None => crate::os::process::DEFAULT_SHELL.to_owned(),
             },
             expect: s.expect.as_ref().map(|x| expect(x, scope)).transpose()?,
         },
@@ -291,10 +298,6 @@ pub fn action(step: &Step, scope: &Arc<Scope>) -> Result<Rendered, RenderError> 
             with: inc.with.iter().map(|(k, v)| Ok((k.clone(), text(v, scope)?))).collect::<Result<_, RenderError>>()?,
         },
     })
-}
-
-pub fn default_shell() -> &'static str {
-    if cfg!(windows) { "cmd" } else { "sh" }
 }
 
 /// A step's default title: its name, or the rendered action.

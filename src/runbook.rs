@@ -193,6 +193,19 @@ pub enum Encoding {
     Template(Tpl),
 }
 
+impl Encoding {
+    /// The encoding a label names: a WHATWG label (`shift_jis`, `utf-16le`, ...), or `console`,
+    /// the encoding console programs write in on this machine (the console's code page on
+    /// Windows: CP932 on a Japanese server).
+    pub fn for_label(label: &str) -> Option<&'static encoding_rs::Encoding> {
+        let label = label.trim();
+        if label.eq_ignore_ascii_case("console") {
+            return Some(crate::os::console::output_encoding());
+        }
+        encoding_rs::Encoding::for_label(label.as_bytes())
+    }
+}
+
 #[derive(Debug)]
 pub struct Shell {
     pub script: Tpl,

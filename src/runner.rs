@@ -446,7 +446,7 @@ impl Runner<'_> {
     fn step(&mut self, step: &Step, id: &str, scope: &Arc<Scope>) -> Result<Flow, JournalError> {
         let index = self.index;
         self.index += 1;
-        if crate::process::interrupted() {
+        if crate::os::signals::interrupted() {
             return Ok(Flow::Stop(ExitCode::Interrupted, RunOutcome::Interrupted));
         }
         let rendered = match render::should_run(step, scope) {
@@ -547,7 +547,7 @@ impl Runner<'_> {
                 Err(StepError::Failed(message)) => (message, StepData::default()),
                 Err(StepError::Command { message, data }) => (message, *data),
             };
-            if attempt < attempts && !crate::process::interrupted() {
+            if attempt < attempts && !crate::os::signals::interrupted() {
                 let record = Record::StepFinished {
                     step: id.into(),
                     outcome: Outcome::Failed,
@@ -587,7 +587,7 @@ fn journal_data(mut data: StepData) -> StepData {
 
 fn sleep_interruptibly(d: Duration) {
     let end = Instant::now() + d;
-    while Instant::now() < end && !crate::process::interrupted() {
+    while Instant::now() < end && !crate::os::signals::interrupted() {
         std::thread::sleep(Duration::from_millis(20).min(end.saturating_duration_since(Instant::now())));
     }
 }

@@ -51,10 +51,11 @@ impl Shared {
         *self.cwd.lock().unwrap_or_else(|e| e.into_inner()) = path;
     }
 
-    /// A path as a step means it: relative paths are taken from the current `cd` folder.
+    /// A path as a step means it: relative paths are taken from the current `cd` folder, and
+    /// every path is spelled the system's way (one separator on Windows).
     pub fn resolve(&self, path: &str) -> PathBuf {
-        let p = Path::new(path);
-        if p.is_absolute() { p.to_path_buf() } else { self.cwd().join(p) }
+        let p = crate::os::path::native(path);
+        if p.is_absolute() { p } else { self.cwd().join(p) }
     }
 }
 

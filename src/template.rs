@@ -132,10 +132,15 @@ fn is_absolute(p: &str) -> bool {
     p.starts_with(is_sep) || (p.len() >= 2 && p.as_bytes()[1] == b':' && p.as_bytes()[0].is_ascii_alphabetic())
 }
 
-/// Joins path parts with the separator the first part uses (`\` only if it has no `/`).
+/// Joins path parts with the separator the first part uses (`\` only if it has no `/`); on
+/// Windows the result is spelled with `\` throughout, as the programs there expect.
 pub fn path_join(parts: minijinja::value::Rest<String>) -> String {
+    crate::os::path::native_text(&join_parts(&parts))
+}
+
+fn join_parts(parts: &[String]) -> String {
     let mut out = String::new();
-    for part in parts.iter() {
+    for part in parts {
         if out.is_empty() || is_absolute(part) {
             out = part.clone();
             continue;
@@ -189,7 +194,7 @@ mod tests {
     use minijinja::context;
 
     fn join(parts: &[&str]) -> String {
-        path_join(minijinja::value::Rest(parts.iter().map(|s| s.to_string()).collect()))
+        join_parts(&parts.iter().map(|s| s.to_string()).collect::<Vec<_>>())
     }
 
     #[test]

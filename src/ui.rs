@@ -16,7 +16,11 @@ pub struct Ui {
 impl Ui {
     pub fn new(quiet: bool, verbose: u8) -> Ui {
         let terminal = std::io::stderr().is_terminal();
-        let color = terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        // Escape sequences need turning on in a Windows console (conhost); without them, no colour.
+        let escapes = terminal && crate::os::console::enable_escape_sequences();
+        let color = escapes && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        console::set_colors_enabled_stderr(color);
+        console::set_colors_enabled(color);
         Ui { quiet, verbose, color, interactive: terminal && std::env::var_os("CI").is_none() }
     }
 

@@ -15,7 +15,7 @@ fn journal_error(e: journal::JournalError) -> Failure {
 }
 
 pub fn run(ui: &Ui, args: &ResumeArgs) -> CmdResult {
-    crate::process::install_signal_handlers();
+    crate::os::signals::install_handlers();
     let state = &args.run.state.state_dir;
     // Which run: the newest unfinished one of FILE's runbook, or of any runbook.
     let (file, summary) = match &args.file {

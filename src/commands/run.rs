@@ -42,7 +42,7 @@ fn start(
     inputs: &Inputs,
     plan: Option<FileDigest>,
 ) -> CmdResult {
-    crate::process::install_signal_handlers();
+    crate::os::signals::install_handlers();
     let masker = super::plan::masker(runbook, inputs);
     let state = &args.run.state.state_dir;
     let lock = super::lock(state, &runbook.name, "run")?;

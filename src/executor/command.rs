@@ -1,12 +1,12 @@
 //! `exec` (no shell) and `shell`, and the read-only probes a plan runs. All spawning goes
-//! through [`crate::process`].
+//! through [`crate::os::process`].
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{Context, StepError, StepResult};
+use crate::os::process::{self, Captured, Spec};
 use crate::outcome::{Outcome, StepData};
-use crate::process::{self, Captured, Spec};
 use crate::render::{RenderedExec, RenderedExpect};
 
 fn data(c: &Captured) -> StepData {
@@ -63,7 +63,7 @@ fn resolve(program: &str, cwd: &Path) -> Result<PathBuf, StepError> {
 }
 
 fn spawn_error(program: &Path, e: &std::io::Error) -> StepError {
-    StepError::Failed(format!("cannot start {}: {}", program.display(), crate::fsutil::io_reason(e)))
+    StepError::Failed(format!("cannot start {}: {}", program.display(), crate::os::fs::io_reason(e)))
 }
 
 pub fn exec(e: &RenderedExec, cx: &mut Context) -> StepResult {
@@ -72,6 +72,7 @@ pub fn exec(e: &RenderedExec, cx: &mut Context) -> StepResult {
     let spec = Spec {
         program: program.clone(),
         args: e.args.clone(),
+        raw_tail: None,
         env: e.env.clone(),
         cwd,
         stdin: e.stdin.clone(),
@@ -85,10 +86,11 @@ pub fn exec(e: &RenderedExec, cx: &mut Context) -> StepResult {
 pub fn shell(script: &str, shell: &str, expect: Option<&RenderedExpect>, cx: &mut Context) -> StepResult {
     let cwd = cx.scope.shared.cwd();
     let program = resolve(shell, &cwd)?;
-    let flag = if Path::new(shell).file_stem().is_some_and(|s| s.eq_ignore_ascii_case("cmd")) { "/C" } else { "-c" };
+    let (args, raw_tail) = shell_invocation(shell, script);
     let spec = Spec {
         program: program.clone(),
-        args: vec![flag.to_owned(), script.to_owned()],
+        args,
+        raw_tail,
         env: Vec::new(),
         cwd,
         stdin: None,
@@ -99,11 +101,31 @@ pub fn shell(script: &str, shell: &str, expect: Option<&RenderedExpect>, cx: &mu
     judge(&captured, expect, "the script", cx.timeout)
 }
 
+/// How a script reaches its shell, so it behaves as typed at that shell's prompt: cmd gets
+/// `/D /S /C "script"` with the script on the command line untouched (cmd does not read the C
+/// runtime's quoting, so quotes, `&&`, `|` and `%VAR%` must arrive as written); PowerShell gets
+/// `-NoProfile -NonInteractive -Command script`; any other shell `-c script`.
+fn shell_invocation(shell: &str, script: &str) -> (Vec<String>, Option<String>) {
+    // Named as written, with either separator, whatever system reads the runbook.
+    let name = crate::template::stem(shell).to_ascii_lowercase();
+    let words = |w: &[&str]| w.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    match name.as_str() {
+        "cmd" => (words(&["/D", "/S", "/C"]), Some(format!("\"{script}\""))),
+        "powershell" | "pwsh" => {
+            let mut args = words(&["-NoProfile", "-NonInteractive", "-Command"]);
+            args.push(script.to_owned());
+            (args, None)
+        }
+        _ => (vec!["-c".to_owned(), script.to_owned()], None),
+    }
+}
+
 /// Runs a `read-only` probe for a plan; its output is kept for later predictions.
 pub fn probe(program: &Path, e: &RenderedExec, cwd: &Path, timeout: Option<Duration>) -> Result<StepData, String> {
     let spec = Spec {
         program: program.to_path_buf(),
         args: e.args.clone(),
+        raw_tail: None,
         env: e.env.clone(),
         cwd: cwd.to_path_buf(),
         stdin: e.stdin.clone(),
@@ -111,9 +133,26 @@ pub fn probe(program: &Path, e: &RenderedExec, cwd: &Path, timeout: Option<Durat
         timeout: timeout.or(Some(Duration::from_secs(60))),
     };
     let captured = process::run(&spec, &mut |_, _| {})
-        .map_err(|err| format!("cannot start {}: {}", program.display(), crate::fsutil::io_reason(&err)))?;
+        .map_err(|err| format!("cannot start {}: {}", program.display(), crate::os::fs::io_reason(&err)))?;
     if captured.timed_out {
         return Err("the probe timed out".into());
     }
     Ok(data(&captured))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_invocation;
+
+    #[test]
+    fn each_shell_gets_the_script_its_own_way() {
+        let (args, raw) = shell_invocation("cmd", r#"echo one && echo "two words""#);
+        assert_eq!((args.join(" "), raw.as_deref()), ("/D /S /C".into(), Some(r#""echo one && echo "two words"""#)));
+        let (args, raw) = shell_invocation(r"C:\Windows\System32\CMD.EXE", "ver");
+        assert_eq!((args.len(), raw.as_deref()), (3, Some("\"ver\"")));
+        let (args, raw) = shell_invocation("pwsh", "Get-Date");
+        assert_eq!((args.join(" "), raw), ("-NoProfile -NonInteractive -Command Get-Date".into(), None));
+        let (args, raw) = shell_invocation("/bin/bash", "echo $0");
+        assert_eq!((args, raw), (vec!["-c".to_string(), "echo $0".to_string()], None));
+    }
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::{StepError, fail};
-use crate::fsutil::io_reason;
+use crate::os::fs::io_reason;
 use crate::outcome::Outcome;
 
 const BUF: usize = 1 << 20;
@@ -17,7 +17,7 @@ const BUF: usize = 1 << 20;
 const WRITEBACK_WINDOW: u64 = 16 << 20;
 
 pub fn file_sha256(path: &Path) -> io::Result<String> {
-    let mut f = File::open(path)?;
+    let mut f = crate::os::fs::open_shared(path)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; BUF];
     loop {
@@ -105,12 +105,12 @@ fn copy_file(from: &Path, target: &Path, overwrite: bool, progress: Progress) ->
             return fail(crate::fsutil::different_content(target));
         }
     }
-    let dir = crate::fsutil::parent_dir(target);
+    let dir = crate::os::path::parent_dir(target);
     let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let temp = temp_name(dir, &name);
     let result = write_verified(from, &temp, progress).and_then(|sha| {
-        fs::rename(&temp, target).map_err(|e| err("cannot move the copy into place at", target, &e))?;
-        sync_dir(dir);
+        crate::os::fs::replace_file(&temp, target)
+            .map_err(|e| err("cannot move the copy into place at", target, &e))?;
         Ok(sha)
     });
     if result.is_err() {
@@ -121,7 +121,7 @@ fn copy_file(from: &Path, target: &Path, overwrite: bool, progress: Progress) ->
 
 /// Copies `from` to `temp`, hashing on the way, then re-reads `temp` to verify it; returns the digest.
 fn write_verified(from: &Path, temp: &Path, progress: Progress) -> Result<String, StepError> {
-    let mut src = File::open(from).map_err(|e| err("cannot read the source", from, &e))?;
+    let mut src = crate::os::fs::open_shared(from).map_err(|e| err("cannot read the source", from, &e))?;
     let mut dst = File::create(temp).map_err(|e| err("cannot write in", temp.parent().unwrap_or(temp), &e))?;
     // The copy is read back and hashed while it is written, on a second thread: verifying
     // then costs no extra pass. The check covers what the kernel will write, not the disk
@@ -132,7 +132,7 @@ fn write_verified(from: &Path, temp: &Path, progress: Progress) -> Result<String
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; BUF];
         for (offset, len) in rx {
-            crate::sys::read_exact_at(&reader, &mut buf[..len], offset)?;
+            crate::os::sys::read_exact_at(&reader, &mut buf[..len], offset)?;
             hasher.update(&buf[..len]);
         }
         Ok(hex(&hasher.finalize()))
@@ -154,7 +154,7 @@ fn write_verified(from: &Path, temp: &Path, progress: Progress) -> Result<String
             offset += n as u64;
             if offset - written_back >= WRITEBACK_WINDOW {
                 // Start the disk on what is written, so the final fdatasync has little left.
-                crate::sys::start_writeback(&dst, written_back, offset - written_back);
+                crate::os::sys::start_writeback(&dst, written_back, offset - written_back);
                 written_back = offset;
             }
             progress(offset, total);
@@ -177,12 +177,6 @@ fn write_verified(from: &Path, temp: &Path, progress: Progress) -> Result<String
     Ok(expected)
 }
 
-pub fn sync_dir(dir: &Path) {
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-}
-
 pub fn rename(from: &Path, to: &Path, overwrite: bool, progress: Progress) -> Result<Outcome, StepError> {
     let from_exists = fs::symlink_metadata(from).is_ok();
     let to_exists = fs::symlink_metadata(to).is_ok();
@@ -194,13 +188,13 @@ pub fn rename(from: &Path, to: &Path, overwrite: bool, progress: Progress) -> Re
         }
         _ => {}
     }
-    match fs::rename(from, to) {
-        Ok(()) => {
-            if let Some(dir) = to.parent() {
-                sync_dir(dir);
-            }
-            Ok(Outcome::Done)
-        }
+    let renamed = if fs::metadata(from).is_ok_and(|m| m.is_file()) {
+        crate::os::fs::replace_file(from, to)
+    } else {
+        fs::rename(from, to).map(|()| crate::os::fs::sync_dir(crate::os::path::parent_dir(to)))
+    };
+    match renamed {
+        Ok(()) => Ok(Outcome::Done),
         Err(e) if e.kind() == io::ErrorKind::CrossesDevices => {
             copy(from, to, overwrite, progress)?;
             let removed = if from.is_dir() { fs::remove_dir_all(from) } else { fs::remove_file(from) };

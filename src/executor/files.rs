@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use super::{StepError, fail};
-use crate::fsutil::io_reason;
+use crate::os::fs::io_reason;
 use crate::outcome::Outcome;
 
 pub fn mkdir(path: &Path) -> Result<Outcome, StepError> {
@@ -14,8 +14,9 @@ pub fn mkdir(path: &Path) -> Result<Outcome, StepError> {
         Ok(_) => return fail(format!("{} exists and is not a folder", path.display())),
         Err(_) => {}
     }
-    fs::create_dir_all(path)
-        .map_err(|e| StepError::Failed(format!("cannot create {}: {}", path.display(), io_reason(&e))))?;
+    fs::create_dir_all(path).map_err(|e| {
+        StepError::Failed(format!("cannot create {}: {}", path.display(), crate::os::fs::io_reason_at(path, &e)))
+    })?;
     Ok(Outcome::Done)
 }
 
@@ -23,11 +24,13 @@ pub fn remove(path: &Path, recursive: bool) -> Result<Outcome, StepError> {
     let Ok(meta) = fs::symlink_metadata(path) else {
         return Ok(Outcome::Unchanged);
     };
-    let result = if meta.is_dir() {
-        if recursive { fs::remove_dir_all(path) } else { fs::remove_dir(path) }
-    } else {
-        fs::remove_file(path)
-    };
+    let result = crate::os::fs::retry_while_shared(&[path], || {
+        if meta.is_dir() {
+            if recursive { fs::remove_dir_all(path) } else { fs::remove_dir(path) }
+        } else {
+            fs::remove_file(path)
+        }
+    });
     result.map_err(|e| {
         let hint =
             if meta.is_dir() && !recursive { "; set `recursive: true` to remove a folder with content" } else { "" };
@@ -45,19 +48,18 @@ pub fn write(path: &Path, content: &str, overwrite: bool) -> Result<Outcome, Ste
             return fail(crate::fsutil::different_content(path));
         }
     }
-    let dir = crate::fsutil::parent_dir(path);
+    let dir = crate::os::path::parent_dir(path);
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let temp = super::copy::temp_name(dir, &name);
     let result = (|| {
         let mut f = fs::File::create(&temp)?;
         f.write_all(content.as_bytes())?;
         f.sync_data()?;
-        fs::rename(&temp, path)
+        crate::os::fs::replace_file(&temp, path)
     })();
     if let Err(e) = result {
         let _ = fs::remove_file(&temp);
         return fail(format!("cannot write {}: {}", path.display(), io_reason(&e)));
     }
-    super::copy::sync_dir(dir);
     Ok(Outcome::Done)
 }

@@ -26,7 +26,7 @@ pub fn manual(instructions: &str, confirm: bool, cx: &mut Context) -> StepResult
         Confirm::Ask => match (cx.ask)("Done? Type yes to continue, no to stop: ") {
             Ok(true) => Ok((Outcome::Done, StepData::default())),
             Ok(false) => fail("the operator did not confirm the manual step"),
-            Err(e) if crate::process::interrupted() => {
+            Err(e) if crate::os::signals::interrupted() => {
                 let _ = e;
                 Err(StepError::Interrupted)
             }

@@ -58,7 +58,7 @@ pub fn execute(rendered: &Rendered, cx: &mut Context) -> StepResult {
                 Ok(m) if m.is_dir() => {}
                 Ok(_) => return fail(format!("{} is not a folder", path.display())),
                 Err(e) => {
-                    return fail(format!("cannot enter {}: {}", path.display(), crate::fsutil::io_reason(&e)));
+                    return fail(format!("cannot enter {}: {}", path.display(), crate::os::fs::io_reason(&e)));
                 }
             }
             cx.scope.shared.set_cwd(path.clone());

@@ -198,7 +198,7 @@ impl FileLoader<'_, '_> {
                 };
                 let encoding = match full.encoding {
                     Some(name) if template::is_template(&name.value) => Encoding::Template(self.tpl(name, scope)),
-                    Some(name) => match encoding_rs::Encoding::for_label(name.value.trim().as_bytes()) {
+                    Some(name) => match Encoding::for_label(&name.value) {
                         Some(enc) => Encoding::Fixed(enc),
                         None => {
                             self.error(name.span, format!("unknown encoding `{}`", name.value)).hint =

@@ -1,51 +1,44 @@
-//! Every child process the engine starts goes through here: its own process group, output
-//! streamed and captured (bounded), decoded, a timeout, and a kill of the whole group on timeout
-//! or interruption (SIGTERM, then SIGKILL after a grace period).
+//! Every child process the engine starts goes through here: a process group of its own (Unix) or
+//! a Job Object (Windows), output streamed and captured (bounded), decoded, a timeout, and a stop
+//! of the whole tree on timeout or interruption: gently first (SIGTERM, or Ctrl-Break on
+//! Windows), then for good after a grace period (SIGKILL, or `TerminateJobObject`).
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use crate::model::Stream;
-
-/// Set by SIGINT/SIGTERM; long waits poll it. A second signal while it is set ends the process
-/// at once with 130.
-pub static INTERRUPT: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(false)));
-
-pub fn interrupted() -> bool {
-    INTERRUPT.load(Ordering::SeqCst)
-}
-
-/// Installs the SIGINT/SIGTERM handlers (once).
-pub fn install_signal_handlers() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            let _ = signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&INTERRUPT));
-            let _ = signal_hook::flag::register(signal, Arc::clone(&INTERRUPT));
-        }
-    });
-}
+use crate::os::signals::interrupted;
 
 /// Keeps this much of the start and of the end of each stream; the middle of a huge output is
 /// dropped (and said so), so memory stays bounded whatever a command prints.
 pub const CAPTURE_HEAD: usize = 256 * 1024;
 pub const CAPTURE_TAIL: usize = 256 * 1024;
-/// How long a process group gets between SIGTERM and SIGKILL.
+
+/// How long a command's tree gets between the gentle stop and the kill; read once.
 pub fn kill_grace() -> Duration {
-    std::env::var("RUNBOOK_KILL_GRACE_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map_or(Duration::from_secs(5), Duration::from_millis)
+    static GRACE: LazyLock<Duration> = LazyLock::new(|| {
+        std::env::var("RUNBOOK_KILL_GRACE_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map_or(Duration::from_secs(5), Duration::from_millis)
+    });
+    *GRACE
 }
+
+/// The shell a `shell` step uses when it names none.
+pub const DEFAULT_SHELL: &str = if cfg!(windows) { "cmd" } else { "sh" };
 
 #[derive(Debug, Clone)]
 pub struct Spec {
     pub program: PathBuf,
     pub args: Vec<String>,
+    /// Text appended to the command line exactly as typed, after `args` (Windows: the script
+    /// of `cmd /S /C "..."`, which cmd reads itself instead of by the C runtime's rules).
+    /// Elsewhere it is an ordinary last argument.
+    pub raw_tail: Option<String>,
     pub env: Vec<(String, String)>,
     pub cwd: PathBuf,
     pub stdin: Option<String>,
@@ -57,7 +50,6 @@ pub struct Spec {
 pub struct Captured {
     pub stdout: String,
     pub stderr: String,
-    /// Both streams interleaved in arrival order (bounded like each stream).
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
     pub timed_out: bool,
@@ -65,45 +57,64 @@ pub struct Captured {
     pub duration: Duration,
 }
 
-impl Captured {
-    pub fn text(&self, stream: Stream) -> String {
-        match stream {
-            Stream::Stdout => self.stdout.clone(),
-            Stream::Stderr => self.stderr.clone(),
-            Stream::Any => {
-                if self.stderr.is_empty() {
-                    self.stdout.clone()
-                } else if self.stdout.is_empty() {
-                    self.stderr.clone()
-                } else {
-                    format!("{}\n{}", self.stdout, self.stderr)
-                }
-            }
+/// The extensions a bare program name is tried with, in order (`PATHEXT` on Windows, where a
+/// name without an extension is never run as is); empty elsewhere.
+fn program_extensions() -> &'static [String] {
+    static EXTENSIONS: LazyLock<Vec<String>> = LazyLock::new(|| {
+        if !cfg!(windows) {
+            return Vec::new();
         }
+        let raw = std::env::var("PATHEXT").ok().filter(|v| !v.trim().is_empty());
+        pathext_list(raw.as_deref().unwrap_or(".COM;.EXE;.BAT;.CMD"))
+    });
+    &EXTENSIONS
+}
+
+fn pathext_list(raw: &str) -> Vec<String> {
+    raw.split(';').map(str::trim).filter(|e| e.starts_with('.') && e.len() > 1).map(str::to_owned).collect()
+}
+
+/// The names tried for `program`, as cmd.exe tries them: with `extensions` (PATHEXT), a name
+/// that has an extension is tried as is first, then with each one appended; a name without one
+/// only with each one appended. Without extensions (Unix), just the name.
+fn candidate_names(program: &str, extensions: &[String]) -> Vec<String> {
+    if extensions.is_empty() {
+        return vec![program.to_owned()];
     }
+    let has_extension = Path::new(program).extension().is_some();
+    let mut names = Vec::with_capacity(extensions.len() + 1);
+    if has_extension {
+        names.push(program.to_owned());
+    }
+    names.extend(extensions.iter().map(|e| format!("{program}{e}")));
+    names
 }
 
 /// Finds the program as the Windows command prompt would: a bare name in `cwd` first, then on
-/// `PATH`; a name with a separator relative to `cwd`.
+/// `PATH`, each with the `PATHEXT` extensions on Windows; a name with a separator relative to
+/// `cwd`. `exists` says whether a file is there (the plan asks its overlay, a run the disk), so
+/// a plan and a run find the same program.
 pub fn resolve_program(program: &str, cwd: &Path, exists: impl Fn(&Path) -> bool) -> Option<PathBuf> {
+    let extensions = program_extensions();
     let p = Path::new(program);
+    let first_in = |dir: Option<&Path>| {
+        candidate_names(program, extensions)
+            .into_iter()
+            .map(|n| dir.map_or_else(|| PathBuf::from(&n), |d| d.join(&n)))
+            .find(|c| exists(c))
+    };
     if p.is_absolute() {
-        return exists(p).then(|| p.to_path_buf());
+        return first_in(None);
     }
     if program.contains(['/', '\\']) {
-        let candidate = cwd.join(p);
-        return exists(&candidate).then_some(candidate);
+        return first_in(Some(cwd)).map(|c| crate::os::path::native(&c.to_string_lossy()));
     }
-    let here = cwd.join(p);
-    if exists(&here) {
-        return Some(here);
-    }
-    search_path(program)
+    first_in(Some(cwd)).or_else(|| search_path(program, extensions))
 }
 
 /// A bare name on `PATH`, looked up once per process: PATH does not change during a run,
 /// and a runbook of many steps runs the same few programs again and again.
-fn search_path(program: &str) -> Option<PathBuf> {
+fn search_path(program: &str, extensions: &[String]) -> Option<PathBuf> {
     static CACHE: LazyLock<std::sync::Mutex<std::collections::HashMap<String, Option<PathBuf>>>> =
         LazyLock::new(Default::default);
     let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
@@ -111,7 +122,8 @@ fn search_path(program: &str) -> Option<PathBuf> {
         .entry(program.to_owned())
         .or_insert_with(|| {
             let path = std::env::var_os("PATH")?;
-            std::env::split_paths(&path).map(|dir| dir.join(program)).find(|c| is_executable(c))
+            let names = candidate_names(program, extensions);
+            std::env::split_paths(&path).find_map(|dir| names.iter().map(|n| dir.join(n)).find(|c| is_executable(c)))
         })
         .clone()
 }
@@ -136,48 +148,256 @@ pub fn run(spec: &Spec, on_line: &mut dyn FnMut(Stream, &str)) -> io::Result<Cap
     return portable::run(spec, on_line);
 }
 
-/// Starts the command: pipes for its output, stdin fed from a thread, its own process group.
-fn spawn(spec: &Spec) -> io::Result<std::process::Child> {
+/// A started command and the group that holds it and everything it starts.
+struct Started {
+    child: std::process::Child,
+    group: group::Group,
+}
+
+/// Starts the command: pipes for its output, stdin fed from a thread, in a group of its own.
+fn spawn(spec: &Spec) -> io::Result<Started> {
     let mut cmd = Command::new(&spec.program);
     cmd.args(&spec.args)
         .current_dir(&spec.cwd)
         .stdin(if spec.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    if let Some(tail) = &spec.raw_tail {
+        group::raw_arg(&mut cmd, tail);
+    }
     for (k, v) in &spec.env {
         cmd.env(k, v);
     }
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt;
-        cmd.process_group(0);
-    }
-    #[cfg(windows)]
-    {
-        use std::os::windows::process::CommandExt;
-        const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
-        cmd.creation_flags(CREATE_NEW_PROCESS_GROUP);
-    }
+    group::prepare(&mut cmd);
     let mut child = cmd.spawn()?;
+    let group = match group::Group::adopt(&child) {
+        Ok(group) => group,
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e);
+        }
+    };
     if let (Some(text), Some(mut stdin)) = (spec.stdin.clone(), child.stdin.take()) {
         std::thread::spawn(move || {
             let _ = stdin.write_all(text.as_bytes());
         });
     }
     crate::crash::point("command-running");
-    Ok(child)
+    Ok(Started { child, group })
+}
+
+/// Process groups on Unix: the command leads a group of its own; a signal to the group reaches
+/// everything it started that stayed in it.
+#[cfg(unix)]
+mod group {
+    use std::os::unix::process::CommandExt;
+    use std::process::Command;
+
+    pub fn prepare(cmd: &mut Command) {
+        cmd.process_group(0);
+    }
+
+    pub fn raw_arg(cmd: &mut Command, text: &str) {
+        cmd.arg(text);
+    }
+
+    pub struct Group {
+        pid: i32,
+    }
+
+    impl Group {
+        pub fn adopt(child: &std::process::Child) -> std::io::Result<Group> {
+            Ok(Group { pid: child.id() as i32 })
+        }
+
+        /// SIGTERM to the whole group.
+        pub fn stop_gently(&self) {
+            self.signal(libc::SIGTERM);
+        }
+
+        /// SIGKILL to the whole group.
+        pub fn kill(&self) {
+            self.signal(libc::SIGKILL);
+        }
+
+        /// The command ended by itself: what it left running in the background stays, as
+        /// after any command run from a shell.
+        pub fn release(self) {}
+
+        fn signal(&self, signal: i32) {
+            // SAFETY: kill(2) with a negative pid signals the process group we created for the
+            // child; it has no memory-safety preconditions.
+            unsafe {
+                libc::kill(-self.pid, signal);
+            }
+        }
+    }
+}
+
+/// Job Objects on Windows: the command is started suspended, put in a job of its own (which
+/// everything it starts inherits), then resumed, so not even its first instruction runs outside
+/// the job. The job is made to kill its processes when its last handle closes, which is also what
+/// happens when the engine itself is killed.
+#[cfg(windows)]
+mod group {
+    use std::io;
+    use std::os::windows::io::AsRawHandle;
+    use std::os::windows::process::CommandExt;
+    use std::process::Command;
+
+    use windows_sys::Win32::Foundation::{CloseHandle, HANDLE, INVALID_HANDLE_VALUE};
+    use windows_sys::Win32::System::Console::{CTRL_BREAK_EVENT, GenerateConsoleCtrlEvent};
+    use windows_sys::Win32::System::Diagnostics::ToolHelp::{
+        CreateToolhelp32Snapshot, TH32CS_SNAPTHREAD, THREADENTRY32, Thread32First, Thread32Next,
+    };
+    use windows_sys::Win32::System::JobObjects::{
+        AssignProcessToJobObject, CreateJobObjectW, JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
+        JOBOBJECT_EXTENDED_LIMIT_INFORMATION, JobObjectExtendedLimitInformation, SetInformationJobObject,
+        TerminateJobObject,
+    };
+    use windows_sys::Win32::System::Threading::{
+        CREATE_NEW_PROCESS_GROUP, CREATE_SUSPENDED, OpenThread, ResumeThread, THREAD_SUSPEND_RESUME,
+    };
+
+    pub fn prepare(cmd: &mut Command) {
+        cmd.creation_flags(CREATE_NEW_PROCESS_GROUP | CREATE_SUSPENDED);
+    }
+
+    pub fn raw_arg(cmd: &mut Command, text: &str) {
+        cmd.raw_arg(text);
+    }
+
+    pub struct Group {
+        job: HANDLE,
+        pid: u32,
+    }
+
+    // SAFETY: a job handle may be used from any thread.
+    unsafe impl Send for Group {}
+
+    impl Group {
+        pub fn adopt(child: &std::process::Child) -> io::Result<Group> {
+            // SAFETY: creating an unnamed job with default security.
+            let job = unsafe { CreateJobObjectW(std::ptr::null(), std::ptr::null()) };
+            if job.is_null() {
+                return Err(io::Error::last_os_error());
+            }
+            let group = Group { job, pid: child.id() };
+            group.set_kill_on_close(true)?;
+            // SAFETY: both handles are valid: the job just created, the child's process handle.
+            if unsafe { AssignProcessToJobObject(job, child.as_raw_handle() as HANDLE) } == 0 {
+                return Err(io::Error::last_os_error());
+            }
+            resume_threads(group.pid)?;
+            Ok(group)
+        }
+
+        fn set_kill_on_close(&self, on: bool) -> io::Result<()> {
+            // SAFETY: a zeroed JOBOBJECT_EXTENDED_LIMIT_INFORMATION is a valid "no limits" value.
+            let mut info: JOBOBJECT_EXTENDED_LIMIT_INFORMATION = unsafe { std::mem::zeroed() };
+            if on {
+                info.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+            }
+            // SAFETY: the pointer and size describe `info`, of the class named.
+            let ok = unsafe {
+                SetInformationJobObject(
+                    self.job,
+                    JobObjectExtendedLimitInformation,
+                    (&raw const info).cast(),
+                    std::mem::size_of::<JOBOBJECT_EXTENDED_LIMIT_INFORMATION>() as u32,
+                )
+            };
+            if ok == 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+        }
+
+        /// Ctrl-Break to the command's process group (it has a console of ours to receive it).
+        pub fn stop_gently(&self) {
+            // SAFETY: no pointers; fails harmlessly without a shared console.
+            unsafe {
+                GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, self.pid);
+            }
+        }
+
+        /// Ends every process in the job.
+        pub fn kill(&self) {
+            // SAFETY: the job handle is valid for the life of `self`.
+            unsafe {
+                TerminateJobObject(self.job, 1);
+            }
+        }
+
+        /// The command ended by itself: what it left running in the background stays, as after
+        /// any command run from a prompt.
+        pub fn release(self) {
+            let _ = self.set_kill_on_close(false);
+        }
+    }
+
+    impl Drop for Group {
+        fn drop(&mut self) {
+            // SAFETY: closing the handle this value owns; with kill-on-close still set, this
+            // ends whatever is left in the job.
+            unsafe {
+                CloseHandle(self.job);
+            }
+        }
+    }
+
+    /// Resumes the threads of a process started suspended (there is one, its main thread).
+    fn resume_threads(pid: u32) -> io::Result<()> {
+        // SAFETY: a snapshot of the system's threads; the handle is closed below.
+        let snapshot = unsafe { CreateToolhelp32Snapshot(TH32CS_SNAPTHREAD, 0) };
+        if snapshot == INVALID_HANDLE_VALUE {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: THREADENTRY32 is plain data; dwSize is set as the API requires.
+        let mut entry: THREADENTRY32 = unsafe { std::mem::zeroed() };
+        entry.dwSize = std::mem::size_of::<THREADENTRY32>() as u32;
+        let mut resumed = 0;
+        // SAFETY: `entry` is valid and sized; the snapshot handle is valid.
+        let mut more = unsafe { Thread32First(snapshot, &mut entry) } != 0;
+        while more {
+            if entry.th32OwnerProcessID == pid {
+                // SAFETY: opening, resuming and closing a thread of the child we started.
+                unsafe {
+                    let thread = OpenThread(THREAD_SUSPEND_RESUME, 0, entry.th32ThreadID);
+                    if !thread.is_null() {
+                        if ResumeThread(thread) != u32::MAX {
+                            resumed += 1;
+                        }
+                        CloseHandle(thread);
+                    }
+                }
+            }
+            // SAFETY: as above.
+            more = unsafe { Thread32Next(snapshot, &mut entry) } != 0;
+        }
+        // SAFETY: closing the snapshot handle we own.
+        unsafe {
+            CloseHandle(snapshot);
+        }
+        if resumed == 0 {
+            return Err(io::Error::other("the command was started but could not be resumed"));
+        }
+        Ok(())
+    }
 }
 
 /// The longest line passed on live.
 const MAX_LINE: usize = 64 * 1024;
 
 /// One output stream being read: decoded incrementally, split into lines, kept bounded.
+/// Line ends are kept as `\n` whatever the program wrote (`\r\n` on Windows), so expectations and
+/// templates read the same text on every system.
 struct Reader<R> {
     stream: Stream,
     source: Option<R>,
     decoder: encoding_rs::Decoder,
     text: String,
     line: String,
+    /// The last chunk ended in `\r`: held back until we know whether `\n` follows.
+    held_cr: bool,
     kept: Bounded,
 }
 
@@ -189,6 +409,7 @@ impl<R: Read> Reader<R> {
             decoder: encoding.new_decoder_with_bom_removal(),
             text: String::new(),
             line: String::new(),
+            held_cr: false,
             kept: Bounded::default(),
         }
     }
@@ -203,8 +424,18 @@ impl<R: Read> Reader<R> {
         };
         let last = n == 0;
         self.text.clear();
+        if std::mem::take(&mut self.held_cr) {
+            self.text.push('\r');
+        }
         self.text.reserve(self.decoder.max_utf8_buffer_length(n).unwrap_or(n * 3));
         let _ = self.decoder.decode_to_string(&buf[..n], &mut self.text, last);
+        if !last && self.text.ends_with('\r') {
+            self.text.pop();
+            self.held_cr = true;
+        }
+        if self.text.contains("\r\n") {
+            self.text = self.text.replace("\r\n", "\n");
+        }
         self.kept.push(&self.text);
         for piece in self.text.split_inclusive('\n') {
             let (body, complete) = match piece.strip_suffix('\n') {
@@ -219,7 +450,7 @@ impl<R: Read> Reader<R> {
             }
             self.line.push_str(&body[..cut]);
             if complete {
-                on_line(self.stream, self.line.trim_end_matches('\r'));
+                on_line(self.stream, &self.line);
                 self.line.clear();
             }
         }
@@ -281,19 +512,18 @@ mod unix {
     /// timeout to notice a time limit or an interruption. (Only feeding stdin takes a thread.)
     pub(super) fn run(spec: &Spec, on_line: &mut dyn FnMut(Stream, &str)) -> io::Result<Captured> {
         let started = Instant::now();
-        let mut child = spawn(spec)?;
-        let pid = child.id();
+        let super::Started { mut child, group } = spawn(spec)?;
         let mut out = Reader::new(Stream::Stdout, child.stdout.take(), spec.encoding);
         let mut err = Reader::new(Stream::Stderr, child.stderr.take(), spec.encoding);
-        let pidfd = PidFd::open(pid);
+        let pidfd = PidFd::open(child.id());
         let mut buf = vec![0u8; 64 * 1024];
         let mut status: Option<std::process::ExitStatus> = None;
         let mut captured = Captured::default();
         let mut killed_at: Option<Instant> = None;
-        loop {
+        let result = loop {
             let open = out.source.is_some() || err.source.is_some();
             if !open && status.is_some() {
-                break;
+                break Ok(());
             }
             let mut fds: Vec<libc::pollfd> = Vec::with_capacity(3);
             for fd in [raw_fd(&out), raw_fd(&err)].into_iter().flatten() {
@@ -309,7 +539,7 @@ mod unix {
             if ready < 0 {
                 let e = io::Error::last_os_error();
                 if e.kind() != io::ErrorKind::Interrupted {
-                    return Err(e);
+                    break Err(e);
                 }
             }
             for f in fds.iter().filter(|f| f.revents != 0) {
@@ -320,30 +550,41 @@ mod unix {
                 }
             }
             if status.is_none() {
-                status = child.try_wait()?;
+                match child.try_wait() {
+                    Ok(s) => status = s,
+                    Err(e) => break Err(e),
+                }
             }
             let timed_out = spec.timeout.is_some_and(|t| started.elapsed() > t);
             let interrupted = interrupted();
             if (timed_out || interrupted) && killed_at.is_none() {
                 captured.timed_out = timed_out && !interrupted;
                 captured.interrupted = interrupted;
-                signal_group(pid, libc::SIGTERM);
+                group.stop_gently();
                 killed_at = Some(Instant::now());
             }
             if let Some(at) = killed_at
                 && at.elapsed() > kill_grace()
             {
-                signal_group(pid, libc::SIGKILL);
+                group.kill();
                 killed_at = Some(Instant::now() + Duration::from_secs(3600));
             }
             // The command is gone but something it started still holds the pipes open after a kill.
             if status.is_some() && killed_at.is_some() && (out.source.is_some() || err.source.is_some()) {
-                signal_group(pid, libc::SIGKILL);
+                group.kill();
             }
+        };
+        if let Err(e) = result {
+            // Whatever went wrong with the waiting, the command must not outlive it.
+            group.kill();
+            let _ = child.wait();
+            return Err(e);
         }
         if killed_at.is_some() {
             // Make sure nothing of the group survives.
-            signal_group(pid, libc::SIGKILL);
+            group.kill();
+        } else {
+            group.release();
         }
         let status = status.expect("the loop ends once the process has exited");
         captured.exit_code = status.code();
@@ -356,25 +597,18 @@ mod unix {
         captured.duration = started.elapsed();
         Ok(captured)
     }
-
-    fn signal_group(pid: u32, signal: i32) {
-        // SAFETY: kill(2) with a negative pid signals the process group we created for the child;
-        // it has no memory-safety preconditions.
-        unsafe {
-            libc::kill(-(pid as i32), signal);
-        }
-    }
 }
 
-/// The portable driver (used where poll(2) is not available, e.g. Windows): a thread per output
-/// stream, a bounded channel of lines, and a kill of the command itself on timeout or interrupt.
+/// The portable driver (Windows, where there is no poll(2) over pipes): a thread per output
+/// stream, a bounded channel of lines, and the same stop of the whole group on timeout or
+/// interruption.
 #[cfg(any(not(unix), test))]
 mod portable {
     use std::io;
     use std::sync::mpsc;
     use std::time::{Duration, Instant};
 
-    use super::{Bounded, Captured, Reader, Spec, interrupted, spawn};
+    use super::{Bounded, Captured, Reader, Spec, interrupted, kill_grace, spawn};
     use crate::model::Stream;
 
     enum Event {
@@ -402,7 +636,7 @@ mod portable {
 
     pub(super) fn run(spec: &Spec, on_line: &mut dyn FnMut(Stream, &str)) -> io::Result<Captured> {
         let started = Instant::now();
-        let mut child = spawn(spec)?;
+        let super::Started { mut child, group } = spawn(spec)?;
         // Bounded: a command printing faster than lines are shown waits for them.
         let (tx, rx) = mpsc::sync_channel::<Event>(1024);
         let threads = [
@@ -413,6 +647,7 @@ mod portable {
         let mut open = 2;
         let mut status = None;
         let mut killed: Option<Instant> = None;
+        let mut forced = false;
         while open > 0 || status.is_none() {
             // After a kill, something the command started may hold its output open: stop
             // waiting for it soon after the command itself is gone.
@@ -432,20 +667,37 @@ mod portable {
                 Err(mpsc::RecvTimeoutError::Disconnected) => open = 0,
             }
             if status.is_none() {
-                status = child.try_wait()?;
+                match child.try_wait() {
+                    Ok(s) => status = s,
+                    Err(e) => {
+                        group.kill();
+                        let _ = child.wait();
+                        return Err(e);
+                    }
+                }
             }
             let timed_out = spec.timeout.is_some_and(|t| started.elapsed() > t);
             if (timed_out || interrupted()) && killed.is_none() {
                 captured.timed_out = timed_out && !interrupted();
                 captured.interrupted = interrupted();
-                let _ = child.kill();
+                group.stop_gently();
                 killed = Some(Instant::now());
             }
+            if let Some(at) = killed
+                && !forced
+                && (at.elapsed() > kill_grace() || status.is_some())
+            {
+                group.kill();
+                forced = true;
+            }
         }
-        if killed.is_none() {
+        if killed.is_some() {
+            group.kill();
+        } else {
             for t in threads {
                 let _ = t.join();
             }
+            group.release();
         }
         let status = status.expect("the loop ends once the process has exited");
         captured.exit_code = status.code();
@@ -517,10 +769,60 @@ mod tests {
         assert!(out.ends_with('\n'));
     }
 
+    #[test]
+    fn small_output_is_kept_whole() {
+        let mut b = Bounded::default();
+        b.push("hello\n");
+        b.push("world");
+        assert_eq!(b.finish(), "hello\nworld");
+    }
+
+    #[test]
+    fn names_tried_follow_pathext() {
+        let ext = pathext_list(".COM;.EXE; .BAT;;.CMD;bad");
+        assert_eq!(ext, [".COM", ".EXE", ".BAT", ".CMD"]);
+        assert_eq!(
+            candidate_names("CertificateManager", &ext),
+            ["CertificateManager.COM", "CertificateManager.EXE", "CertificateManager.BAT", "CertificateManager.CMD"]
+        );
+        assert_eq!(candidate_names("tool.exe", &ext)[..2], ["tool.exe".to_string(), "tool.exe.COM".to_string()]);
+        assert_eq!(candidate_names("tool", &[]), ["tool"]);
+    }
+
+    /// Line ends split between reads, and `\r\n`, read as `\n`; a lone `\r` stays.
+    #[test]
+    fn crlf_is_read_as_lf_across_reads() {
+        let chunks: Vec<&[u8]> = vec![b"one\r", b"\ntwo\r\nthr", b"ee\rx\r"];
+        let mut lines = Vec::new();
+        let mut r = Reader::new(Stream::Stdout, Some(ChunkReader { chunks, at: 0 }), encoding_rs::UTF_8);
+        let mut buf = vec![0u8; 64];
+        while r.source.is_some() {
+            r.read(&mut buf, &mut |_, l| lines.push(l.to_owned()));
+        }
+        assert_eq!(lines, ["one", "two", "three\rx\r"]);
+        assert_eq!(r.kept.finish(), "one\ntwo\nthree\rx\r");
+    }
+
+    struct ChunkReader<'a> {
+        chunks: Vec<&'a [u8]>,
+        at: usize,
+    }
+
+    impl Read for ChunkReader<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let Some(chunk) = self.chunks.get(self.at) else { return Ok(0) };
+            self.at += 1;
+            buf[..chunk.len()].copy_from_slice(chunk);
+            Ok(chunk.len())
+        }
+    }
+
+    #[cfg(unix)]
     fn spec(script: &str, timeout: Option<Duration>) -> Spec {
         Spec {
             program: "/bin/sh".into(),
             args: vec!["-c".into(), script.into()],
+            raw_tail: None,
             env: vec![],
             cwd: std::env::temp_dir(),
             stdin: None,
@@ -530,6 +832,7 @@ mod tests {
     }
 
     /// Both drivers see the same lines and captures (the portable one is what Windows uses).
+    #[cfg(unix)]
     #[test]
     fn both_drivers_agree() {
         let s = spec("echo one; echo two >&2; printf 'three'; exit 3", None);
@@ -544,18 +847,11 @@ mod tests {
         assert_eq!((b.stdout, b.stderr, b.exit_code), (a.stdout, a.stderr, a.exit_code));
     }
 
+    #[cfg(unix)]
     #[test]
     fn the_portable_driver_enforces_timeouts() {
         let c = portable::run(&spec("sleep 30", Some(Duration::from_millis(100))), &mut |_, _| {}).unwrap();
         assert!(c.timed_out);
         assert!(c.duration < Duration::from_secs(10));
-    }
-
-    #[test]
-    fn small_output_is_kept_whole() {
-        let mut b = Bounded::default();
-        b.push("hello\n");
-        b.push("world");
-        assert_eq!(b.finish(), "hello\nworld");
     }
 }

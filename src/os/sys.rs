@@ -1,5 +1,5 @@
-//! The few things that differ between operating systems, outside process spawning
-//! (`process.rs`): who and where we are, whether a process lives, positioned reads, write-back.
+//! Who and where we are, whether a process lives, positioned reads, write-back, and the crash
+//! hook's way of dying.
 
 use std::fs::File;
 
@@ -15,7 +15,7 @@ pub fn host() -> String {
             return String::from_utf8_lossy(&buf[..end]).into_owned();
         }
     }
-    std::env::var("HOSTNAME").or_else(|_| std::env::var("COMPUTERNAME")).unwrap_or_else(|_| "unknown".into())
+    std::env::var("COMPUTERNAME").or_else(|_| std::env::var("HOSTNAME")).unwrap_or_else(|_| "unknown".into())
 }
 
 /// The user running the tool.
@@ -30,25 +30,56 @@ pub fn user() -> String {
     return "unknown".into();
 }
 
-/// Whether a process of this machine is still running (for reporting a stale lock).
+/// Whether a process of this machine is still running. Pid 0 is never a process we recorded
+/// (on Unix, `kill(0, 0)` would ask about our own process group instead).
 pub fn pid_alive(pid: u32) -> bool {
+    if pid == 0 {
+        return false;
+    }
     #[cfg(unix)]
-    // SAFETY: kill with signal 0 only checks that the process exists.
-    return unsafe { libc::kill(pid as i32, 0) == 0 };
-    #[cfg(not(unix))]
     {
-        let _ = pid;
-        // Without a cheap check, assume it lives: the OS lock is what actually decides.
-        true
+        // SAFETY: kill with signal 0 only checks that the process exists.
+        let rc = unsafe { libc::kill(pid as i32, 0) };
+        rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+    #[cfg(windows)]
+    {
+        use windows_sys::Win32::Foundation::{CloseHandle, STILL_ACTIVE};
+        use windows_sys::Win32::System::Threading::{
+            GetExitCodeProcess, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
+        };
+        // SAFETY: opening a process by id for a query; the handle is closed below.
+        let handle = unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid) };
+        if handle.is_null() {
+            return false;
+        }
+        let mut code = 0u32;
+        // SAFETY: `handle` is valid and `code` is ours to write.
+        let ok = unsafe { GetExitCodeProcess(handle, &mut code) };
+        // SAFETY: closing the handle opened above.
+        unsafe {
+            CloseHandle(handle);
+        }
+        ok != 0 && code == STILL_ACTIVE as u32
     }
 }
 
-/// Ends this process at once, as a crash would (the crash-test hook).
+/// The exit code a process killed by the crash hook shows on Windows (Unix shows SIGKILL).
+pub const KILLED_EXIT_CODE: u32 = 137;
+
+/// Ends this process at once, as a crash would (the crash-test hook): SIGKILL on Unix,
+/// `TerminateProcess` on Windows. No destructor, buffer flush or handler runs.
 pub fn kill_self() -> ! {
     #[cfg(unix)]
     // SAFETY: sending SIGKILL to ourselves has no preconditions.
     unsafe {
         libc::kill(libc::getpid(), libc::SIGKILL);
+    }
+    #[cfg(windows)]
+    // SAFETY: terminating our own process.
+    unsafe {
+        use windows_sys::Win32::System::Threading::{GetCurrentProcess, TerminateProcess};
+        TerminateProcess(GetCurrentProcess(), KILLED_EXIT_CODE);
     }
     std::process::abort()
 }

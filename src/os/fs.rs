@@ -1,0 +1,193 @@
+//! The filesystem operations whose guarantees differ between systems: replacing a file in one
+//! step, making a rename durable, and files held open by another program (Windows refuses to
+//! touch them: a virus scanner or an editor briefly holding a file is common there).
+
+use std::fs::File;
+use std::io;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// How long an operation on a file held open elsewhere is retried before it is reported.
+const SHARING_RETRY: Duration = Duration::from_secs(2);
+
+/// Moves the file `from` over `to` in one step: `to` names either its old content or the new
+/// one, never neither, and the move is on disk when this returns (Unix: `rename(2)` then a
+/// sync of the folder; Windows: `MoveFileExW` with `REPLACE_EXISTING | WRITE_THROUGH`).
+pub fn replace_file(from: &Path, to: &Path) -> io::Result<()> {
+    retry_while_shared(&[from, to], || imp::replace_file(from, to))?;
+    sync_dir(super::path::parent_dir(to));
+    Ok(())
+}
+
+/// Makes a folder's entries (a rename, a new file) durable. On Windows the rename itself is
+/// written through (NTFS journals its metadata), and a folder cannot be opened to be synced.
+pub fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    let _ = dir;
+}
+
+/// Runs `op`, again and again for a short, bounded time while a file it uses (`paths`) is held
+/// open by another program without sharing (Windows); then fails saying so, with the holder when
+/// the system can tell.
+pub fn retry_while_shared<T>(paths: &[&Path], mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(10);
+    loop {
+        match op() {
+            Err(e) if imp::is_sharing_violation(&e) => {
+                if started.elapsed() >= SHARING_RETRY {
+                    return Err(in_use(paths));
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(250));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Opens a file for reading, waiting out a short sharing violation.
+pub fn open_shared(path: &Path) -> io::Result<File> {
+    retry_while_shared(&[path], || File::open(path))
+}
+
+fn in_use(paths: &[&Path]) -> io::Error {
+    let holders: Vec<String> = paths.iter().flat_map(|p| imp::holders(p)).collect();
+    let by = if holders.is_empty() { String::new() } else { format!(" (held by {})", holders.join(", ")) };
+    io::Error::new(io::ErrorKind::ResourceBusy, format!("the file is in use by another program{by}"))
+}
+
+/// Like [`io_reason`], for an error met creating `path` or something in it: where a part of the
+/// path is a file, every system says so (Windows would say only that the path was not found).
+pub fn io_reason_at(path: &Path, e: &io::Error) -> String {
+    let blocked =
+        matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::AlreadyExists | io::ErrorKind::NotADirectory)
+            && path.ancestors().find(|a| a.exists()).is_some_and(|a| !a.is_dir());
+    if blocked {
+        return "a part of the path is not a folder".into();
+    }
+    io_reason(e)
+}
+
+/// A short reason for an I/O error, without the "(os error N)" noise.
+pub fn io_reason(e: &io::Error) -> String {
+    if imp::is_sharing_violation(e) {
+        return "the file is in use by another program".into();
+    }
+    match e.kind() {
+        io::ErrorKind::NotFound => "no such file or folder".into(),
+        io::ErrorKind::PermissionDenied => "permission denied".into(),
+        io::ErrorKind::AlreadyExists => "it already exists".into(),
+        io::ErrorKind::StorageFull => "no space left on the device".into(),
+        io::ErrorKind::ReadOnlyFilesystem => "the filesystem is read-only".into(),
+        io::ErrorKind::FileTooLarge => "file too large (a size limit was reached)".into(),
+        io::ErrorKind::DirectoryNotEmpty => "the folder is not empty".into(),
+        io::ErrorKind::IsADirectory => "it is a folder".into(),
+        io::ErrorKind::NotADirectory => "a part of the path is not a folder".into(),
+        _ => {
+            let s = e.to_string();
+            match s.find(" (os error") {
+                Some(i) => s[..i].to_string(),
+                None => s,
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+mod imp {
+    use std::io;
+    use std::path::Path;
+
+    pub fn replace_file(from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(from, to)
+    }
+
+    pub fn is_sharing_violation(_: &io::Error) -> bool {
+        false
+    }
+
+    pub fn holders(_: &Path) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+#[cfg(windows)]
+mod imp {
+    use std::io;
+    use std::os::windows::ffi::OsStrExt;
+    use std::path::Path;
+
+    use windows_sys::Win32::Foundation::{ERROR_LOCK_VIOLATION, ERROR_SHARING_VIOLATION, ERROR_USER_MAPPED_FILE};
+    use windows_sys::Win32::Storage::FileSystem::{MOVEFILE_REPLACE_EXISTING, MOVEFILE_WRITE_THROUGH, MoveFileExW};
+    use windows_sys::Win32::System::RestartManager::{
+        CCH_RM_SESSION_KEY, RM_PROCESS_INFO, RmEndSession, RmGetList, RmRegisterResources, RmStartSession,
+    };
+
+    /// A path for the wide Win32 calls: absolute, and in the `\\?\` form when it is long, so
+    /// paths past 260 characters work as they do through std.
+    fn wide(path: &Path) -> Vec<u16> {
+        let full = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let text = full.as_os_str().to_string_lossy().into_owned();
+        let text = if text.len() < 248 || text.starts_with(r"\\?\") {
+            text
+        } else if let Some(unc) = text.strip_prefix(r"\\") {
+            format!(r"\\?\UNC\{unc}")
+        } else {
+            format!(r"\\?\{text}")
+        };
+        std::ffi::OsStr::new(&text).encode_wide().chain(std::iter::once(0)).collect()
+    }
+
+    pub fn replace_file(from: &Path, to: &Path) -> io::Result<()> {
+        let (from, to) = (wide(from), wide(to));
+        // SAFETY: both are NUL-terminated wide strings that live across the call.
+        let ok = unsafe { MoveFileExW(from.as_ptr(), to.as_ptr(), MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH) };
+        if ok == 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    }
+
+    pub fn is_sharing_violation(e: &io::Error) -> bool {
+        matches!(
+            e.raw_os_error().map(|c| c as u32),
+            Some(ERROR_SHARING_VIOLATION | ERROR_LOCK_VIOLATION | ERROR_USER_MAPPED_FILE)
+        )
+    }
+
+    /// The programs holding a file open, by the Restart Manager (empty when it cannot tell).
+    pub fn holders(path: &Path) -> Vec<String> {
+        let mut session = 0u32;
+        let mut key = [0u16; CCH_RM_SESSION_KEY as usize + 1];
+        // SAFETY: `session` and `key` are ours to write; the key buffer has the size required.
+        if unsafe { RmStartSession(&mut session, 0, key.as_mut_ptr()) } != 0 {
+            return Vec::new();
+        }
+        let name = wide(path);
+        let names = [name.as_ptr()];
+        let mut out = Vec::new();
+        // SAFETY: one valid wide string; the session is open.
+        if unsafe { RmRegisterResources(session, 1, names.as_ptr(), 0, std::ptr::null(), 0, std::ptr::null()) } == 0 {
+            let mut needed = 0u32;
+            // SAFETY: plain data, zeroed is valid.
+            let mut infos: [RM_PROCESS_INFO; 8] = unsafe { std::mem::zeroed() };
+            let mut count = infos.len() as u32;
+            let mut reasons = 0u32;
+            // SAFETY: `infos` holds `count` entries; the other pointers are ours to write.
+            let rc = unsafe { RmGetList(session, &mut needed, &mut count, infos.as_mut_ptr(), &mut reasons) };
+            if rc == 0 {
+                for info in &infos[..(count as usize).min(infos.len())] {
+                    let end = info.strAppName.iter().position(|&c| c == 0).unwrap_or(info.strAppName.len());
+                    let app = String::from_utf16_lossy(&info.strAppName[..end]);
+                    out.push(format!("{app} (pid {})", info.Process.dwProcessId));
+                }
+            }
+        }
+        // SAFETY: ending the session opened above.
+        unsafe {
+            RmEndSession(session);
+        }
+        out
+    }
+}

@@ -1,0 +1,11 @@
+//! The operating-system layer: everything that differs between Windows and Unix lives here,
+//! `cfg(unix)` and `cfg(windows)` side by side, so the rest of the code never asks which system
+//! it runs on.
+
+pub mod args;
+pub mod console;
+pub mod fs;
+pub mod path;
+pub mod process;
+pub mod signals;
+pub mod sys;
