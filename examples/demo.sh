@@ -10,18 +10,18 @@
 # Set KEEP=1 to keep the folder afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
+cargo build --release --quiet --bin runbook --example simulated-server
 runbook="$PWD/target/release/runbook"
 books="$PWD/runbooks/apex-one"
-server="$PWD/examples/simulated-server/make-server.sh"
+server="$PWD/target/release/examples/simulated-server"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/runbook-demo.XXXXXX")
 if [ "${KEEP:-}" = 1 ]; then echo "keeping $work"; else trap 'rm -rf "$work"' EXIT; fi
 cd "$work"
 export RUNBOOK_STATE_DIR="$work/state"
 password='Apex-Install-2019!'
-old=$("$server" "$work/old-server" upgraded "$password" 8000)
-new=$("$server" "$work/new-server" fresh "$password" 8378)
+old=$("$server" make "$work/old-server" upgraded "$password" 8000)
+new=$("$server" make "$work/new-server" fresh "$password" 8378)
 
 if [ -t 2 ] && [ -z "${NO_COLOR:-}" ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
 say() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain" >&2; }

@@ -98,7 +98,7 @@ fn rename_refuses_to_replace_without_overwrite() {
 
 #[test]
 fn cd_changes_where_later_steps_work() {
-    run("  - id: in\n    cd: sub\n  - id: w\n    write: { path: here.txt, content: hi }\n  - id: e\n    exec: [pwd]\n")
+    run("  - id: in\n    cd: sub\n  - id: w\n    write: { path: here.txt, content: hi }\n  - id: e\n    exec: [helper, pwd]\n")
         .mkdir("sub")
         .creates("sub/here.txt", "hi")
         .stderr_contains([
@@ -119,9 +119,10 @@ fn cd_into_a_missing_folder_fails() {
 
 #[test]
 fn exec_runs_without_a_shell_and_captures_output() {
-    run("  - id: e\n    exec: [echo, 'a $HOME; b', '*']\n  - id: show\n    log: 'got {{ steps.e.stdout | trim }} ({{ steps.e.exit_code }})'\n")
+    // No shell: `$HOME`, `;`, `*` and `%PATH%` reach the program as written, on every system.
+    run("  - id: e\n    exec: [helper, echo, 'a $HOME; b', '*', '%PATH%']\n  - id: show\n    log: 'got {{ steps.e.stdout | trim }} ({{ steps.e.exit_code }})'\n")
         .stderr(&format!(
-            "{HEAD}[1/2] e: exec echo \"a $HOME; b\" *\n      | a $HOME; b *\n      done\n[2/2] show: log\n      got a $HOME; b * (0)\n      unchanged\nRun succeeded (1 done, 1 unchanged).\n"
+            "{HEAD}[1/2] e: exec helper echo \"a $HOME; b\" * %PATH%\n      | a $HOME; b * %PATH%\n      done\n[2/2] show: log\n      got a $HOME; b * %PATH% (0)\n      unchanged\nRun succeeded (1 done, 1 unchanged).\n"
         ))
         .run();
 }
@@ -129,7 +130,7 @@ fn exec_runs_without_a_shell_and_captures_output() {
 #[test]
 fn exec_prefers_the_program_in_the_cd_folder() {
     run("  - id: in\n    cd: tool\n  - id: e\n    exec: [mytool, x]\n")
-        .executable("tool/mytool", "#!/bin/sh\necho \"local tool $1\"\n")
+        .script("tool/mytool", "#!/bin/sh\necho \"local tool $1\"\n", "@echo local tool %1\n")
         .stderr_contains(["      | local tool x\n      done\n"])
         .run();
 }
@@ -137,10 +138,10 @@ fn exec_prefers_the_program_in_the_cd_folder() {
 #[test]
 fn exec_failure_shows_the_exit_code_and_the_last_lines() {
     // Live lines of stdout and stderr may interleave either way; the summary lists stdout first.
-    let out = run("  - id: e\n    exec: [sh, -c, 'echo first; echo oops >&2; exit 3']\n")
+    let out = run("  - id: e\n    exec: [helper, out, first, err, oops, exit, '3']\n")
         .code(1)
         .stderr_contains([
-            "      failed\n      `sh` exited with code 3\n      last lines of the output:\n        | first\n        | oops\n",
+            "      failed\n      `helper` exited with code 3\n      last lines of the output:\n        | first\n        | oops\n",
         ])
         .run();
     assert!(out.stderr.contains("      | first\n") && out.stderr.contains("      | oops\n"), "{}", out.stderr);
@@ -156,34 +157,35 @@ fn exec_of_a_missing_program_says_where_it_looked() {
 
 #[test]
 fn exec_expect_accepts_other_exit_codes_and_captures() {
-    run("  - id: e\n    exec:\n      program: sh\n      args: [-c, 'echo version=8378; exit 2']\n      expect: { exit-code: [0, 2], matches: 'version=(?P<build>\\d+)' }\n  - id: l\n    log: 'build {{ steps.e.captures.build }}'\n")
+    run("  - id: e\n    exec:\n      program: helper\n      args: [out, version=8378, exit, '2']\n      expect: { exit-code: [0, 2], matches: 'version=(?P<build>\\d+)' }\n  - id: l\n    log: 'build {{ steps.e.captures.build }}'\n")
         .stderr_contains(["      | version=8378\n      done\n", "      build 8378\n"])
         .run();
 }
 
 #[test]
 fn exec_env_and_stdin_reach_the_program() {
-    run("  - id: e\n    exec: { program: sh, args: [-c, 'read line; echo \"$GREETING $line\"'], env: { GREETING: hello }, stdin: \"world\\n\" }\n")
-        .stderr_contains(["      | hello world\n"])
+    run("  - id: e\n    exec: { program: helper, args: [env, GREETING, stdin], env: { GREETING: hello }, stdin: \"world\\n\" }\n")
+        .stderr_contains(["      | hello\n      | world\n"])
         .run();
 }
 
 #[test]
 fn exec_decodes_shift_jis_output() {
     // 「成功」 in Shift_JIS
-    run("  - id: e\n    exec: { program: printf, args: ['\\220\\254\\214\\367\\n'], encoding: shift_jis }\n  - id: x\n    expect-output: { contains: 成功 }\n")
+    run("  - id: e\n    exec: { program: helper, args: [bytes, 90AC8CF70D0A], encoding: shift_jis }\n  - id: x\n    expect-output: { contains: 成功 }\n")
         .stderr_contains(["      | 成功\n      done\n", "[2/2] x: expect-output of e: contains \"成功\"\n      unchanged\n"])
         .run();
 }
 
 #[test]
 fn exec_timeout_kills_the_command() {
-    run("  - id: e\n    timeout: 300ms\n    exec: [sleep, '30']\n")
+    run("  - id: e\n    timeout: 300ms\n    exec: [helper, sleep, '30000']\n")
         .code(1)
-        .stderr_contains(["      `sleep` timed out after 300ms and was stopped\n"])
+        .stderr_contains(["      `helper` timed out after 300ms and was stopped\n"])
         .run();
 }
 
+#[cfg(unix)]
 #[test]
 fn shell_runs_a_script() {
     run("  - id: s\n    shell: 'echo one && echo two | tr a-z A-Z'\n")
@@ -193,9 +195,24 @@ fn shell_runs_a_script() {
         .run();
 }
 
+/// cmd reads the script as typed at its prompt: quotes stay, `&&` and `|` chain, `%VAR%` expands.
+#[cfg(windows)]
+#[test]
+fn shell_runs_a_script() {
+    // (cmd's `echo` keeps the space before `&&` and `&`.)
+    run("  - id: s\n    shell: 'echo one && echo \"two words\" & echo %RUNBOOK_T%| helper stdin'\n  - id: x\n    expect-output: { contains: \"one \\n\\\"two words\\\" \\nthree\" }\n")
+        .env("RUNBOOK_T", "three")
+        .stderr_contains([
+            "[1/2] s: shell (cmd) echo one && echo \"two words\" & echo %RUNBOOK_T%| helper stdin\n      | one \n      | \"two words\" \n      | three\n      done\n",
+            "[2/2] x: expect-output of s:",
+            "      unchanged\n",
+        ])
+        .run();
+}
+
 #[test]
 fn expect_output_failure_shows_what_was_expected_and_seen() {
-    run("  - id: e\n    exec: [echo, 'Import failed']\n  - id: x\n    expect-output: { contains: has successfully, not-contains: failed }\n")
+    run("  - id: e\n    exec: [helper, out, 'Import failed']\n  - id: x\n    expect-output: { contains: has successfully, not-contains: failed }\n")
         .code(1)
         .stderr_contains([
             "[2/2] x: expect-output of e: contains \"has successfully\", does not contain \"failed\"\n      failed\n",
@@ -206,7 +223,7 @@ fn expect_output_failure_shows_what_was_expected_and_seen() {
 
 #[test]
 fn expect_output_on_stderr_only() {
-    run("  - id: e\n    exec: [sh, -c, 'echo out; echo err >&2']\n  - id: x\n    expect-output: { stream: stderr, contains: out }\n")
+    run("  - id: e\n    exec: [helper, out, out, err, err]\n  - id: x\n    expect-output: { stream: stderr, contains: out }\n")
         .code(1)
         .stderr_contains(["expected the output to contain \"out\"\n      last lines of stderr:\n        | err\n"])
         .run();
@@ -297,16 +314,21 @@ fn fail_stops_the_run_and_when_skips() {
 
 #[test]
 fn continue_on_error_goes_on() {
-    run("  - id: bad\n    continue-on-error: true\n    exec: ['false']\n  - id: after\n    log: 'status {{ steps.bad.status }}'\n")
+    run("  - id: bad\n    continue-on-error: true\n    exec: [helper, exit, '1']\n  - id: after\n    log: 'status {{ steps.bad.status }}'\n")
         .stderr_contains(["      failed\n", "continue-on-error: the run goes on\n", "      status failed\n", "Run succeeded (1 unchanged, 1 failed)."])
         .run();
 }
 
 #[test]
 fn retries_try_again() {
-    run("  - id: flaky\n    retries: 2\n    retry-delay: 10ms\n    exec: [sh, -c, 'n=$(cat n 2>/dev/null || echo 0); n=$((n+1)); echo $n > n; [ $n -ge 3 ]']\n")
+    run("  - id: flaky\n    retries: 2\n    retry-delay: 10ms\n    exec: [helper, count, n, '3']\n")
         .creates("n", "3\n")
-        .stderr_contains(["      retrying (2/3) in 10 ms\n", "      retrying (3/3) in 10 ms\n", "      done\n", "Run succeeded (1 done)."])
+        .stderr_contains([
+            "      retrying (2/3) in 10 ms\n",
+            "      retrying (3/3) in 10 ms\n",
+            "      done\n",
+            "Run succeeded (1 done).",
+        ])
         .run();
 }
 
@@ -328,7 +350,7 @@ fn manual_without_a_terminal_needs_yes() {
 
 #[test]
 fn a_template_error_at_run_time_fails_the_step() {
-    run("  - id: e\n    exec: [sh, -c, 'exit 0']\n  - id: l\n    log: '{{ steps.e.captures.nope }}'\n")
+    run("  - id: e\n    exec: [helper, exit, '0']\n  - id: l\n    log: '{{ steps.e.captures.nope }}'\n")
         .code(1)
         .stderr_contains(["[2/2] l: log: {{ steps.e.captures.nope }}\n      failed\n      undefined value (in `{{ steps.e.captures.nope }}` at rb.yaml:7:10)\n"])
         .run();
@@ -337,11 +359,11 @@ fn a_template_error_at_run_time_fails_the_step() {
 #[test]
 fn json_events_on_stdout() {
     let out = Test::new()
-        .file("rb.yaml", rb("  - id: e\n    exec: [echo, hi]\n"))
+        .file("rb.yaml", rb("  - id: e\n    exec: [helper, out, hi]\n"))
         .args(["run", "rb.yaml", "--format", "json"])
         .any_stdout()
         .run();
-    let events: Vec<serde_json::Value> = out.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let events: Vec<serde_json::Value> = out.stdout_raw.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let kinds: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["run_started", "step_started", "output", "step_finished", "run_finished"]);
     assert_eq!(events[2]["line"], "hi");
@@ -357,6 +379,7 @@ fn json_events_on_stdout() {
     }
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn rename_across_filesystems_copies_verifies_and_removes() {
     // /dev/shm is a tmpfs on Linux: a different filesystem from the test folder's.

@@ -16,7 +16,7 @@ steps:
       runbook: lib/write-note.yaml
       with: { path: '{{ target }}/note.txt', text: 'hello' }
   - id: show
-    exec: [cat, '{{ target }}/note.txt']
+    exec: [helper, cat, '{{ target }}/note.txt']
   - id: after
     log: 'included said {{ steps.sub.write.status }} and {{ steps.show.stdout | trim }}'
 "#;
@@ -203,7 +203,7 @@ fn junit(path: &std::path::Path) -> (usize, usize, usize, String) {
 
 #[test]
 fn junit_reports_for_runs_and_plans() {
-    let rb = "runbook: 1\nname: j\ninputs:\n  pw: { secret: true }\nsteps:\n  - id: ok\n    exec: [echo, 'using {{ pw }}']\n  - id: skip\n    when: 'false'\n    log: never\n  - id: bad\n    exec: [sh, -c, 'echo \"<bad> & {{ pw }}\" >&2; exit 4']\n";
+    let rb = "runbook: 1\nname: j\ninputs:\n  pw: { secret: true }\nsteps:\n  - id: ok\n    exec: [helper, out, 'using {{ pw }}']\n  - id: skip\n    when: 'false'\n    log: never\n  - id: bad\n    exec: [helper, err, '<bad> & {{ pw }}', exit, '4']\n";
     let out = Test::new()
         .file("rb.yaml", rb)
         .args(["run", "rb.yaml", "--report", "run.xml", "--var", "pw=Hunter-2-pw"])
@@ -213,7 +213,7 @@ fn junit_reports_for_runs_and_plans() {
         .run();
     let (tests, failures, skipped, text) = junit(&out.path().join("run.xml"));
     assert_eq!((tests, failures, skipped), (3, 1, 1));
-    assert!(text.contains("<failure message=\"`sh` exited with code 4\""), "{text}");
+    assert!(text.contains("<failure message=\"`helper` exited with code 4\""), "{text}");
     assert!(text.contains("&lt;bad&gt; &amp; ****"), "{text}");
     assert!(!text.contains("Hunter-2-pw"));
     let out = out

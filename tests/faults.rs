@@ -1,22 +1,26 @@
-//! Faults: a full disk during a copy, permissions on source, target and state folder, and a
-//! state folder that cannot be written, refused before any step runs.
+//! Faults: a full disk during a copy, permissions on source, target and state folder, a file
+//! held open by another program, and a state folder that cannot be written, refused before any
+//! step runs. Where a fault is made differently on each system (an rlimit and file modes on
+//! Unix; sharing modes and the read-only attribute on Windows), each has its own test.
 
+#[cfg(unix)]
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use crate::support::{BIN, Test, tree};
+use crate::support::{Test, command};
 
+#[cfg(unix)]
 #[test]
 fn a_copy_onto_a_full_disk_leaves_nothing_at_the_target_name_and_a_resumable_journal() {
+    use std::os::unix::process::CommandExt;
     let t = Test::new()
         .file("rb.yaml", "runbook: 1\nname: full\nsteps:\n  - id: big\n    copy: { from: big.dat, to: out/big.dat }\n")
         .file("big.dat", vec![7u8; 3 * 1024 * 1024])
         .mkdir("out");
     let dir = t.path().to_path_buf();
     // A file size limit stands in for a full disk: writes past 1 MiB fail with EFBIG.
-    let mut cmd = Command::new(BIN);
-    cmd.args(["run", "rb.yaml"]).current_dir(&dir).env("CI", "true").stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut cmd = command(&dir);
+    cmd.args(["run", "rb.yaml"]).stdout(Stdio::null()).stderr(Stdio::piped());
     // SAFETY: only async-signal-safe calls (signal, setrlimit) between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
@@ -30,7 +34,7 @@ fn a_copy_onto_a_full_disk_leaves_nothing_at_the_target_name_and_a_resumable_jou
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("cannot write") && stderr.contains("file too large"), "{stderr}");
-    let files: Vec<String> = tree(&dir).into_keys().filter(|p| p.starts_with("out")).collect();
+    let files: Vec<String> = crate::support::tree(&dir).into_keys().filter(|p| p.starts_with("out")).collect();
     assert_eq!(files, ["out/"], "no file (not even a temporary one) is left in out/");
     // Space is back: resume finishes the copy.
     t.args(["resume", "rb.yaml"])
@@ -39,6 +43,7 @@ fn a_copy_onto_a_full_disk_leaves_nothing_at_the_target_name_and_a_resumable_jou
         .run();
 }
 
+#[cfg(unix)]
 #[test]
 fn permission_denied_on_the_source_is_a_clear_step_failure() {
     let t = Test::new()
@@ -52,6 +57,7 @@ fn permission_denied_on_the_source_is_a_clear_step_failure() {
         .run();
 }
 
+#[cfg(unix)]
 #[test]
 fn permission_denied_on_the_target_folder_is_a_clear_step_failure() {
     let t = Test::new()
@@ -81,6 +87,7 @@ fn an_unwritable_state_folder_is_refused_before_any_step_runs() {
         .run();
 }
 
+#[cfg(unix)]
 #[test]
 fn a_read_only_state_folder_is_refused_before_any_step_runs() {
     let t = Test::new()
@@ -96,17 +103,12 @@ fn a_read_only_state_folder_is_refused_before_any_step_runs() {
 
 #[test]
 fn runs_of_different_runbooks_in_one_state_folder_do_not_interfere() {
-    let a = "runbook: 1\nname: a\nsteps:\n  - id: w\n    exec: [sh, -c, 'touch a-started; while [ ! -f go ]; do sleep 0.01; done; echo a > a.txt']\n";
+    let a =
+        "runbook: 1\nname: a\nsteps:\n  - id: w\n    exec: [helper, touch, a-started, wait-for, go, write, a.txt, a]\n";
     let b = "runbook: 1\nname: b\nsteps:\n  - id: w\n    write: { path: b.txt, content: b }\n";
     let t = Test::new().file("a.yaml", a).file("b.yaml", b);
     let dir = t.path().to_path_buf();
-    let mut first = Command::new(BIN)
-        .args(["run", "a.yaml"])
-        .current_dir(&dir)
-        .env("CI", "true")
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut first = command(&dir).args(["run", "a.yaml"]).stderr(Stdio::null()).spawn().unwrap();
     while !dir.join("a-started").exists() {
         std::thread::yield_now();
     }
@@ -120,4 +122,44 @@ fn runs_of_different_runbooks_in_one_state_folder_do_not_interfere() {
     assert!(first.wait().unwrap().success());
     assert_eq!(std::fs::read_to_string(out.path().join("a.txt")).unwrap(), "a\n");
     out.then().args(["status"]).stdout_contains(["  a  succeeded\n", "  b  succeeded\n"]).any_stdout().run();
+}
+
+/// A file another program holds open without sharing it (an editor, a virus scanner): the step
+/// waits a moment for it, then fails naming the file, and the run resumes once it is free.
+#[cfg(windows)]
+#[test]
+fn a_file_held_open_by_another_program_is_waited_for_then_reported() {
+    use std::os::windows::fs::OpenOptionsExt;
+    let t = Test::new()
+        .file("rb.yaml", "runbook: 1\nname: held\nsteps:\n  - id: r\n    rename: { from: a.dat, to: a.pfx }\n")
+        .file("a.dat", "certificate");
+    let holder = std::fs::OpenOptions::new().read(true).share_mode(0).open(t.path().join("a.dat")).unwrap();
+    let out = t
+        .args(["run", "rb.yaml"])
+        .code(1)
+        .stderr_contains(["      failed\n", "cannot rename [TMP]/a.dat: the file is in use by another program"])
+        .run();
+    drop(holder);
+    out.then()
+        .args(["resume", "rb.yaml"])
+        .removes("a.dat")
+        .creates("a.pfx", "certificate")
+        .stderr_contains(["Run succeeded (1 done).\n"])
+        .run();
+}
+
+/// The source of a copy held open without sharing: reported as in use, naming it.
+#[cfg(windows)]
+#[test]
+fn a_copy_source_held_open_is_reported_as_in_use() {
+    use std::os::windows::fs::OpenOptionsExt;
+    let t = Test::new()
+        .file("rb.yaml", "runbook: 1\nname: held\nsteps:\n  - id: c\n    copy: { from: a.dat, to: b.dat }\n")
+        .file("a.dat", "certificate");
+    let holder = std::fs::OpenOptions::new().read(true).share_mode(0).open(t.path().join("a.dat")).unwrap();
+    t.args(["run", "rb.yaml"])
+        .code(1)
+        .stderr_contains(["cannot read the source [TMP]/a.dat: the file is in use by another program"])
+        .run();
+    drop(holder);
 }

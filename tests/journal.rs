@@ -3,9 +3,9 @@
 //! run, run each non-idempotent command at most once, and keep the journal readable.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use crate::support::{BIN, tree, wait_for_no_processes_in};
+use crate::support::{KILLED, command, tree, wait_for_no_processes_in};
 
 const RUNBOOK: &str = r#"runbook: 1
 name: crashy
@@ -21,19 +21,19 @@ steps:
   - id: rename
     rename: { from: out/stage/big.dat, to: out/stage/big.pfx }
   - id: idem
-    exec: { program: sh, args: [-c, 'echo v1 > out/idem.txt'], idempotent: true }
+    exec: { program: helper, args: [write, out/idem.txt, v1], idempotent: true }
   - id: charge
-    exec: [sh, -c, 'echo charged >> out/ledger']
+    exec: [helper, append, out/ledger, charged]
   - id: check
     expect-output: { step: idem, not-contains: error }
   - id: tool
-    exec: { program: sh, args: [-c, 'echo "tool ok {{ secret }}"'], idempotent: true }
+    exec: { program: helper, args: [echo, 'tool ok {{ secret }}'], idempotent: true }
   - id: confirm
     expect-output: { contains: tool ok }
   - id: second_copy
     copy: { from: out/stage/big.pfx, to: out/copy.pfx }
   - id: again
-    exec: [sh, -c, 'echo again >> out/ledger2']
+    exec: [helper, append, out/ledger2, again]
   - id: tidy
     remove: out/note.txt
   - id: summary
@@ -47,7 +47,9 @@ steps:
   - id: more_rename
     rename: { from: out/more/n2.txt, to: out/more/n3.txt }
   - id: more_idem
-    exec: { program: sh, args: [-c, 'cp out/more/n3.txt out/more/n4.txt'], idempotent: true }
+    exec: { program: helper, args: [cat, out/more/n3.txt], idempotent: true }
+  - id: more_out
+    write: { path: out/more/n4.txt, content: "{{ steps.more_idem.stdout }}" }
   - id: done
     log: finished
 "#;
@@ -59,8 +61,8 @@ fn setup(dir: &Path) {
 }
 
 fn runbook(dir: &Path, args: &[&str], crash: Option<&str>) -> (i32, String) {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).current_dir(dir).env("CI", "true").stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut cmd = command(dir);
+    cmd.args(args).stdout(Stdio::null()).stderr(Stdio::piped());
     if let Some(c) = crash {
         cmd.env("RUNBOOK_TEST_CRASH", c);
     }
@@ -75,7 +77,7 @@ fn converge(dir: &Path, crash: &str) -> usize {
     let mut runs = 1;
     while code != 0 {
         assert!(runs < 10, "{crash}: no convergence; last stderr:\n{err}");
-        assert!(code == -1 || code == 3, "{crash}: unexpected exit {code}\n{err}");
+        assert!(code == KILLED || code == 3, "{crash}: unexpected exit {code}\n{err}");
         // A command orphaned by the kill may still be finishing: let it, as an operator would.
         assert!(wait_for_no_processes_in(dir).is_empty(), "{crash}: processes left running");
         let mut args = vec!["resume".to_string(), "rb.yaml".to_string()];
@@ -153,7 +155,7 @@ fn a_torn_last_line_is_ignored_with_a_warning() {
     setup(dir.path());
     // Stop right after the first steps are on disk, then tear the journal's tail.
     let (code, _) = runbook(dir.path(), &["run", "rb.yaml"], Some("after-sync:3"));
-    assert_eq!(code, -1);
+    assert_eq!(code, KILLED);
     let journal = std::fs::read_dir(dir.path().join(".runbook/runs/crashy")).unwrap().next().unwrap().unwrap().path();
     let mut text = std::fs::read_to_string(&journal).unwrap();
     text.push_str("{\"type\":\"step_finished\",\"step\":\"sta");
@@ -169,7 +171,7 @@ fn a_garbled_line_in_the_middle_is_an_error_naming_the_line() {
     let dir = tempfile::tempdir().unwrap();
     setup(dir.path());
     let (code, _) = runbook(dir.path(), &["run", "rb.yaml"], Some("after-sync:4"));
-    assert_eq!(code, -1);
+    assert_eq!(code, KILLED);
     let journal = std::fs::read_dir(dir.path().join(".runbook/runs/crashy")).unwrap().next().unwrap().unwrap().path();
     let text = std::fs::read_to_string(&journal).unwrap();
     let mut lines: Vec<&str> = text.lines().collect();

@@ -62,7 +62,7 @@ fn command_outputs_are_unknown_until_run_time() {
 name: p
 steps:
   - id: tool
-    exec: [echo, "version 7"]
+    exec: [helper, out, "version 7"]
   - id: check
     expect-output: { matches: 'version (?P<v>\d+)' }
   - id: use
@@ -81,7 +81,7 @@ fn read_only_probes_run_during_the_plan() {
 name: p
 steps:
   - id: probe
-    exec: { program: sh, args: [-c, 'echo build=8400'], read-only: true }
+    exec: { program: helper, args: [out, build=8400], read-only: true }
   - id: parse
     expect-output: { matches: 'build=(?P<build>\d+)' }
   - id: refuse
@@ -112,7 +112,7 @@ steps:
   - id: x
     remove: { path: old, recursive: true }
   - id: e
-    exec: [sh, -c, 'touch should-not-exist']
+    exec: [helper, touch, should-not-exist]
   - id: s
     shell: 'touch should-not-exist-either'
 "#;
@@ -125,11 +125,10 @@ steps:
 
 #[test]
 fn json_plan_is_one_document() {
-    let yaml =
-        "runbook: 1\nname: p\ninputs:\n  pw: { secret: true }\nsteps:\n  - id: e\n    exec: [echo, '{{ pw }}']\n";
+    let yaml = "runbook: 1\nname: p\ninputs:\n  pw: { secret: true }\nsteps:\n  - id: e\n    exec: [helper, out, '{{ pw }}']\n";
     let out = plan(yaml).args(["--format", "json", "--var", "pw=hunter2"]).any_stdout().run();
-    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(doc["steps"][0]["action"], "exec echo ****");
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout_raw).unwrap();
+    assert_eq!(doc["steps"][0]["action"], "exec helper out ****");
     assert_eq!(doc["steps"][0]["verdict"], "would_change");
     assert_eq!(doc["secret_inputs"][0], "pw");
     assert!(!out.stdout.contains("hunter2"));

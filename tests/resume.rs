@@ -1,7 +1,7 @@
 //! Resume: after a failure fixed by hand, after a crash, with a changed runbook, with the
 //! operator's decisions; and the refusals that protect a change window.
 
-use crate::support::Test;
+use crate::support::{KILLED, Test};
 
 const FIXABLE: &str = r#"runbook: 1
 name: fix
@@ -9,7 +9,7 @@ steps:
   - id: one
     write: { path: one.txt, content: "1\n" }
   - id: needs_file
-    exec: [cat, needed.txt]
+    exec: [helper, cat, needed.txt]
   - id: three
     write: { path: three.txt, content: "{{ steps.needs_file.stdout }}" }
 "#;
@@ -27,7 +27,7 @@ fn resume_after_a_failed_step_fixed_by_hand() {
         .code(1)
         .creates("one.txt", "1\n")
         .stderr_contains([
-            "[2/3] needs_file: exec cat needed.txt\n",
+            "[2/3] needs_file: exec helper cat needed.txt\n",
             "      failed\n",
             "Run failed (1 done, 1 failed). Fix the cause, then continue with: runbook resume rb.yaml\n",
         ])
@@ -47,7 +47,7 @@ fn resume_after_a_failed_step_fixed_by_hand() {
         .then()
         .args(["resume", "rb.yaml"])
         .creates("three.txt", "fixed\n")
-        .stderr("Resuming fix (run [RUN], journal .runbook/runs/fix/[RUN].jsonl)\n[2/3] needs_file: exec cat needed.txt\n      | fixed\n      done\n[3/3] three: write [TMP]/three.txt (6 bytes)\n      done\nRun succeeded (2 done).\n")
+        .stderr("Resuming fix (run [RUN], journal .runbook/runs/fix/[RUN].jsonl)\n[2/3] needs_file: exec helper cat needed.txt\n      | fixed\n      done\n[3/3] three: write [TMP]/three.txt (6 bytes)\n      done\nRun succeeded (2 done).\n")
         .run();
     // Nothing left to resume.
     first
@@ -122,7 +122,7 @@ const ONCE: &str = r#"runbook: 1
 name: once
 steps:
   - id: charge
-    exec: [sh, -c, 'echo charged >> ledger; kill -9 $PPID; sleep 5']
+    exec: [helper, append, ledger, charged, kill-parent, sleep, '5000']
   - id: after
     write: { path: after.txt, content: ok }
 "#;
@@ -133,7 +133,7 @@ fn an_interrupted_command_may_have_run_and_the_operator_decides() {
     let first = Test::new()
         .file("rb.yaml", ONCE)
         .args(["run", "rb.yaml"])
-        .code(-1)
+        .code(KILLED)
         .creates("ledger", "charged\n")
         .any_stderr()
         .run();
@@ -159,11 +159,11 @@ fn an_interrupted_command_may_have_run_and_the_operator_decides() {
 
 #[test]
 fn redo_runs_the_command_again() {
-    let rb = "runbook: 1\nname: redo\nsteps:\n  - id: c\n    exec: [sh, -c, 'echo ran >> ledger; [ -f second ] || { touch second; kill -9 $PPID; sleep 5; }']\n";
+    let rb = "runbook: 1\nname: redo\nsteps:\n  - id: c\n    exec: [helper, append, ledger, ran, if-missing, second, touch, second, kill-parent, sleep, '5000']\n";
     let first = Test::new()
         .file("rb.yaml", rb)
         .args(["run", "rb.yaml"])
-        .code(-1)
+        .code(KILLED)
         .creates("ledger", "ran\n")
         .creates("second", "")
         .any_stderr()
@@ -178,11 +178,11 @@ fn redo_runs_the_command_again() {
 
 #[test]
 fn an_idempotent_command_is_simply_run_again() {
-    let rb = "runbook: 1\nname: idem\nsteps:\n  - id: c\n    exec: { program: sh, args: [-c, 'echo v1 > state; [ -f second ] || { touch second; kill -9 $PPID; sleep 5; }'], idempotent: true }\n";
+    let rb = "runbook: 1\nname: idem\nsteps:\n  - id: c\n    exec: { program: helper, args: [write, state, v1, if-missing, second, touch, second, kill-parent, sleep, '5000'], idempotent: true }\n";
     let first = Test::new()
         .file("rb.yaml", rb)
         .args(["run", "rb.yaml"])
-        .code(-1)
+        .code(KILLED)
         .creates("state", "v1\n")
         .creates("second", "")
         .any_stderr()
@@ -190,7 +190,7 @@ fn an_idempotent_command_is_simply_run_again() {
     first
         .then()
         .args(["resume", "rb.yaml"])
-        .stderr_contains(["[1/1] c: exec sh -c", "Run succeeded (1 done).\n"])
+        .stderr_contains(["[1/1] c: exec helper write state v1", "Run succeeded (1 done).\n"])
         .run();
 }
 
@@ -214,9 +214,9 @@ steps:
   - id: into
     cd: sub
   - id: probe
-    exec: { program: sh, args: [-c, 'echo build=8400'], expect: { matches: 'build=(?P<build>\d+)' } }
+    exec: { program: helper, args: [out, build=8400], expect: { matches: 'build=(?P<build>\d+)' } }
   - id: gate
-    exec: [cat, gate.txt]
+    exec: [helper, cat, gate.txt]
   - id: use
     write: { path: result.txt, content: '{{ steps.probe.captures.build }}' }
 "#;
@@ -232,16 +232,11 @@ steps:
 
 #[test]
 fn a_second_run_while_the_lock_is_held_is_refused() {
-    let rb = "runbook: 1\nname: slow\nsteps:\n  - id: wait\n    exec: [sh, -c, 'touch started; while [ ! -f release ]; do sleep 0.01; done']\n";
+    let rb = "runbook: 1\nname: slow\nsteps:\n  - id: wait\n    exec: [helper, touch, started, wait-for, release]\n";
     let t = Test::new().file("rb.yaml", rb);
     let dir = t.path().to_path_buf();
-    let mut first = std::process::Command::new(crate::support::BIN)
-        .args(["run", "rb.yaml"])
-        .current_dir(&dir)
-        .env("CI", "true")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut first =
+        crate::support::command(&dir).args(["run", "rb.yaml"]).stderr(std::process::Stdio::null()).spawn().unwrap();
     while !dir.join("started").exists() {
         std::thread::yield_now();
     }
@@ -270,11 +265,11 @@ fn status_shows_where_runs_stopped() {
             "  stopped at needs_file (failed)\n",
             "    one                      done\n",
             "    needs_file               failed\n",
-            "      `cat` exited with code 1\n",
+            "      `helper` exited with code 1\n",
         ])
         .run();
     let out = first.then().args(["status", "--format", "json"]).any_stdout().run();
-    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout_raw).unwrap();
     assert_eq!(doc[0]["stopped_at"], "needs_file");
     assert_eq!(doc[0]["outcome"], "failed");
 }
@@ -286,7 +281,7 @@ fn a_stale_lock_of_a_killed_run_is_reported_and_taken_over() {
         .file("rb.yaml", rb)
         .args(["run", "rb.yaml"])
         .env("RUNBOOK_TEST_CRASH", "after-sync:2")
-        .code(-1)
+        .code(KILLED)
         .creates("a.txt", "a")
         .any_stderr()
         .run();
@@ -308,7 +303,7 @@ fn a_stale_lock_of_a_killed_run_is_reported_and_taken_over() {
 #[test]
 fn resume_continues_inside_an_included_runbook() {
     let main = "runbook: 1\nname: outer\nsteps:\n  - id: first\n    write: { path: one.txt, content: '1' }\n  - id: inner\n    include: { runbook: inner.yaml, with: { name: two.txt } }\n  - id: last\n    write: { path: three.txt, content: '{{ steps.inner.gate.stdout }}' }\n";
-    let inner = "runbook: 1\nname: inner\ninputs:\n  name: {}\nsteps:\n  - id: w\n    write: { path: '{{ name }}', content: '2' }\n  - id: gate\n    exec: [cat, gate.txt]\n";
+    let inner = "runbook: 1\nname: inner\ninputs:\n  name: {}\nsteps:\n  - id: w\n    write: { path: '{{ name }}', content: '2' }\n  - id: gate\n    exec: [helper, cat, gate.txt]\n";
     let first = Test::new()
         .file("main.yaml", main)
         .file("inner.yaml", inner)
@@ -316,7 +311,7 @@ fn resume_continues_inside_an_included_runbook() {
         .code(1)
         .creates("one.txt", "1")
         .creates("two.txt", "2")
-        .stderr_contains(["[4/5] inner.gate: exec cat gate.txt\n", "      failed\n"])
+        .stderr_contains(["[4/5] inner.gate: exec helper cat gate.txt\n", "      failed\n"])
         .run();
     std::fs::write(first.path().join("gate.txt"), "open").unwrap();
     first
@@ -324,7 +319,7 @@ fn resume_continues_inside_an_included_runbook() {
         .args(["resume", "main.yaml"])
         .creates("three.txt", "open")
         .stderr_contains([
-            "[4/5] inner.gate: exec cat gate.txt\n      | open\n      done\n",
+            "[4/5] inner.gate: exec helper cat gate.txt\n      | open\n      done\n",
             "[5/5] last:",
             "Run succeeded (2 done).\n",
         ])
@@ -343,10 +338,8 @@ fn resume_from_another_folder_continues_where_the_run_began() {
         .run();
     std::fs::write(first.path().join("needed.txt"), "from afar\n").unwrap();
     let state = first.path().join(".runbook").display().to_string();
-    let out = std::process::Command::new(crate::support::BIN)
+    let out = crate::support::command(&first.path().join("elsewhere"))
         .args(["resume", "--state-dir", &state])
-        .current_dir(first.path().join("elsewhere"))
-        .env("CI", "true")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -369,7 +362,7 @@ fn a_runbook_whose_vars_cannot_render_leaves_no_run_behind() {
 
 #[test]
 fn a_changed_include_is_refused_on_resume() {
-    let main = "runbook: 1\nname: outer2\nsteps:\n  - id: inner\n    include: { runbook: inner.yaml }\n  - id: gate\n    exec: [cat, gate.txt]\n";
+    let main = "runbook: 1\nname: outer2\nsteps:\n  - id: inner\n    include: { runbook: inner.yaml }\n  - id: gate\n    exec: [helper, cat, gate.txt]\n";
     let inner = "runbook: 1\nname: inner2\ninputs:\n  word: { default: one }\nsteps:\n  - id: w\n    write: { path: w.txt, content: '{{ word }}' }\n";
     let first = Test::new()
         .file("main.yaml", main)

@@ -21,7 +21,7 @@ vars:
 steps:
   - id: echo
     name: 'Use {{ url }}'
-    exec: { program: sh, args: [-c, 'printf "%s\n" "$PW"; echo "arg=$1"', sh, '{{ pw }}'], env: { PW: '{{ pw }}' }, idempotent: true }
+    exec: { program: helper, args: [env, PW, echo, 'arg={{ pw }}'], env: { PW: '{{ pw }}' }, idempotent: true }
   - id: check
     expect-output: { contains: '{{ pw }}' }
   - id: shellout
@@ -29,7 +29,7 @@ steps:
   - id: note
     log: 'the url is {{ url }}'
   - id: fails
-    exec: [sh, -c, 'echo "denied for {{ pw }}" >&2; exit 9']
+    exec: [helper, err, 'denied for {{ pw }}', exit, '9']
 "#;
 
 fn assert_clean(what: &str, text: &str) {

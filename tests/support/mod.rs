@@ -3,6 +3,11 @@
 //!
 //! Expectations are strict by default: stdout and stderr must be empty and the folder must hold
 //! exactly the files the test wrote, unless the test says otherwise.
+//!
+//! The binary runs with the tests' helper programs (`helper`, `simulated-server`, built by
+//! `cargo test` as examples of this crate) first on its `PATH`, so runbooks name them bare, on
+//! Linux and Windows alike. Output is compared with the temporary folder shown as `[TMP]`, run
+//! ids as `[RUN]`, and (on Windows) paths spelled with `/`.
 
 #![allow(dead_code)]
 
@@ -11,7 +16,62 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::rc::Rc;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_runbook");
+/// The binary under test, as an absolute path (under Wine the build's `/tmp/...` path must be
+/// made absolute before the tests change drive).
+pub fn bin() -> &'static Path {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| std::path::absolute(env!("CARGO_BIN_EXE_runbook")).expect("the binary's path"))
+}
+
+/// Where cargo puts this crate's examples: the helper programs.
+pub fn helpers_dir() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = bin().parent().expect("the binary is in a folder").join("examples");
+        assert!(
+            dir.join(format!("helper{}", std::env::consts::EXE_SUFFIX)).is_file(),
+            "the test helpers are examples of this crate: build them with `cargo build --examples` (`cargo test` does)"
+        );
+        dir
+    })
+}
+
+/// A helper program by name.
+pub fn helper(name: &str) -> PathBuf {
+    helpers_dir().join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// `PATH` with the helpers first.
+pub fn path_with_helpers() -> std::ffi::OsString {
+    let mut dirs = vec![helpers_dir().to_path_buf()];
+    dirs.extend(std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).unwrap_or_default());
+    std::env::join_paths(dirs).expect("PATH entries")
+}
+
+/// A `runbook` command with the environment every test gives it: in `dir`, CI set, helpers on
+/// PATH, no inputs or state folder inherited from the environment.
+pub fn command(dir: &Path) -> Command {
+    command_of(bin(), dir)
+}
+
+fn command_of(program: &Path, dir: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.current_dir(dir)
+        .env_remove("RUNBOOK_STATE_DIR")
+        .env_remove("NO_COLOR")
+        .env("CI", "true")
+        .env("PATH", path_with_helpers());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("RUNBOOK_INPUT_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+/// The exit code `Output::code` shows for a process killed at once (SIGKILL on Unix; the crash
+/// hook's TerminateProcess code on Windows).
+pub const KILLED: i32 = if cfg!(windows) { 137 } else { -1 };
 
 /// How a stream is checked.
 #[derive(Debug, Clone)]
@@ -23,6 +83,7 @@ pub enum Text {
     Any,
 }
 
+#[must_use = "a test does nothing until `.run()`"]
 pub struct Test {
     pub dir: Rc<tempfile::TempDir>,
     args: Vec<String>,
@@ -51,8 +112,11 @@ pub enum Expected {
 
 pub struct Output {
     pub code: i32,
+    /// Normalized for comparison (see the module's documentation).
     pub stdout: String,
     pub stderr: String,
+    /// As written, for parsing (JSON).
+    pub stdout_raw: String,
     tempdir: Rc<tempfile::TempDir>,
 }
 
@@ -95,8 +159,13 @@ impl Test {
         self
     }
 
-    pub fn executable(self, path: &str, content: &str) -> Test {
-        let t = self.file(path, content);
+    /// A program of the test's own: on Unix a shell script (`unix`), on Windows a batch file
+    /// (`windows`, saved as `<path>.bat`, found through PATHEXT).
+    pub fn script(self, path: &str, unix: &str, windows: &str) -> Test {
+        if cfg!(windows) {
+            return self.file(&format!("{path}.bat"), windows.replace('\n', "\r\n"));
+        }
+        let t = self.file(path, unix);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -211,40 +280,16 @@ impl Test {
     }
 
     /// Runs and checks; returns the output for further checks.
+    #[track_caller]
     pub fn run(mut self) -> Output {
         self.before = tree(self.dir.path());
-        // SAFETY: geteuid has no preconditions.
-        let drop_root = self.unprivileged && unsafe { libc::geteuid() } == 0;
-        let mut cmd = Command::new(if drop_root { unprivileged_bin() } else { PathBuf::from(BIN) });
+        let mut cmd = if self.unprivileged { unprivileged(self.dir.path()) } else { command(self.dir.path()) };
         cmd.args(&self.args)
-            .current_dir(self.dir.path())
-            .env_remove("RUNBOOK_STATE_DIR")
-            .env_remove("NO_COLOR")
-            .env("CI", "true")
             .stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        for (k, _) in std::env::vars() {
-            if k.starts_with("RUNBOOK_INPUT_") {
-                cmd.env_remove(k);
-            }
-        }
         for (k, v) in &self.env {
             cmd.env(k, v);
-        }
-        if drop_root {
-            use std::os::unix::fs::PermissionsExt;
-            use std::os::unix::process::CommandExt;
-            std::fs::set_permissions(self.dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-            // SAFETY: only async-signal-safe calls (setgid, setuid) between fork and exec.
-            unsafe {
-                cmd.pre_exec(|| {
-                    if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
         }
         let mut child = cmd.spawn().expect("runbook starts");
         if let Some(input) = &self.stdin {
@@ -258,6 +303,7 @@ impl Test {
             code: out.status.code().unwrap_or(-1),
             stdout: norm(&out.stdout),
             stderr: norm(&out.stderr),
+            stdout_raw: String::from_utf8_lossy(&out.stdout).into_owned(),
             tempdir: self.dir.clone(),
         };
         let context = format!(
@@ -276,6 +322,7 @@ impl Test {
         output
     }
 
+    #[track_caller]
     fn check_files(&self, context: &str) {
         let after = tree(self.dir.path());
         let ignored = |p: &str| self.ignore.iter().any(|i| i == "*" || p == i || p.starts_with(&format!("{i}/")));
@@ -323,6 +370,7 @@ impl Output {
     }
 }
 
+#[track_caller]
 fn check_text(name: &str, want: &Text, got: &str, context: &str) {
     match want {
         Text::Exact(s) => assert_eq!(got, s, "{name} differs\n{context}"),
@@ -364,14 +412,68 @@ pub fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
-/// Makes output stable: the temp folder becomes `[TMP]`, run ids `[RUN]`.
+/// Makes output stable: the temp folder becomes `[TMP]`, the helpers' folder `[HELPERS]`, run
+/// ids `[RUN]`; on Windows, paths are spelled with `/` so one expectation serves both systems.
 pub fn normalize(text: &str, dir: &Path) -> String {
-    let mut s = text.replace(&dir.display().to_string(), "[TMP]");
+    let mut s = text.to_string();
+    let mut places = vec![(dir.to_path_buf(), "[TMP]"), (helpers_dir().to_path_buf(), "[HELPERS]")];
     if let Ok(canon) = std::fs::canonicalize(dir) {
-        s = s.replace(&canon.display().to_string(), "[TMP]");
+        places.push((canon, "[TMP]"));
+    }
+    for (place, name) in places {
+        let shown = place.display().to_string();
+        s = s.replace(&shown, name);
+        if cfg!(windows) {
+            // Windows spells the same folder with either case, and sometimes with `/`.
+            let re = regex::RegexBuilder::new(&regex::escape(&shown).replace(r"\\", r"[\\/]"))
+                .case_insensitive(true)
+                .build()
+                .unwrap();
+            s = re.replace_all(&s, name).into_owned();
+        }
+    }
+    if cfg!(windows) {
+        s = forward_slashes(&s);
     }
     let run_id = regex::Regex::new(r"\d{8}-\d{6}-\d{3}-\d+").unwrap();
     run_id.replace_all(&s, "[RUN]").into_owned()
+}
+
+/// Windows paths in `text` spelled with `/`: a path from a placeholder or a drive (its names may
+/// hold spaces), and any run of name characters joined by `\`. Other backslashes (a regex's
+/// `\d`, an escaped quote) stay.
+fn forward_slashes(text: &str) -> String {
+    static PATHS: std::sync::LazyLock<[regex::Regex; 2]> = std::sync::LazyLock::new(|| {
+        [
+            regex::Regex::new(r#"(?:\[TMP\]|\[HELPERS\]|\b[A-Za-z]:)(?:\\[^\\\n"'`→]*)+"#).unwrap(),
+            regex::Regex::new(r"[\w.\-\[\]]+(?:\\[\w.\-\[\]]+)+").unwrap(),
+        ]
+    });
+    let mut s = text.to_string();
+    for re in PATHS.iter() {
+        s = re.replace_all(&s, |m: &regex::Captures| m[0].replace('\\', "/")).into_owned();
+    }
+    s
+}
+
+/// Runs the runbook as on a Japanese machine, whose console code page is CP932 (Shift_JIS): on
+/// Unix the locale says so. On Windows the code page belongs to the machine (or the console),
+/// not to one process: where it is 932 nothing needs doing; elsewhere (Wine in CI is a US
+/// machine) the override the Japanese site file documents, `tool_encoding=shift_jis`, stands in.
+pub fn japanese_console(t: Test) -> Test {
+    #[cfg(windows)]
+    {
+        // SAFETY: no arguments; 0 when this process has no console.
+        let cp = unsafe {
+            match windows_sys::Win32::System::Console::GetConsoleOutputCP() {
+                0 => windows_sys::Win32::Globalization::GetOEMCP(),
+                cp => cp,
+            }
+        };
+        if cp == 932 { t } else { t.args(["--var", "tool_encoding=shift_jis"]) }
+    }
+    #[cfg(unix)]
+    t.env("LC_ALL", "ja_JP.SJIS")
 }
 
 /// The shipped files, by path from the crate root.
@@ -379,7 +481,8 @@ pub fn crate_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
-/// Processes whose working folder is inside `dir` (Linux: from /proc).
+/// Processes whose working folder is inside `dir` (Linux: from /proc; elsewhere none are found,
+/// and tests check the processes they know of by pid instead).
 pub fn processes_in(dir: &Path) -> Vec<u32> {
     let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     let mut out = Vec::new();
@@ -411,7 +514,38 @@ pub fn wait_for_no_processes_in(dir: &Path) -> Vec<u32> {
     }
 }
 
+/// A `runbook` command that runs as `nobody` when the tests run as root, so file permissions
+/// apply to it.
+#[cfg(unix)]
+fn unprivileged(dir: &Path) -> Command {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return command(dir);
+    }
+    let mut cmd = command_of(&unprivileged_bin(), dir);
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    // SAFETY: only async-signal-safe calls (setgid, setuid) between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd
+}
+
+/// Windows has no root to drop: the tests that need a refused permission make one themselves.
+#[cfg(windows)]
+fn unprivileged(dir: &Path) -> Command {
+    command(dir)
+}
+
 /// A copy of the binary that an unprivileged user can run, wherever the checkout lives.
+#[cfg(unix)]
 fn unprivileged_bin() -> PathBuf {
     static BIN_COPY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BIN_COPY
@@ -419,12 +553,12 @@ fn unprivileged_bin() -> PathBuf {
             use std::hash::{Hash, Hasher};
             use std::os::unix::fs::PermissionsExt;
             let mut h = std::collections::hash_map::DefaultHasher::new();
-            BIN.hash(&mut h);
+            bin().hash(&mut h);
             // One folder per checkout, reused by later test runs.
             let dir = std::env::temp_dir().join(format!("runbook-test-bin-{:x}", h.finish()));
             std::fs::create_dir_all(&dir).unwrap();
             let copy = dir.join(format!("runbook-{}", std::process::id()));
-            std::fs::copy(BIN, &copy).unwrap();
+            std::fs::copy(bin(), &copy).unwrap();
             std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
             let stable = dir.join("runbook");
             std::fs::rename(&copy, &stable).unwrap();

@@ -1,0 +1,223 @@
+//! The integration tests' helper program: what they would otherwise ask of `sh`, `cat`, `printf`
+//! or `sleep`, the same on Linux and Windows. Its arguments are a list of commands, run in order:
+//!
+//! ```text
+//! echo WORD...            print the rest of the arguments, space-separated (ends the list)
+//! out TEXT / err TEXT     print a line on stdout / stderr
+//! bytes HEX               write raw bytes on stdout (e.g. Shift_JIS text)
+//! exit CODE               exit with that code
+//! sleep MS                wait
+//! write FILE TEXT         write TEXT and a newline to FILE (replacing it)
+//! append FILE TEXT        add TEXT and a newline to FILE
+//! touch FILE              create FILE if it is missing
+//! cat FILE                print FILE (a missing file: a message on stderr, exit 1)
+//! stdin                   copy stdin to stdout
+//! env NAME                print an environment variable
+//! pwd                     print the working folder
+//! wait-for FILE           wait until FILE exists
+//! if-missing FILE         go on only if FILE does not exist (else exit 0)
+//! count FILE N            add one to the number in FILE; exit 1 while it is below N
+//! pidfile FILE            write this process's id to FILE
+//! spawn-sleep MS PIDFILE  start another helper that writes its pid and sleeps, and go on
+//! ignore-interrupts       ignore SIGTERM (Unix) or Ctrl-C and Ctrl-Break (Windows)
+//! kill-parent             kill the process that started this one, at once
+//! ```
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::Duration;
+
+fn main() {
+    let mut args: std::collections::VecDeque<String> = std::env::args().skip(1).collect();
+    let mut out = std::io::stdout();
+    while let Some(command) = args.pop_front() {
+        let mut next =
+            |what: &str| -> String { args.pop_front().unwrap_or_else(|| fail(&format!("{what}: missing argument"))) };
+        match command.as_str() {
+            "echo" => {
+                let rest: Vec<String> = args.drain(..).collect();
+                let _ = writeln!(out, "{}", rest.join(" "));
+            }
+            "out" => {
+                let _ = writeln!(out, "{}", next("out"));
+            }
+            "err" => {
+                let _ = out.flush();
+                eprintln!("{}", next("err"));
+            }
+            "bytes" => {
+                let hex = next("bytes");
+                let bytes: Vec<u8> = (0..hex.len())
+                    .step_by(2)
+                    .map(|k| u8::from_str_radix(&hex[k..k + 2], 16).unwrap_or_else(|_| fail("bytes: bad hex")))
+                    .collect();
+                let _ = out.write_all(&bytes);
+            }
+            "exit" => {
+                let _ = out.flush();
+                std::process::exit(next("exit").parse().unwrap_or_else(|_| fail("exit: not a number")));
+            }
+            "sleep" => std::thread::sleep(Duration::from_millis(number(&next("sleep")))),
+            "write" => {
+                let (file, text) = (next("write"), next("write"));
+                std::fs::write(&file, format!("{text}\n")).unwrap_or_else(|e| fail(&format!("write {file}: {e}")));
+            }
+            "append" => {
+                let (file, text) = (next("append"), next("append"));
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&file)
+                    .unwrap_or_else(|e| fail(&format!("append {file}: {e}")));
+                let _ = writeln!(f, "{text}");
+            }
+            "touch" => {
+                let file = next("touch");
+                let _ = std::fs::OpenOptions::new().create(true).append(true).open(&file);
+            }
+            "cat" => {
+                let file = next("cat");
+                match std::fs::read(&file) {
+                    Ok(bytes) => {
+                        let _ = out.write_all(&bytes);
+                    }
+                    Err(e) => {
+                        eprintln!("helper: cannot read {file}: {e}");
+                        std::process::exit(1);
+                    }
+                }
+            }
+            "stdin" => {
+                let mut buf = Vec::new();
+                let _ = std::io::stdin().read_to_end(&mut buf);
+                let _ = out.write_all(&buf);
+            }
+            "env" => {
+                let _ = writeln!(out, "{}", std::env::var(next("env")).unwrap_or_default());
+            }
+            "pwd" => {
+                let _ = writeln!(out, "{}", std::env::current_dir().unwrap().display());
+            }
+            "wait-for" => {
+                let file = next("wait-for");
+                while !Path::new(&file).exists() {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+            "if-missing" => {
+                if Path::new(&next("if-missing")).exists() {
+                    let _ = out.flush();
+                    std::process::exit(0);
+                }
+            }
+            "count" => {
+                let (file, at_least) = (next("count"), number(&next("count")));
+                let n = std::fs::read_to_string(&file).ok().and_then(|s| s.trim().parse::<u64>().ok()).unwrap_or(0) + 1;
+                std::fs::write(&file, format!("{n}\n")).unwrap_or_else(|e| fail(&format!("count {file}: {e}")));
+                if n < at_least {
+                    let _ = out.flush();
+                    std::process::exit(1);
+                }
+            }
+            "pidfile" => {
+                let file = next("pidfile");
+                std::fs::write(&file, std::process::id().to_string()).unwrap_or_else(|e| fail(&format!("{file}: {e}")));
+            }
+            "spawn-sleep" => {
+                let (ms, pidfile) = (next("spawn-sleep"), next("spawn-sleep"));
+                // Left running on purpose: the tests check that the engine stops it.
+                #[allow(clippy::zombie_processes)]
+                std::process::Command::new(std::env::current_exe().unwrap())
+                    .args(["pidfile", &pidfile, "sleep", &ms])
+                    .spawn()
+                    .unwrap_or_else(|e| fail(&format!("spawn: {e}")));
+                // The pid file is there before this helper goes on, so a test can wait for it.
+                while !Path::new(&pidfile).exists() {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+            "ignore-interrupts" => sys::ignore_interrupts(),
+            "kill-parent" => {
+                let _ = out.flush();
+                sys::kill_parent();
+            }
+            other => fail(&format!("unknown command `{other}`")),
+        }
+    }
+}
+
+fn number(text: &str) -> u64 {
+    text.parse().unwrap_or_else(|_| fail(&format!("`{text}` is not a number")))
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("helper: {message}");
+    std::process::exit(101)
+}
+
+#[cfg(unix)]
+mod sys {
+    pub fn ignore_interrupts() {
+        // SAFETY: setting a signal's disposition to ignore.
+        unsafe {
+            libc::signal(libc::SIGTERM, libc::SIG_IGN);
+        }
+    }
+
+    pub fn kill_parent() {
+        // SAFETY: getppid has no preconditions; kill signals the process that started us.
+        unsafe {
+            libc::kill(libc::getppid(), libc::SIGKILL);
+        }
+    }
+}
+
+#[cfg(windows)]
+mod sys {
+    use windows_sys::Win32::Foundation::{CloseHandle, INVALID_HANDLE_VALUE, TRUE};
+    use windows_sys::Win32::System::Console::SetConsoleCtrlHandler;
+    use windows_sys::Win32::System::Diagnostics::ToolHelp::{
+        CreateToolhelp32Snapshot, PROCESSENTRY32W, Process32FirstW, Process32NextW, TH32CS_SNAPPROCESS,
+    };
+    use windows_sys::Win32::System::Threading::{OpenProcess, PROCESS_TERMINATE, TerminateProcess};
+
+    unsafe extern "system" fn swallow(_: u32) -> windows_sys::core::BOOL {
+        TRUE
+    }
+
+    pub fn ignore_interrupts() {
+        // SAFETY: registering a handler that reports every event handled.
+        unsafe {
+            SetConsoleCtrlHandler(Some(swallow), TRUE);
+        }
+    }
+
+    pub fn kill_parent() {
+        let me = std::process::id();
+        // SAFETY: a process snapshot read with a correctly sized entry, then closed.
+        unsafe {
+            let snapshot = CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
+            if snapshot == INVALID_HANDLE_VALUE {
+                return;
+            }
+            let mut entry: PROCESSENTRY32W = std::mem::zeroed();
+            entry.dwSize = std::mem::size_of::<PROCESSENTRY32W>() as u32;
+            let mut parent = None;
+            let mut more = Process32FirstW(snapshot, &mut entry) != 0;
+            while more {
+                if entry.th32ProcessID == me {
+                    parent = Some(entry.th32ParentProcessID);
+                }
+                more = Process32NextW(snapshot, &mut entry) != 0;
+            }
+            CloseHandle(snapshot);
+            if let Some(pid) = parent {
+                let handle = OpenProcess(PROCESS_TERMINATE, 0, pid);
+                if !handle.is_null() {
+                    TerminateProcess(handle, 137);
+                    CloseHandle(handle);
+                }
+            }
+        }
+    }
+}
