@@ -208,6 +208,8 @@ mod tests {
         assert_eq!(join(&["a", "D:/x"]), "D:/x");
         assert_eq!(join(&["a", ""]), "a");
         assert_eq!(join(&["/"]), "/");
+        assert_eq!(join(&[r"\\server\share", "dir", "f.pfx"]), r"\\server\share\dir\f.pfx");
+        assert_eq!(join(&["C:/", r"\\server\x"]), r"\\server\x");
     }
 
     #[test]

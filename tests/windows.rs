@@ -184,3 +184,20 @@ fn the_restore_as_typed_at_a_windows_prompt() {
         ])
         .run();
 }
+
+/// Paths in the `\\?\` form (the long-path form Windows tools print) and UNC-style `\\` roots are
+/// absolute: written as given, never joined to the `cd` folder.
+#[cfg(windows)]
+#[test]
+fn verbatim_paths_are_absolute() {
+    let t = Test::new().file("a.dat", "x");
+    let verbatim = format!(r"\\?\{}", std::path::absolute(t.path()).unwrap().display());
+    let steps = format!(
+        "  - id: c\n    copy: {{ from: a.dat, to: '{verbatim}\\b.dat' }}\n  - id: a\n    assert: {{ file: '{verbatim}\\b.dat' }}\n"
+    );
+    t.file("rb.yaml", rb(&steps))
+        .args(["run", "rb.yaml"])
+        .creates("b.dat", "x")
+        .stderr_contains(["Run succeeded (1 done, 1 unchanged).\n"])
+        .run();
+}
