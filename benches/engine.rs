@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock};
 
-use runbook::inputs::{InputArgs, Inputs};
-use runbook::runbook::Runbook;
-use runbook::secrets::Masker;
+use runbook::compile::inputs::{InputArgs, Inputs};
+use runbook::compile::runbook::Runbook;
+use runbook::format::mask::Masker;
 
 fn main() {
     divan::main();
@@ -54,15 +54,15 @@ fn fixture(n: usize) -> &'static Fixture {
 }
 
 fn loaded(n: usize) -> (Arc<Runbook>, Inputs) {
-    let rb = runbook::loader::load(&fixture(n).path).runbook.expect("the bench runbook is valid");
-    let (inputs, _) = runbook::inputs::resolve(&rb, &InputArgs::default()).unwrap();
+    let rb = runbook::compile::load(&fixture(n).path).runbook.expect("the bench runbook is valid");
+    let (inputs, _) = runbook::compile::inputs::resolve(&rb, &InputArgs::default()).unwrap();
     (rb, inputs)
 }
 
 #[divan::bench(args = [10, 1000, 10000])]
 fn load_and_validate(bencher: divan::Bencher, n: usize) {
     let path = &fixture(n).path;
-    bencher.bench(|| runbook::loader::load(divan::black_box(path)).runbook.is_some());
+    bencher.bench(|| runbook::compile::load(divan::black_box(path)).runbook.is_some());
 }
 
 #[divan::bench(args = [10, 1000, 10000])]
@@ -70,7 +70,7 @@ fn plan(bencher: divan::Bencher, n: usize) {
     let (rb, inputs) = loaded(n);
     let masker = Masker::new(["s3cret"]);
     let cwd = std::env::temp_dir();
-    bencher.bench(|| runbook::plan::Planner::plan(&rb, &inputs, &masker, cwd.clone()).unwrap().len());
+    bencher.bench(|| runbook::engine::plan::Planner::plan(&rb, &inputs, &masker, cwd.clone()).unwrap().len());
 }
 
 #[divan::bench]
@@ -78,22 +78,24 @@ fn render_template(bencher: divan::Bencher) {
     use minijinja::value::Value;
     let ctx =
         Value::from(minijinja::value::Serde(serde_json::json!({"dir": "C:/Program Files (x86)/Trend Micro/Apex One"})));
-    bencher.bench(|| runbook::template::render("{{ dir }}/PCCSRV/Admin/Utility/CertificateManager", &ctx).unwrap());
+    bencher.bench(|| {
+        runbook::compile::template::render("{{ dir }}/PCCSRV/Admin/Utility/CertificateManager", &ctx).unwrap()
+    });
 }
 
 #[divan::bench]
 fn render_plain_text(bencher: divan::Bencher) {
     let ctx = minijinja::value::Value::UNDEFINED;
-    bencher.bench(|| runbook::template::render("CertificateManager.exe", &ctx).unwrap());
+    bencher.bench(|| runbook::compile::template::render("CertificateManager.exe", &ctx).unwrap());
 }
 
 #[divan::bench(args = [false, true])]
 fn journal_append(bencher: divan::Bencher, sync: bool) {
-    use runbook::journal::{Journal, Record};
+    use runbook::state::journal::{Journal, Record};
     let dir = tempfile::tempdir().unwrap();
-    let first = Record::StepInterrupted { step: "start".into(), time: runbook::journal::now() };
+    let first = Record::StepInterrupted { step: "start".into(), time: runbook::state::journal::now() };
     let mut journal = Journal::create(dir.path(), "bench", "run", Masker::new(["s3cret"]), &first).unwrap();
-    let record = Record::StepStarted { step: "import".into(), attempt: 1, time: runbook::journal::now() };
+    let record = Record::StepStarted { step: "import".into(), attempt: 1, time: runbook::state::journal::now() };
     bencher.bench_local(|| journal.append(&record, sync).unwrap());
 }
 

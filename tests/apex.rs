@@ -26,7 +26,7 @@ const CERT_FRESH: &str = "SIMULATED-APEX-ONE-AUTH-CERT fresh\nissued-to: apex-on
 const CERT_UPGRADED: &str = "SIMULATED-APEX-ONE-AUTH-CERT upgraded\nissued-to: apex-one.example.invalid\n";
 
 fn sha256(s: &str) -> String {
-    runbook::loader::sha256_hex(s.as_bytes())
+    runbook::compile::sha256_hex(s.as_bytes())
 }
 
 fn backup(t: Test) -> Test {

@@ -207,17 +207,17 @@ fn check_library(text: &str) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("p.yaml");
     std::fs::write(&path, text).unwrap();
-    let loaded = runbook::loader::load(&path);
+    let loaded = runbook::compile::load(&path);
     for d in loaded.diagnostics.iter().filter(|d| d.is_error()) {
         let located = d.location.is_some() || d.message.contains("p.yaml:");
         prop_assert!(located, "unlocated error: {} for\n{}", d.message, text);
         let _ = d.to_string();
     }
     if let Some(rb) = loaded.runbook {
-        let inputs = runbook::inputs::resolve(&rb, &runbook::inputs::InputArgs::default());
+        let inputs = runbook::compile::inputs::resolve(&rb, &runbook::compile::inputs::InputArgs::default());
         if let Ok((inputs, _)) = inputs {
-            let masker = runbook::secrets::Masker::default();
-            let _ = runbook::plan::Planner::plan(&rb, &inputs, &masker, dir.path().to_path_buf());
+            let masker = runbook::format::mask::Masker::default();
+            let _ = runbook::engine::plan::Planner::plan(&rb, &inputs, &masker, dir.path().to_path_buf());
         }
     }
     Ok(())

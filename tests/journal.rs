@@ -98,7 +98,7 @@ fn converge(dir: &Path, crash: &str) -> usize {
         (code, err) = runbook(dir, &argv, None);
         runs += 1;
         for journal in std::fs::read_dir(dir.join(".runbook/runs/crashy")).unwrap() {
-            runbook::journal::summarize(&journal.unwrap().path()).unwrap_or_else(|e| panic!("{crash}: {e}"));
+            runbook::state::journal::summarize(&journal.unwrap().path()).unwrap_or_else(|e| panic!("{crash}: {e}"));
         }
     }
     runs
@@ -126,7 +126,7 @@ fn killed_at_every_point_the_run_converges() {
             let got = final_tree(dir.path());
             if got != expected {
                 let digest = |t: &std::collections::BTreeMap<String, Vec<u8>>| -> Vec<(String, String)> {
-                    t.iter().map(|(p, b)| (p.clone(), runbook::loader::sha256_hex(b)[..12].to_string())).collect()
+                    t.iter().map(|(p, b)| (p.clone(), runbook::compile::sha256_hex(b)[..12].to_string())).collect()
                 };
                 panic!(
                     "{crash}: the final files differ\nexpected {:?}\ngot      {:?}",

@@ -32,7 +32,7 @@ fn every_shipped_runbook_satisfies_the_schema() {
     assert!(files.len() >= 4);
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
-        let node = runbook::yaml::parse(&text).unwrap();
+        let node = runbook::format::yaml::parse(&text).unwrap();
         let instance = node.to_json();
         let errors: Vec<String> =
             validator.iter_errors(&instance).map(|e| format!("{e} at {}", e.instance_path())).collect();
@@ -51,7 +51,7 @@ fn the_schema_rejects_what_validate_rejects() {
         "runbook: 1\nname: Bad Name\nsteps: []\n",
         "runbook: 2\nname: x\nsteps: []\n",
     ] {
-        let instance = runbook::yaml::parse(bad).unwrap().to_json();
+        let instance = runbook::format::yaml::parse(bad).unwrap().to_json();
         assert!(!validator.is_valid(&instance), "schema accepts {bad}");
     }
 }
@@ -61,5 +61,5 @@ fn the_schema_knows_every_top_level_key_the_loader_knows() {
     let schema: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(crate_path("schemas/runbook.schema.json")).unwrap()).unwrap();
     let props: Vec<&str> = schema["properties"].as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(props, runbook::model::TOP_LEVEL_KEYS);
+    assert_eq!(props, runbook::format::model::TOP_LEVEL_KEYS);
 }

@@ -9,24 +9,24 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let dir = std::env::temp_dir();
-    let loaded = runbook::loader::load_text(&dir.join("fuzz.yaml"), text.to_owned());
+    let loaded = runbook::compile::load_text(&dir.join("fuzz.yaml"), text.to_owned());
     for d in loaded.diagnostics.iter().filter(|d| d.is_error()) {
         assert!(d.location.is_some() || d.message.contains("fuzz.yaml:"), "unlocated: {}", d.message);
         let _ = d.to_string();
     }
     let Some(rb) = loaded.runbook else { return };
     // A read-only probe runs for real during a plan: never let generated input run programs.
-    let probes = rb.steps.iter().any(|s| matches!(&s.action, runbook::runbook::Action::Exec(e) if e.read_only))
-        || rb.steps.iter().any(|s| matches!(s.action, runbook::runbook::Action::Include(_)));
+    let probes = rb.steps.iter().any(|s| matches!(&s.action, runbook::compile::runbook::Action::Exec(e) if e.read_only))
+        || rb.steps.iter().any(|s| matches!(s.action, runbook::compile::runbook::Action::Include(_)));
     if probes {
         return;
     }
-    let Ok((inputs, _)) = runbook::inputs::resolve(&rb, &runbook::inputs::InputArgs::default()) else { return };
+    let Ok((inputs, _)) = runbook::compile::inputs::resolve(&rb, &runbook::compile::inputs::InputArgs::default()) else { return };
     // Without probes, a plan only reads the filesystem.
-    let _ = runbook::plan::Planner::plan(
+    let _ = runbook::engine::plan::Planner::plan(
         &rb,
         &inputs,
-        &runbook::secrets::Masker::default(),
+        &runbook::format::mask::Masker::default(),
         Path::new("/nonexistent").into(),
     );
 });

@@ -5,6 +5,7 @@
 pub mod args;
 pub mod console;
 pub mod fs;
+pub mod hooks;
 pub mod path;
 pub mod process;
 pub mod signals;

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use crate::model::Stream;
+use crate::format::model::Stream;
 use crate::os::signals::interrupted;
 
 /// Keeps this much of the start and of the end of each stream; the middle of a huge output is
@@ -183,7 +183,7 @@ fn spawn(spec: &Spec) -> io::Result<Started> {
             let _ = stdin.write_all(text.as_bytes());
         });
     }
-    crate::crash::point("command-running");
+    crate::os::hooks::point("command-running");
     Ok(Started { child, group })
 }
 
@@ -473,7 +473,7 @@ mod unix {
     use std::time::{Duration, Instant};
 
     use super::{Captured, Reader, Spec, interrupted, kill_grace, spawn};
-    use crate::model::Stream;
+    use crate::format::model::Stream;
 
     fn raw_fd<R: AsRawFd>(r: &Reader<R>) -> Option<i32> {
         r.source.as_ref().map(|f| f.as_raw_fd())
@@ -609,7 +609,7 @@ mod portable {
     use std::time::{Duration, Instant};
 
     use super::{Bounded, Captured, Reader, Spec, interrupted, kill_grace, spawn};
-    use crate::model::Stream;
+    use crate::format::model::Stream;
 
     enum Event {
         Line(Stream, String),

@@ -18,7 +18,7 @@ pub fn install_handlers() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         imp::install();
-        if let Some(trigger) = crate::crash::interrupt_trigger() {
+        if let Some(trigger) = crate::os::hooks::interrupt_trigger() {
             watch(trigger);
         }
     });

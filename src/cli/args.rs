@@ -1,0 +1,270 @@
+//! Command-line arguments (clap derive), turned into a checked configuration per command.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::cli::exit::Failure;
+use crate::compile::inputs::InputArgs;
+use crate::format::diagnostic::Diagnostic;
+use crate::os::args::{EXPANDS_WILDCARDS, expand, has_wildcard};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "runbook",
+    version,
+    about = "Declarative runbooks: validate, predict (dry run), run with a crash-safe journal, resume.",
+    propagate_version = true,
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    /// Print only errors and the final result.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more detail: each step's rendered action and how long it took.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check runbooks without running anything; report every problem.
+    Validate {
+        /// Runbook files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// The dry run: render every step and predict what it would do. Touches nothing.
+    Plan(PlanArgs),
+    /// Run a runbook, journaling every step.
+    Run(RunArgs),
+    /// Continue the newest unfinished run of a runbook where it stopped.
+    Resume(ResumeArgs),
+    /// Show the runs in the state folder and where each one stopped.
+    Status(StatusArgs),
+    /// Show a runbook's title, description, inputs and steps.
+    Show(ShowArgs),
+    /// Print a saved plan for review.
+    ShowPlan {
+        /// A plan written by `plan --out`.
+        #[arg(value_name = "PLAN")]
+        plan: PathBuf,
+    },
+    /// Print the JSON Schema of the runbook format.
+    Schema,
+    /// Print shell completions.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct InputFlags {
+    /// An input file (YAML mapping of input names to values); later files win.
+    #[arg(long = "vars", value_name = "FILE")]
+    pub vars_files: Vec<PathBuf>,
+    /// Set an input: `--var name=value` (wins over files and the environment).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+}
+
+impl InputFlags {
+    pub fn to_args(&self, prompt: bool) -> InputArgs {
+        InputArgs { vars_files: self.vars_files.clone(), vars: self.vars.clone(), prompt }
+    }
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct StateFlags {
+    /// Where journals and locks are kept.
+    #[arg(long, value_name = "DIR", env = "RUNBOOK_STATE_DIR", default_value = ".runbook")]
+    pub state_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The runbook file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub inputs: InputFlags,
+    /// The plan as text, or as one JSON document.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// Save the plan (JSON) for review and for `run --plan`.
+    #[arg(long, value_name = "PLAN")]
+    pub out: Option<PathBuf>,
+    /// Write a JUnit XML report: one test case per step.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The runbook file (not needed with --plan).
+    #[arg(value_name = "FILE", required_unless_present = "plan")]
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub inputs: InputFlags,
+    /// Predict instead of running (the same as `runbook plan`).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Start a new run even though an unfinished one exists (it is marked abandoned).
+    #[arg(long)]
+    pub fresh: bool,
+    /// Run exactly the reviewed plan saved by `plan --out`; refuse if anything differs.
+    #[arg(long, value_name = "PLAN", conflicts_with_all = ["file", "dry_run", "vars_files", "vars"])]
+    pub plan: Option<PathBuf>,
+    #[command(flatten)]
+    pub run: RunFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The runbook file (default: the newest unfinished run's).
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub inputs: InputFlags,
+    /// Run this interrupted command step again.
+    #[arg(long, value_name = "ID", conflicts_with = "mark_done")]
+    pub redo: Option<String>,
+    /// Record this interrupted command step as done (it was finished by hand) and go on.
+    #[arg(long, value_name = "ID")]
+    pub mark_done: Option<String>,
+    /// Accept a changed runbook when no step before the stopping point changed.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub run: RunFlags,
+}
+
+/// What `run` and `resume` share: how steps are confirmed and how the run is reported.
+#[derive(Debug, Args)]
+pub struct RunFlags {
+    /// Confirm manual steps without asking (needed without a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Ask before each step.
+    #[arg(long)]
+    pub step: bool,
+    /// Write a JUnit XML report of the steps run: one test case per step.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Progress as text on stderr, or one JSON event per line on stdout.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    #[command(flatten)]
+    pub state: StateFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only the runs of this runbook.
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Text, or a JSON document.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    #[command(flatten)]
+    pub state: StateFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Print each input's value and which layer set it.
+    #[arg(long)]
+    pub explain_inputs: bool,
+    #[command(flatten)]
+    pub inputs: InputFlags,
+}
+
+impl Cli {
+    /// FILE arguments as the command means them. On Windows, where the command prompt passes
+    /// `*` and `?` through as typed, they are expanded here (as `dir` would); a pattern that
+    /// matches nothing, or several files where one is expected, is an error naming it.
+    pub fn expand_wildcards(&mut self) -> Result<(), Failure> {
+        if !EXPANDS_WILDCARDS {
+            return Ok(());
+        }
+        let mut singles: Vec<&mut PathBuf> = Vec::new();
+        let mut inputs: Option<&mut InputFlags> = None;
+        match &mut self.command {
+            Command::Validate { files } => {
+                let mut expanded = Vec::new();
+                for f in files.drain(..) {
+                    expanded.extend(expand_many(&f)?);
+                }
+                *files = expanded;
+            }
+            Command::Plan(a) => {
+                singles.push(&mut a.file);
+                inputs = Some(&mut a.inputs);
+            }
+            Command::Run(a) => {
+                singles.extend(a.file.as_mut());
+                singles.extend(a.plan.as_mut());
+                inputs = Some(&mut a.inputs);
+            }
+            Command::Resume(a) => {
+                singles.extend(a.file.as_mut());
+                inputs = Some(&mut a.inputs);
+            }
+            Command::Status(a) => singles.extend(a.file.as_mut()),
+            Command::Show(a) => {
+                singles.push(&mut a.file);
+                inputs = Some(&mut a.inputs);
+            }
+            Command::ShowPlan { plan } => singles.push(plan),
+            Command::Schema | Command::Completions { .. } | Command::Man => {}
+        }
+        if let Some(inputs) = inputs {
+            singles.extend(inputs.vars_files.iter_mut());
+        }
+        for f in singles {
+            *f = expand_one(f)?;
+        }
+        Ok(())
+    }
+}
+
+fn expand_many(pattern: &std::path::Path) -> Result<Vec<PathBuf>, Failure> {
+    let text = pattern.to_string_lossy();
+    if !has_wildcard(&text) {
+        return Ok(vec![pattern.to_path_buf()]);
+    }
+    let found = expand(&text);
+    if found.is_empty() {
+        return Err(Failure::invalid(vec![
+            Diagnostic::error(format!("no file matches `{text}`"))
+                .hint("check the folder and the pattern (`*` and `?` are wildcards)"),
+        ]));
+    }
+    Ok(found)
+}
+
+fn expand_one(pattern: &std::path::Path) -> Result<PathBuf, Failure> {
+    let mut found = expand_many(pattern)?;
+    if found.len() > 1 {
+        let names: Vec<String> = found.iter().map(|p| p.display().to_string()).collect();
+        return Err(Failure::invalid(vec![
+            Diagnostic::error(format!("`{}` matches {} files: {}", pattern.display(), found.len(), names.join(", ")))
+                .hint("this argument takes one file; make the pattern match only it"),
+        ]));
+    }
+    Ok(found.remove(0))
+}

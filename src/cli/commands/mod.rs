@@ -1,0 +1,10 @@
+//! One module per subcommand; each `run` returns the exit code or a failure. Commands never use
+//! each other: what they share lives in `cli::session` and the layers below.
+
+pub mod plan;
+pub mod resume;
+pub mod run;
+pub mod schema;
+pub mod show;
+pub mod status;
+pub mod validate;

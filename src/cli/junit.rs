@@ -1,0 +1,153 @@
+//! JUnit XML reports, so CI systems show each step of a run or a plan as a test case.
+//! Every text passes through the masker; the file is written atomically.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::engine::plan::{PlannedStep, Verdict};
+use crate::engine::runner::StepReport;
+use crate::format::mask::Masker;
+use crate::state::outcome::Outcome;
+
+/// One test case: a step.
+pub struct Case {
+    pub name: String,
+    pub title: String,
+    pub time: Duration,
+    pub result: CaseResult,
+    pub output: Option<String>,
+}
+
+pub enum CaseResult {
+    Passed,
+    Skipped(String),
+    Failed(String),
+}
+
+impl From<&StepReport> for Case {
+    fn from(r: &StepReport) -> Case {
+        Case {
+            name: r.id.clone(),
+            title: r.title.clone(),
+            time: r.duration,
+            result: match r.outcome {
+                Outcome::Failed => CaseResult::Failed(r.error.clone().unwrap_or_else(|| "failed".into())),
+                Outcome::Skipped => CaseResult::Skipped("skipped (`when` was false)".into()),
+                Outcome::Done | Outcome::Unchanged => CaseResult::Passed,
+            },
+            output: r.output.clone(),
+        }
+    }
+}
+
+impl From<&PlannedStep> for Case {
+    fn from(p: &PlannedStep) -> Case {
+        Case {
+            name: p.id.clone(),
+            title: p.title.clone(),
+            time: Duration::ZERO,
+            result: match &p.verdict {
+                Verdict::WouldFail(why) => CaseResult::Failed(format!("would fail: {why}")),
+                Verdict::Skipped => CaseResult::Skipped("would be skipped".into()),
+                Verdict::DecidedAtRunTime(why) => CaseResult::Skipped(format!("decided at run time: {why}")),
+                Verdict::WouldChange | Verdict::Unchanged => CaseResult::Passed,
+            },
+            output: p.action.clone(),
+        }
+    }
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // XML 1.0 allows only these control characters.
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The report as XML text.
+pub fn render(suite: &str, cases: &[Case], masker: &Masker) -> String {
+    let m = |s: &str| escape(&masker.mask(s));
+    let failures = cases.iter().filter(|c| matches!(c.result, CaseResult::Failed(_))).count();
+    let skipped = cases.iter().filter(|c| matches!(c.result, CaseResult::Skipped(_))).count();
+    let total: f64 = cases.iter().map(|c| c.time.as_secs_f64()).sum();
+    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        x,
+        "<testsuites name=\"runbook\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{total:.3}\">",
+        cases.len()
+    );
+    let _ = writeln!(
+        x,
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{total:.3}\">",
+        m(suite),
+        cases.len()
+    );
+    for c in cases {
+        let _ = write!(
+            x,
+            "    <testcase classname=\"{}\" name=\"{}: {}\" time=\"{:.3}\"",
+            m(suite),
+            m(&c.name),
+            m(&c.title),
+            c.time.as_secs_f64()
+        );
+        let body = match &c.result {
+            CaseResult::Passed => String::new(),
+            CaseResult::Skipped(why) => format!("      <skipped message=\"{}\"/>\n", m(why)),
+            CaseResult::Failed(why) => {
+                let first = why.lines().next().unwrap_or("failed");
+                format!("      <failure message=\"{}\" type=\"step failed\">{}</failure>\n", m(first), m(why))
+            }
+        };
+        let out = c.output.as_deref().map(|o| format!("      <system-out>{}</system-out>\n", m(o))).unwrap_or_default();
+        if body.is_empty() && out.is_empty() {
+            x.push_str("/>\n");
+        } else {
+            let _ = write!(x, ">\n{body}{out}    </testcase>\n");
+        }
+    }
+    x.push_str("  </testsuite>\n</testsuites>\n");
+    x
+}
+
+pub fn write(path: &Path, suite: &str, cases: &[Case], masker: &Masker) -> Result<(), String> {
+    crate::engine::actions::files::write(path, &render(suite, cases, masker), true)
+        .map(|_| ())
+        .map_err(|e| format!("cannot write the report {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_and_masks() {
+        let cases = vec![Case {
+            name: "a".into(),
+            title: "x < y & \"z\"".into(),
+            time: Duration::from_millis(1500),
+            result: CaseResult::Failed("pw hunter2 wrong\nmore".into()),
+            output: Some("bell \u{7} hunter2".into()),
+        }];
+        let xml = render("suite", &cases, &Masker::new(["hunter2"]));
+        assert!(xml.contains("name=\"a: x &lt; y &amp; &quot;z&quot;\" time=\"1.500\""), "{xml}");
+        assert!(
+            xml.contains("<failure message=\"pw **** wrong\" type=\"step failed\">pw **** wrong\nmore</failure>"),
+            "{xml}"
+        );
+        assert!(xml.contains("<system-out>bell \u{FFFD} ****</system-out>"), "{xml}");
+        assert!(!xml.contains("hunter2"));
+    }
+}

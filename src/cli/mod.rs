@@ -1,0 +1,82 @@
+//! The command line on top of everything: arguments, the configuration they make, one module per
+//! command, and what the user sees (text, JSON events, JUnit, diagnostics).
+
+pub mod args;
+pub mod commands;
+pub mod exit;
+pub mod junit;
+pub mod reporter;
+pub mod session;
+pub mod ui;
+
+use std::ffi::OsString;
+
+use clap::Parser;
+
+use crate::cli::args::{Cli, Command};
+use crate::cli::exit::ExitCode;
+
+/// The stack the command runs on. Nested YAML (up to its 64-level budget) and templates
+/// recurse; Windows gives a program's main thread only 1 MiB, so every system gets the same
+/// generous stack instead.
+const STACK_BYTES: usize = 16 << 20;
+
+/// Runs the command line and returns the process exit code.
+pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> std::process::ExitCode {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let worker =
+        std::thread::Builder::new().name("runbook".into()).stack_size(STACK_BYTES).spawn(move || command(args));
+    match worker.map(|w| w.join()) {
+        Ok(Ok(code)) => code,
+        // A panic (already reported by the panic hook) or a thread that could not start.
+        _ => std::process::ExitCode::from(101),
+    }
+}
+
+fn command(args: Vec<OsString>) -> std::process::ExitCode {
+    let mut cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => ExitCode::Success,
+                _ => ExitCode::Invalid,
+            }
+            .into();
+        }
+    };
+    let ui = ui::Ui::new(cli.quiet, cli.verbose);
+    if let Err(failure) = cli.expand_wildcards() {
+        ui.diagnostics(&failure.diagnostics);
+        return failure.code.into();
+    }
+    let result = match cli.command {
+        Command::Validate { files } => commands::validate::run(&ui, &files),
+        Command::Show(args) => commands::show::run(&ui, &args),
+        Command::Schema => commands::schema::run(),
+        Command::ShowPlan { plan } => commands::plan::show_saved(&plan),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "runbook", &mut std::io::stdout());
+            Ok(ExitCode::Success)
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd)
+                .render(&mut std::io::stdout())
+                .map(|()| ExitCode::Success)
+                .map_err(|e| exit::Failure::invalid(vec![crate::format::diagnostic::Diagnostic::error(e.to_string())]))
+        }
+        Command::Plan(args) => commands::plan::run(&ui, &args),
+        Command::Run(args) => commands::run::run(&ui, &args),
+        Command::Resume(args) => commands::resume::run(&ui, &args),
+        Command::Status(args) => commands::status::run(&ui, &args),
+    };
+    match result {
+        Ok(code) => code.into(),
+        Err(failure) => {
+            ui.diagnostics(&failure.diagnostics);
+            failure.code.into()
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! What a run shows while it goes: plain lines on stderr (with indicatif progress on a terminal
+//! outside CI), or one JSON event per line on stdout with `--format json`. Every string passes
+//! through the masker first.
+
+use std::io::Write;
+use std::time::Duration;
+
+use std::cell::RefCell;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use crate::cli::args::Format;
+use crate::cli::ui::Ui;
+use crate::format::mask::Masker;
+use crate::format::model::Stream;
+use crate::state::outcome::Outcome;
+
+pub struct Reporter {
+    pub ui: Ui,
+    pub format: Format,
+    masker: Masker,
+    multi: Option<MultiProgress>,
+    bar: Option<ProgressBar>,
+    /// A byte bar under the step bar while a large file is copied.
+    bytes_bar: RefCell<Option<ProgressBar>>,
+    total: usize,
+}
+
+/// Copies smaller than this finish too fast for a byte bar to help.
+const BYTE_BAR_MIN: u64 = 16 << 20;
+
+impl Reporter {
+    pub fn new(ui: &Ui, format: Format, masker: Masker, total: usize) -> Reporter {
+        let multi = (ui.interactive && format == Format::Text && !ui.quiet).then(MultiProgress::new);
+        let bar = multi.as_ref().map(|multi| {
+            let bar = multi.add(ProgressBar::new(total as u64));
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} [{pos}/{len}] {wide_msg} {elapsed}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Reporter { ui: ui.clone(), format, masker, multi, bar, bytes_bar: RefCell::new(None), total }
+    }
+
+    pub fn set_total(&mut self, total: usize) {
+        self.total = total;
+        if let Some(bar) = &self.bar {
+            bar.set_length(total as u64);
+        }
+    }
+
+    /// Runs `f` (a prompt) with the progress display out of the way.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        match &self.multi {
+            Some(multi) => multi.suspend(f),
+            None => f(),
+        }
+    }
+
+    /// Progress of a large copy: a byte bar while it lasts.
+    pub fn bytes(&self, done: u64, total: u64) {
+        let Some(multi) = &self.multi else { return };
+        if total < BYTE_BAR_MIN {
+            return;
+        }
+        let mut slot = self.bytes_bar.borrow_mut();
+        let bar = slot.get_or_insert_with(|| {
+            let bar = multi.add(ProgressBar::new(total));
+            bar.set_style(
+                ProgressStyle::with_template("  {bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} {eta}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        bar.set_length(total);
+        bar.set_position(done);
+        if done >= total {
+            bar.finish_and_clear();
+            multi.remove(bar);
+            *slot = None;
+        }
+    }
+
+    /// A line for the operator; never lost when a progress bar is shown.
+    fn line(&self, text: &str) {
+        let text = self.masker.mask(text);
+        self.suspend(|| eprintln!("{text}"));
+    }
+
+    fn event(&self, mut value: serde_json::Value) {
+        self.masker.mask_json(&mut value);
+        let mut out = std::io::stdout().lock();
+        let _ = serde_json::to_writer(&mut out, &value);
+        let _ = out.write_all(b"\n");
+        let _ = out.flush();
+    }
+
+    pub fn run_started(&self, runbook: &str, run_id: &str, journal: &std::path::Path, resumed: bool) {
+        match self.format {
+            Format::Json => self.event(json!({"event": if resumed { "run_resumed" } else { "run_started" }, "runbook": runbook, "run_id": run_id, "journal": journal.display().to_string()})),
+            Format::Text if !self.ui.quiet => self.line(&format!(
+                "{} {runbook} (run {run_id}, journal {})",
+                if resumed { "Resuming" } else { "Running" },
+                journal.display()
+            )),
+            Format::Text => {}
+        }
+    }
+
+    pub fn step_started(&self, index: usize, id: &str, title: &str, action: &str) {
+        match self.format {
+            Format::Json => self.event(
+                json!({"event": "step_started", "step": id, "index": index + 1, "title": title, "action": action}),
+            ),
+            Format::Text => {
+                if let Some(bar) = &self.bar {
+                    bar.set_position(index as u64);
+                    // The elapsed time shown is the current step's.
+                    bar.reset_elapsed();
+                    bar.set_message(self.masker.mask(&format!("{id}: {title}")));
+                }
+                if !self.ui.quiet {
+                    self.line(&format!("[{}/{}] {id}: {title}", index + 1, self.total));
+                    if self.ui.verbose > 0 && action != title {
+                        self.line(&format!("      {}", self.ui.style_dim(action)));
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn output(&self, id: &str, stream: Stream, line: &str) {
+        match self.format {
+            Format::Json => self.event(json!({"event": "output", "step": id, "stream": stream, "line": line})),
+            Format::Text if !self.ui.quiet => self.line(&format!("      | {line}")),
+            Format::Text => {}
+        }
+    }
+
+    pub fn say(&self, id: &str, text: &str) {
+        match self.format {
+            Format::Json => self.event(json!({"event": "message", "step": id, "text": text})),
+            Format::Text => {
+                for l in text.lines() {
+                    self.line(&format!("      {l}"));
+                }
+            }
+        }
+    }
+
+    pub fn step_finished(&self, id: &str, outcome: Outcome, duration: Duration, error: Option<&str>) {
+        match self.format {
+            Format::Json => self.event(json!({"event": "step_finished", "step": id, "outcome": outcome, "duration_ms": duration.as_millis() as u64, "error": error})),
+            Format::Text => {
+                let label = match outcome {
+                    Outcome::Failed => self.ui.style_bad("failed"),
+                    Outcome::Done => self.ui.style_ok("done"),
+                    other => other.as_str().to_string(),
+                };
+                if outcome == Outcome::Failed || !self.ui.quiet {
+                    let time = if self.ui.verbose > 0 { format!(" ({})", fmt_duration(duration)) } else { String::new() };
+                    self.line(&format!("      {label}{time}"));
+                }
+                if let Some(e) = error {
+                    for l in e.lines() {
+                        self.line(&format!("      {l}"));
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn retrying(&self, id: &str, attempt: u32, of: u32, delay: Duration) {
+        match self.format {
+            Format::Json => self.event(json!({"event": "retry", "step": id, "attempt": attempt, "of": of})),
+            Format::Text => self.line(&format!("      retrying ({attempt}/{of}) in {}", fmt_duration(delay))),
+        }
+    }
+
+    pub fn run_finished(&self, outcome: &str, counts: &[(Outcome, usize)], elapsed: Duration, extra: &str) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        match self.format {
+            Format::Json => {
+                let counts: serde_json::Map<String, serde_json::Value> =
+                    counts.iter().map(|(o, n)| (o.as_str().to_string(), (*n).into())).collect();
+                self.event(json!({"event": "run_finished", "outcome": outcome, "steps": counts, "duration_ms": elapsed.as_millis() as u64}));
+            }
+            Format::Text => {
+                let parts: Vec<String> =
+                    counts.iter().filter(|(_, n)| *n > 0).map(|(o, n)| format!("{n} {}", o.as_str())).collect();
+                let summary = if parts.is_empty() { String::new() } else { format!(" ({})", parts.join(", ")) };
+                self.line(&format!("Run {outcome}{summary}.{extra}"));
+            }
+        }
+    }
+}
+
+pub fn fmt_duration(d: Duration) -> String {
+    if d < Duration::from_secs(1) { format!("{} ms", d.as_millis()) } else { format!("{:.1} s", d.as_secs_f64()) }
+}

@@ -1,0 +1,74 @@
+//! How the tool talks to a person: stderr text, colour per `NO_COLOR`, verbosity.
+
+use std::io::{IsTerminal, Write};
+
+use crate::format::diagnostic::{Diagnostic, render_all};
+
+#[derive(Debug, Clone)]
+pub struct Ui {
+    pub quiet: bool,
+    pub verbose: u8,
+    pub color: bool,
+    /// Progress bars and spinners: only on a terminal, and never in CI.
+    pub interactive: bool,
+}
+
+impl Ui {
+    pub fn new(quiet: bool, verbose: u8) -> Ui {
+        let terminal = std::io::stderr().is_terminal();
+        // Escape sequences need turning on in a Windows console (conhost); without them, no colour.
+        let escapes = terminal && crate::os::console::enable_escape_sequences();
+        let color = escapes && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        console::set_colors_enabled_stderr(color);
+        console::set_colors_enabled(color);
+        Ui { quiet, verbose, color, interactive: terminal && std::env::var_os("CI").is_none() }
+    }
+
+    /// Plain, for tests and non-terminal use.
+    pub fn plain() -> Ui {
+        Ui { quiet: false, verbose: 0, color: false, interactive: false }
+    }
+
+    pub fn diagnostics(&self, diagnostics: &[Diagnostic]) {
+        if diagnostics.is_empty() {
+            return;
+        }
+        let mut text = render_all(diagnostics);
+        if self.color {
+            text = text
+                .lines()
+                .map(|l| {
+                    if let Some(rest) = l.strip_prefix("error:") {
+                        format!("{}{rest}", console::style("error:").red().bold())
+                    } else if let Some(rest) = l.strip_prefix("warning:") {
+                        format!("{}{rest}", console::style("warning:").yellow().bold())
+                    } else {
+                        l.to_string()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+                + "\n";
+        }
+        let _ = std::io::stderr().write_all(text.as_bytes());
+    }
+
+    /// A status line on stderr (suppressed by `-q`).
+    pub fn info(&self, line: &str) {
+        if !self.quiet {
+            eprintln!("{line}");
+        }
+    }
+
+    pub fn style_ok(&self, s: &str) -> String {
+        if self.color { console::style(s).green().to_string() } else { s.to_string() }
+    }
+
+    pub fn style_bad(&self, s: &str) -> String {
+        if self.color { console::style(s).red().bold().to_string() } else { s.to_string() }
+    }
+
+    pub fn style_dim(&self, s: &str) -> String {
+        if self.color { console::style(s).dim().to_string() } else { s.to_string() }
+    }
+}

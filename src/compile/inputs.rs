@@ -1,0 +1,338 @@
+//! Input values: the layers that set them, their types, and where each one came from.
+//!
+//! Layers, lowest to highest: `default` < each `--vars FILE` in order < `RUNBOOK_INPUT_<NAME>` <
+//! `--var name=value`; a required input still missing is asked for on a terminal.
+
+use std::fmt;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+use serde_json::Value as J;
+
+use crate::compile::runbook::{InputDef, Runbook};
+use crate::format::diagnostic::{Diagnostic, did_you_mean, near_miss};
+use crate::format::model::InputType;
+use crate::format::source::{Located, Source, Span};
+use crate::format::yaml::{self, NodeKind};
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "layer", rename_all = "snake_case")]
+pub enum Origin {
+    Default,
+    VarsFile { path: PathBuf },
+    Env { name: String },
+    Cli,
+    Prompt,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Origin::Default => f.write_str("default"),
+            Origin::VarsFile { path } => write!(f, "--vars {}", crate::format::source::display_path(path)),
+            Origin::Env { name } => write!(f, "environment {name}"),
+            Origin::Cli => f.write_str("--var"),
+            Origin::Prompt => f.write_str("prompt"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct InputValue {
+    pub value: J,
+    pub origin: Origin,
+}
+
+/// Where input values may come from, as given on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct InputArgs {
+    pub vars_files: Vec<PathBuf>,
+    pub vars: Vec<String>,
+    /// Ask on the terminal for what is missing (off in CI or without a terminal).
+    pub prompt: bool,
+}
+
+/// The resolved values, in the runbook's declaration order.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    pub values: IndexMap<String, InputValue>,
+}
+
+impl Inputs {
+    pub fn get(&self, name: &str) -> Option<&J> {
+        self.values.get(name).map(|v| &v.value)
+    }
+}
+
+/// The environment variable that sets an input.
+pub fn env_name(input: &str) -> String {
+    format!("RUNBOOK_INPUT_{}", input.to_ascii_uppercase().replace('-', "_"))
+}
+
+/// Resolves every input of `runbook`; all problems are reported together.
+pub fn resolve(runbook: &Runbook, args: &InputArgs) -> Result<(Inputs, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    let mut values: IndexMap<String, InputValue> = IndexMap::new();
+    for def in runbook.inputs.values() {
+        if let Some(d) = &def.default {
+            values.insert(def.name.clone(), InputValue { value: d.clone(), origin: Origin::Default });
+        }
+    }
+    for path in &args.vars_files {
+        match read_vars_file(path) {
+            Ok((source, entries)) => {
+                for (name, value, key_span, span) in entries {
+                    let origin = Origin::VarsFile { path: path.clone() };
+                    let Some(def) = runbook.inputs.get(&name) else {
+                        if let Some(s) = near_miss(&name, runbook.inputs.keys().map(String::as_str)) {
+                            warnings.push(
+                                Diagnostic::warning(format!("`{name}` is not an input of `{}`", runbook.name))
+                                    .at(Located::new(&source, key_span))
+                                    .hint(format!("did you mean `{s}`?")),
+                            );
+                        }
+                        continue;
+                    };
+                    match coerce(def, &value) {
+                        Ok(v) => {
+                            values.insert(name, InputValue { value: v, origin });
+                        }
+                        Err(why) => errors.push(bad_value(def, &value, &origin, &why).at(Located::new(&source, span))),
+                    }
+                }
+            }
+            Err(d) => errors.push(d),
+        }
+    }
+    for def in runbook.inputs.values() {
+        let name = env_name(&def.name);
+        if let Ok(text) = std::env::var(&name) {
+            let origin = Origin::Env { name };
+            set_text(def, text, origin, &mut values, &mut errors);
+        }
+    }
+    for pair in &args.vars {
+        let Some((name, text)) = pair.split_once('=') else {
+            errors.push(
+                Diagnostic::error(format!("`--var {pair}` is not of the form name=value"))
+                    .hint("write `--var install_dir=D:/Apex One`"),
+            );
+            continue;
+        };
+        let name = name.trim();
+        let Some(def) = runbook.inputs.get(name) else {
+            let hint = did_you_mean(name, runbook.inputs.keys().map(String::as_str)).map_or_else(
+                || format!("its inputs are: {}", runbook.inputs.keys().cloned().collect::<Vec<_>>().join(", ")),
+                |s| format!("did you mean `{s}`?"),
+            );
+            errors.push(Diagnostic::error(format!("`{name}` is not an input of `{}`", runbook.name)).hint(hint));
+            continue;
+        };
+        set_text(def, text.to_owned(), Origin::Cli, &mut values, &mut errors);
+    }
+    for def in runbook.inputs.values() {
+        if values.contains_key(&def.name) {
+            continue;
+        }
+        if args.prompt {
+            match prompt(def) {
+                Ok(text) => set_text(def, text, Origin::Prompt, &mut values, &mut errors),
+                Err(e) => errors.push(Diagnostic::error(format!("could not read input `{}`: {e}", def.name))),
+            }
+            continue;
+        }
+        let how = if def.secret {
+            format!("set {} in the environment (or give `--var {}=...`)", env_name(&def.name), def.name)
+        } else {
+            format!("give `--var {}=...`, a `--vars FILE` that sets it, or set {}", def.name, env_name(&def.name))
+        };
+        errors.push(Diagnostic::error(format!("missing required input `{}`", def.name)).at(def.loc.clone()).hint(how));
+    }
+    if errors.is_empty() {
+        // Keep declaration order.
+        let mut ordered = IndexMap::new();
+        for name in runbook.inputs.keys() {
+            if let Some(v) = values.shift_remove(name) {
+                ordered.insert(name.clone(), v);
+            }
+        }
+        Ok((Inputs { values: ordered }, warnings))
+    } else {
+        errors.extend(warnings);
+        Err(errors)
+    }
+}
+
+fn set_text(
+    def: &InputDef,
+    text: String,
+    origin: Origin,
+    values: &mut IndexMap<String, InputValue>,
+    errors: &mut Vec<Diagnostic>,
+) {
+    let raw = J::String(text);
+    match coerce(def, &raw) {
+        Ok(value) => {
+            values.insert(def.name.clone(), InputValue { value, origin });
+        }
+        Err(why) => errors.push(bad_value(def, &raw, &origin, &why)),
+    }
+}
+
+fn bad_value(def: &InputDef, value: &J, origin: &Origin, why: &str) -> Diagnostic {
+    let shown = if def.secret {
+        "****".to_string()
+    } else {
+        match value {
+            J::String(s) => format!("{s:?}"),
+            other => other.to_string(),
+        }
+    };
+    Diagnostic::error(format!("invalid value {shown} for input `{}` (from {origin}): {why}", def.name))
+        .hint(describe_type(def))
+}
+
+fn describe_type(def: &InputDef) -> String {
+    let what = match_type(def);
+    match &def.description {
+        Some(d) => format!("{what} ({}: {d})", def.name),
+        None => what,
+    }
+}
+
+fn match_type(def: &InputDef) -> String {
+    match def.ty {
+        InputType::Int => "give a whole number".into(),
+        InputType::Bool => "give true or false".into(),
+        InputType::Choice => format!("give one of: {}", def.choices.join(", ")),
+        InputType::String | InputType::Path => match &def.pattern {
+            Some(p) => format!(
+                "the value must match the pattern {}",
+                p.as_str().trim_start_matches("^(?:").trim_end_matches(")$")
+            ),
+            None => "give a text value".into(),
+        },
+    }
+}
+
+/// Checks `value` against the input's type, returning the typed value.
+pub fn coerce(def: &InputDef, value: &J) -> Result<J, String> {
+    let typed = match (def.ty, value) {
+        (InputType::Int, J::Number(n)) if n.is_i64() => value.clone(),
+        (InputType::Int, J::String(s)) => {
+            s.trim().parse::<i64>().map(J::from).map_err(|_| "not a whole number".to_string())?
+        }
+        (InputType::Int, _) => return Err("not a whole number".into()),
+        (InputType::Bool, J::Bool(_)) => value.clone(),
+        (InputType::Bool, J::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "1" => J::Bool(true),
+            "false" | "no" | "0" => J::Bool(false),
+            _ => return Err("not true or false".into()),
+        },
+        (InputType::Bool, _) => return Err("not true or false".into()),
+        (_, J::String(_)) => value.clone(),
+        (_, J::Number(n)) => J::String(n.to_string()),
+        (_, J::Bool(b)) => J::String(b.to_string()),
+        (_, J::Null) => return Err("empty".into()),
+        (_, _) => return Err("a list or mapping where text was expected".into()),
+    };
+    if let J::String(s) = &typed {
+        if def.ty == InputType::Choice && !def.choices.iter().any(|c| c == s) {
+            return Err(format!("not one of the choices ({})", def.choices.join(", ")));
+        }
+        if let Some(p) = &def.pattern
+            && !p.is_match(s)
+        {
+            return Err("does not match the input's pattern".into());
+        }
+    }
+    Ok(typed)
+}
+
+/// Each entry: name, value, the key's span, the value's span.
+type VarsEntries = (std::sync::Arc<Source>, Vec<(String, J, Span, Span)>);
+
+fn read_vars_file(path: &std::path::Path) -> Result<VarsEntries, Diagnostic> {
+    let text = crate::compile::read_text(path)?;
+    let source = Source::new(path, text);
+    let root = yaml::parse(&source.text).map_err(|e| {
+        let offset = source.offset_of(e.line, e.col);
+        Diagnostic::error(format!("invalid YAML in input file: {}", e.message))
+            .at(Located::new(&source, Span::new(offset, 1)))
+    })?;
+    let entries = match &root.kind {
+        NodeKind::Map(entries) => entries,
+        NodeKind::Null => return Ok((source, Vec::new())),
+        _ => {
+            return Err(Diagnostic::error(format!(
+                "an input file must be a mapping of input names to values, not {}",
+                root.describe()
+            ))
+            .at(Located::new(&source, root.span))
+            .hint("write one `name: value` per line"));
+        }
+    };
+    let mut out = Vec::new();
+    for (k, v) in entries {
+        let Some(name) = k.scalar_text() else {
+            return Err(Diagnostic::error("input names must be strings").at(Located::new(&source, k.span)));
+        };
+        out.push((name, v.to_json(), k.span, v.span));
+    }
+    Ok((source, out))
+}
+
+fn prompt(def: &InputDef) -> std::io::Result<String> {
+    let term = console::Term::stderr();
+    let label = match &def.description {
+        Some(d) => format!("{} ({d}): ", def.name),
+        None => format!("{}: ", def.name),
+    };
+    term.write_str(&label)?;
+    if def.secret { term.read_secure_line() } else { term.read_line() }
+}
+
+/// Whether prompting is possible: a terminal on stdin and stderr, and not in CI.
+pub fn can_prompt() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::source::Source;
+
+    fn def(ty: InputType) -> InputDef {
+        InputDef {
+            name: "x".into(),
+            description: None,
+            ty,
+            default: None,
+            choices: vec!["apex-one".into(), "officescan".into()],
+            pattern: None,
+            secret: false,
+            loc: Located::new(&Source::new("t.yaml", String::new()), Span::default()),
+        }
+    }
+
+    #[test]
+    fn coercion() {
+        assert_eq!(coerce(&def(InputType::Int), &J::from("8378")).unwrap(), J::from(8378));
+        assert!(coerce(&def(InputType::Int), &J::from("83a")).is_err());
+        assert_eq!(coerce(&def(InputType::Bool), &J::from("yes")).unwrap(), J::Bool(true));
+        assert!(coerce(&def(InputType::Bool), &J::from(3)).is_err());
+        assert!(coerce(&def(InputType::Choice), &J::from("apex")).is_err());
+        assert_eq!(coerce(&def(InputType::String), &J::from(5)).unwrap(), J::from("5"));
+        let mut d = def(InputType::String);
+        d.pattern = Some(regex::Regex::new("^(?:[0-9]+)$").unwrap());
+        assert!(coerce(&d, &J::from("12")).is_ok());
+        assert!(coerce(&d, &J::from("12a")).is_err());
+    }
+
+    #[test]
+    fn env_names() {
+        assert_eq!(env_name("install_dir"), "RUNBOOK_INPUT_INSTALL_DIR");
+    }
+}

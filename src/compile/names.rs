@@ -1,0 +1,161 @@
+//! Templates in a runbook: their syntax, and every name they use checked against what is
+//! defined at that point (inputs, earlier vars, earlier steps, built-ins).
+
+use std::collections::BTreeSet;
+
+use super::{FileLoader, Scope, StepShape};
+use crate::compile::runbook::Tpl;
+use crate::compile::template::{self, BUILTIN_NAMES, STEP_FIELDS};
+use crate::format::diagnostic::did_you_mean;
+use crate::format::source::{Source, Span};
+
+impl FileLoader<'_, '_> {
+    /// Checks a template's syntax and names; always returns it (errors are recorded).
+    pub(super) fn template(&mut self, text: String, span: Span, scope: &Scope) -> Tpl {
+        let tpl = Tpl { text, loc: self.loc(span) };
+        match template::analyze(&tpl.text) {
+            Ok(names) => self.check_names(&tpl, &names, scope),
+            Err(e) => self.template_error(&tpl, &e),
+        }
+        tpl
+    }
+
+    pub(super) fn expression(&mut self, text: String, span: Span, scope: &Scope) -> Tpl {
+        let tpl = Tpl { text, loc: self.loc(span) };
+        match template::analyze_expression(&tpl.text) {
+            Ok(names) => self.check_names(&tpl, &names, scope),
+            Err(e) => self.template_error(&tpl, &e),
+        }
+        tpl
+    }
+
+    fn template_error(&mut self, tpl: &Tpl, e: &template::TemplateError) {
+        let span =
+            e.range.as_ref().map_or(tpl.loc.span, |r| span_in_template(&self.source, tpl, r.start, r.len().max(1)));
+        self.error(span, e.message.clone()).hint = Some(
+            "templates use minijinja syntax: `{{ name }}`, `{{ path_join(a, b) }}`, `{% if x %}...{% endif %}`".into(),
+        );
+    }
+
+    fn check_names(&mut self, tpl: &Tpl, names: &BTreeSet<String>, scope: &Scope) {
+        for dotted in names {
+            let parts: Vec<&str> = dotted.split('.').collect();
+            let root = parts[0];
+            let at = |this: &Self, needle: &str| {
+                tpl.text.find(needle).map_or(tpl.loc.span, |i| span_in_template(&this.source, tpl, i, needle.len()))
+            };
+            if scope.inputs.contains_key(root)
+                || scope.vars.iter().any(|v| v == root)
+                || self.broken_names.contains(root)
+            {
+                continue;
+            }
+            if self.all_vars.iter().any(|v| v == root) {
+                let span = at(self, root);
+                self.error(span, format!("the var `{root}` is defined later")).hint =
+                    Some("vars are rendered in order: move it above the place that uses it".into());
+                continue;
+            }
+            if template::is_engine_global(root) {
+                continue;
+            }
+            if BUILTIN_NAMES.contains(&root) {
+                if root == "run"
+                    && let Some(field) = parts.get(1)
+                    && !["id", "dry_run"].contains(field)
+                {
+                    let span = at(self, dotted);
+                    self.error(span, format!("`run` has no field `{field}`")).hint =
+                        Some("`run` offers `run.id` and `run.dry_run`".into());
+                }
+                continue;
+            }
+            if root == "steps" {
+                self.check_step_ref(tpl, &parts, scope, at(self, dotted));
+                continue;
+            }
+            let span = at(self, root);
+            let known: Vec<&str> = scope
+                .inputs
+                .keys()
+                .map(String::as_str)
+                .chain(scope.vars.iter().map(String::as_str))
+                .chain(BUILTIN_NAMES.iter().copied())
+                .collect();
+            let hint = match did_you_mean(root, known.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => "declare it under `inputs:` or `vars:`".to_string(),
+            };
+            self.error(span, format!("undefined name `{root}`")).hint = Some(hint);
+        }
+    }
+
+    fn check_step_ref(&mut self, _tpl: &Tpl, parts: &[&str], scope: &Scope, span: Span) {
+        let Some(id) = parts.get(1) else { return };
+        self.refs.insert((*id).to_owned());
+        let Some(shape) = scope.steps.get(*id) else {
+            let msg = if let Some(index) = scope.all_steps.get(*id) {
+                format!("`steps.{id}` refers to step {} which runs later", index + 1)
+            } else {
+                format!("`steps.{id}` refers to an unknown step")
+            };
+            let hint = if scope.all_steps.contains_key(*id) {
+                "a step can only use the results of steps before it".to_string()
+            } else {
+                did_you_mean(id, scope.steps.keys().map(String::as_str))
+                    .map_or_else(|| "name an earlier step's id".to_string(), |s| format!("did you mean `steps.{s}`?"))
+            };
+            self.error(span, msg).hint = Some(hint);
+            return;
+        };
+        let mut shape = shape;
+        let mut rest = &parts[2..];
+        loop {
+            match shape {
+                StepShape::Broken => return,
+                StepShape::Include(inner) => {
+                    let Some(sub) = rest.first() else { return };
+                    match inner.get(*sub) {
+                        Some(s) => {
+                            shape = s;
+                            rest = &rest[1..];
+                        }
+                        None => {
+                            self.error(span, format!("the included runbook has no step `{sub}`")).hint =
+                                did_you_mean(sub, inner.keys().map(String::as_str))
+                                    .map(|s| format!("did you mean `{s}`?"));
+                            return;
+                        }
+                    }
+                }
+                StepShape::Plain { .. } => {
+                    if let Some(field) = rest.first()
+                        && !STEP_FIELDS.contains(field)
+                    {
+                        let hint = did_you_mean(field, STEP_FIELDS.iter().copied()).map_or_else(
+                            || format!("a step offers {}", STEP_FIELDS.join(", ")),
+                            |s| format!("did you mean `{s}`?"),
+                        );
+                        self.error(span, format!("a step has no field `{field}`")).hint = Some(hint);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Maps a byte range inside a template's text to the file, when the text was written on one line
+/// as-is or in quotes; otherwise the whole value.
+fn span_in_template(source: &Source, tpl: &Tpl, start: usize, len: usize) -> Span {
+    let node = tpl.loc.span;
+    let raw = source.text.get(node.offset..).unwrap_or("");
+    let prefix = tpl.text.get(..start).unwrap_or("");
+    let quoted = raw.starts_with(['\'', '"']);
+    let body = if quoted { &raw[1..] } else { raw };
+    if !prefix.contains('\n') && body.starts_with(prefix) {
+        Span::new(node.offset + usize::from(quoted) + start, len)
+    } else {
+        node
+    }
+}

@@ -1,0 +1,346 @@
+//! Rendering: a checked step plus a scope gives a [`Rendered`] action with every template
+//! resolved and every path absolute. Plans and runs both start from here.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use minijinja::value::Value;
+use regex::Regex;
+
+use crate::compile::inputs::Inputs;
+use crate::compile::runbook::{Action, Condition, Encoding, Expect, Matcher, Runbook, Step, Tpl, TplValue};
+use crate::compile::template::{self, TemplateError};
+use crate::engine::scope::Scope;
+use crate::format::model::Stream;
+
+/// A fully rendered action.
+#[derive(Debug, Clone)]
+pub enum Rendered {
+    Copy { from: PathBuf, to: PathBuf, overwrite: bool },
+    Rename { from: PathBuf, to: PathBuf, overwrite: bool },
+    Cd(PathBuf),
+    Exec(RenderedExec),
+    Shell { script: String, shell: String, expect: Option<RenderedExpect> },
+    ExpectOutput { step: String, expect: RenderedExpect },
+    Mkdir(PathBuf),
+    Remove { path: PathBuf, recursive: bool },
+    Write { path: PathBuf, content: String, overwrite: bool },
+    Assert { checks: Vec<Check>, message: Option<String> },
+    Fail(String),
+    Log(String),
+    Manual { instructions: String, confirm: bool },
+    Include { runbook: String, with: Vec<(String, String)> },
+}
+
+#[derive(Debug, Clone)]
+pub struct RenderedExec {
+    pub program: String,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub stdin: Option<String>,
+    pub encoding: &'static encoding_rs::Encoding,
+    pub read_only: bool,
+    pub expect: Option<RenderedExpect>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RenderedExpect {
+    pub contains: Vec<String>,
+    pub not_contains: Vec<String>,
+    pub matches: Option<Regex>,
+    pub stream: Stream,
+    pub exit_codes: Option<Vec<i32>>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Check {
+    Exists(PathBuf),
+    Missing(PathBuf),
+    File(PathBuf),
+    Dir(PathBuf),
+    That { expr: String, holds: bool },
+}
+
+impl Rendered {
+    /// One line for plans, logs and reports (secrets are masked by the caller).
+    pub fn describe(&self) -> String {
+        // Words with spaces or quotes in double quotes, as typed at a prompt; backslashes (a
+        // Windows path's) stay as they are.
+        fn q(s: &str) -> String {
+            if s.is_empty() || s.contains([' ', '"', '\'', '\n', '\t']) {
+                let inner = s.replace('"', "\\\"").replace('\n', "\\n").replace('\t', "\\t");
+                format!("\"{inner}\"")
+            } else {
+                s.to_owned()
+            }
+        }
+        fn p(p: &std::path::Path) -> String {
+            q(&p.display().to_string())
+        }
+        match self {
+            Rendered::Copy { from, to, overwrite } => {
+                format!("copy {} → {}{}", p(from), p(to), if *overwrite { " (overwrite)" } else { "" })
+            }
+            Rendered::Rename { from, to, overwrite } => {
+                format!("rename {} → {}{}", p(from), p(to), if *overwrite { " (overwrite)" } else { "" })
+            }
+            Rendered::Cd(path) => format!("cd {}", p(path)),
+            Rendered::Exec(e) => {
+                let mut s = format!("exec {}", q(&e.program));
+                for a in &e.args {
+                    s.push(' ');
+                    s.push_str(&q(a));
+                }
+                s
+            }
+            Rendered::Shell { script, shell, .. } => {
+                format!("shell ({shell}) {}", first_line(script))
+            }
+            Rendered::ExpectOutput { step, expect } => {
+                format!("expect-output of {step}: {}", expect.describe())
+            }
+            Rendered::Mkdir(path) => format!("mkdir {}", p(path)),
+            Rendered::Remove { path, recursive } => {
+                format!("remove {}{}", p(path), if *recursive { " (recursive)" } else { "" })
+            }
+            Rendered::Write { path, content, overwrite } => {
+                format!("write {} ({} bytes){}", p(path), content.len(), if *overwrite { " (overwrite)" } else { "" })
+            }
+            Rendered::Assert { checks, .. } => {
+                let parts: Vec<String> = checks
+                    .iter()
+                    .map(|c| match c {
+                        Check::Exists(x) => format!("exists {}", p(x)),
+                        Check::Missing(x) => format!("missing {}", p(x)),
+                        Check::File(x) => format!("file {}", p(x)),
+                        Check::Dir(x) => format!("dir {}", p(x)),
+                        Check::That { expr, .. } => format!("that {expr}"),
+                    })
+                    .collect();
+                format!("assert {}", parts.join(", "))
+            }
+            Rendered::Fail(m) => format!("fail: {}", first_line(m)),
+            Rendered::Log(m) => format!("log: {}", first_line(m)),
+            Rendered::Manual { instructions, .. } => {
+                format!("manual: {}", first_line(instructions))
+            }
+            Rendered::Include { runbook, .. } => format!("include {runbook}"),
+        }
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.trim().lines().next().unwrap_or("")
+}
+
+impl RenderedExpect {
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        for c in &self.contains {
+            parts.push(format!("contains {c:?}"));
+        }
+        for c in &self.not_contains {
+            parts.push(format!("does not contain {c:?}"));
+        }
+        if let Some(m) = &self.matches {
+            parts.push(format!("matches /{}/", m.as_str()));
+        }
+        if let Some(codes) = &self.exit_codes {
+            parts.push(format!("exit code {}", codes.iter().map(i32::to_string).collect::<Vec<_>>().join(" or ")));
+        }
+        parts.join(", ")
+    }
+}
+
+/// Why a step could not be rendered.
+#[derive(Debug, Clone)]
+pub struct RenderError {
+    pub message: String,
+    /// An undefined value: in a plan, possibly the output of a command that did not run.
+    pub undefined: bool,
+}
+
+impl RenderError {
+    fn at(tpl: &Tpl, e: TemplateError) -> RenderError {
+        RenderError {
+            message: format!("{} (in `{}` at {})", e.message, tpl.text, tpl.loc.position()),
+            undefined: e.undefined,
+        }
+    }
+}
+
+pub fn text(tpl: &Tpl, scope: &Arc<Scope>) -> Result<String, RenderError> {
+    template::render(&tpl.text, &scope.context()).map_err(|e| RenderError::at(tpl, e))
+}
+
+fn path(tpl: &Tpl, scope: &Arc<Scope>) -> Result<PathBuf, RenderError> {
+    let rendered = text(tpl, scope)?;
+    if rendered.trim().is_empty() {
+        return Err(RenderError {
+            message: format!("`{}` renders to an empty path (at {})", tpl.text, tpl.loc.position()),
+            undefined: false,
+        });
+    }
+    Ok(scope.shared.resolve(&rendered))
+}
+
+pub fn condition(cond: &Condition, scope: &Arc<Scope>) -> Result<bool, RenderError> {
+    match cond {
+        Condition::Const(b) => Ok(*b),
+        Condition::Expr(tpl) => {
+            template::eval(&tpl.text, &scope.context()).map(|v| v.is_true()).map_err(|e| RenderError::at(tpl, e))
+        }
+    }
+}
+
+/// Whether the step runs at all (`when`).
+pub fn should_run(step: &Step, scope: &Arc<Scope>) -> Result<bool, RenderError> {
+    step.when.as_ref().map_or(Ok(true), |c| condition(c, scope))
+}
+
+pub fn expect(x: &Expect, scope: &Arc<Scope>) -> Result<RenderedExpect, RenderError> {
+    let matches = match &x.matches {
+        None => None,
+        Some(Matcher::Fixed(r)) => Some(r.clone()),
+        Some(Matcher::Template(tpl)) => {
+            let source = text(tpl, scope)?;
+            Some(Regex::new(&source).map_err(|e| RenderError {
+                message: format!("`{}` renders to an invalid regular expression: {e}", tpl.text),
+                undefined: false,
+            })?)
+        }
+    };
+    Ok(RenderedExpect {
+        contains: x.contains.iter().map(|t| text(t, scope)).collect::<Result<_, _>>()?,
+        not_contains: x.not_contains.iter().map(|t| text(t, scope)).collect::<Result<_, _>>()?,
+        matches,
+        stream: x.stream,
+        exit_codes: x.exit_codes.clone(),
+    })
+}
+
+pub fn action(step: &Step, scope: &Arc<Scope>) -> Result<Rendered, RenderError> {
+    Ok(match &step.action {
+        Action::Copy(t) => {
+            Rendered::Copy { from: path(&t.from, scope)?, to: path(&t.to, scope)?, overwrite: t.overwrite }
+        }
+        Action::Rename(t) => {
+            Rendered::Rename { from: path(&t.from, scope)?, to: path(&t.to, scope)?, overwrite: t.overwrite }
+        }
+        Action::Cd(p) => Rendered::Cd(path(p, scope)?),
+        Action::Exec(e) => Rendered::Exec(RenderedExec {
+            program: text(&e.program, scope)?,
+            args: e.args.iter().map(|a| text(a, scope)).collect::<Result<_, _>>()?,
+            env: e.env.iter().map(|(k, v)| Ok((k.clone(), text(v, scope)?))).collect::<Result<_, RenderError>>()?,
+            stdin: e.stdin.as_ref().map(|s| text(s, scope)).transpose()?,
+            encoding: match &e.encoding {
+                Encoding::Fixed(enc) => enc,
+                Encoding::Template(tpl) => {
+                    let label = text(tpl, scope)?;
+                    Encoding::for_label(&label).ok_or_else(|| RenderError {
+                        message: format!(
+                            "unknown encoding `{label}` (from `{}` at {}); {}",
+                            tpl.text,
+                            tpl.loc.position(),
+                            crate::compile::ENCODING_HINT
+                        ),
+                        undefined: false,
+                    })?
+                }
+            },
+            read_only: e.read_only,
+            expect: e.expect.as_ref().map(|x| expect(x, scope)).transpose()?,
+        }),
+        Action::Shell(s) => Rendered::Shell {
+            script: text(&s.script, scope)?,
+            shell: match &s.shell {
+                Some(sh) => text(sh, scope)?,
+                None => crate::os::process::DEFAULT_SHELL.to_owned(),
+            },
+            expect: s.expect.as_ref().map(|x| expect(x, scope)).transpose()?,
+        },
+        Action::ExpectOutput(x) => Rendered::ExpectOutput { step: x.step.clone(), expect: expect(&x.expect, scope)? },
+        Action::Mkdir(p) => Rendered::Mkdir(path(p, scope)?),
+        Action::Remove { path: p, recursive } => Rendered::Remove { path: path(p, scope)?, recursive: *recursive },
+        Action::Write { path: p, content, overwrite } => {
+            Rendered::Write { path: path(p, scope)?, content: text(content, scope)?, overwrite: *overwrite }
+        }
+        Action::Assert(a) => {
+            let mut checks = Vec::new();
+            if let Some(p) = &a.exists {
+                checks.push(Check::Exists(path(p, scope)?));
+            }
+            if let Some(p) = &a.missing {
+                checks.push(Check::Missing(path(p, scope)?));
+            }
+            if let Some(p) = &a.file {
+                checks.push(Check::File(path(p, scope)?));
+            }
+            if let Some(p) = &a.dir {
+                checks.push(Check::Dir(path(p, scope)?));
+            }
+            if let Some(c) = &a.that {
+                let expr = match c {
+                    Condition::Const(b) => b.to_string(),
+                    Condition::Expr(t) => t.text.clone(),
+                };
+                checks.push(Check::That { expr, holds: condition(c, scope)? });
+            }
+            Rendered::Assert { checks, message: a.message.as_ref().map(|m| text(m, scope)).transpose()? }
+        }
+        Action::Fail(m) => Rendered::Fail(text(m, scope)?),
+        Action::Log(m) => Rendered::Log(text(m, scope)?),
+        Action::Manual { instructions, confirm } => {
+            Rendered::Manual { instructions: text(instructions, scope)?, confirm: *confirm }
+        }
+        Action::Include(inc) => Rendered::Include {
+            runbook: inc.runbook.name.clone(),
+            with: inc.with.iter().map(|(k, v)| Ok((k.clone(), text(v, scope)?))).collect::<Result<_, RenderError>>()?,
+        },
+    })
+}
+
+/// A step's default title: its name, or the rendered action.
+pub fn title(step: &Step, rendered: Option<&Rendered>, scope: &Arc<Scope>) -> String {
+    if let Some(name) = &step.name {
+        return text(name, scope).unwrap_or_else(|_| name.text.clone());
+    }
+    match rendered {
+        // The message itself is shown when the step runs.
+        Some(Rendered::Log(_)) => "log".to_string(),
+        Some(r) => r.describe(),
+        None => crate::cli::commands::show::summary(&step.action),
+    }
+}
+
+/// Builds a runbook's scope: inputs, then vars rendered in order.
+pub fn new_scope(
+    runbook: &Runbook,
+    inputs: &Inputs,
+    shared: Arc<crate::engine::scope::Shared>,
+) -> Result<Arc<Scope>, RenderError> {
+    let scope = Scope::new(shared);
+    for (name, v) in &inputs.values {
+        scope.set_value(name, Value::from(minijinja::value::Serde(&v.value)));
+    }
+    for var in &runbook.vars {
+        let value = var_value(&var.value, &scope)?;
+        scope.set_value(&var.name, value);
+    }
+    Ok(scope)
+}
+
+fn var_value(v: &TplValue, scope: &Arc<Scope>) -> Result<Value, RenderError> {
+    Ok(match v {
+        TplValue::Text(t) => Value::from(text(t, scope)?),
+        TplValue::Literal(j) => Value::from(minijinja::value::Serde(j)),
+        TplValue::List(items) => Value::from(items.iter().map(|i| var_value(i, scope)).collect::<Result<Vec<_>, _>>()?),
+        TplValue::Map(m) => {
+            let mut out = std::collections::BTreeMap::new();
+            for (k, v) in m {
+                out.insert(k.clone(), var_value(v, scope)?);
+            }
+            Value::from(out)
+        }
+    })
+}

@@ -1,0 +1,8 @@
+//! Text and diagnostics: files as read and positions in them, the YAML tree, the format's types
+//! as written (the source of the JSON Schema), and the masking of secrets in any text.
+
+pub mod diagnostic;
+pub mod mask;
+pub mod model;
+pub mod source;
+pub mod yaml;

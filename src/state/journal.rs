@@ -1,0 +1,469 @@
+//! The append-only journal: one JSON object per line, one file per run, each record on disk
+//! (fdatasync) before the step it announces takes effect and before a step is reported done.
+//! A torn last line (a crash mid-write) is ignored with a warning; a garbled line elsewhere is
+//! an error naming the line.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+use crate::format::mask::Masker;
+use crate::state::outcome::{Outcome, StepData};
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("cannot use the state folder {path}: {reason}")]
+    StateDir { path: PathBuf, reason: String },
+    #[error("cannot write the journal {path}: {reason}")]
+    Write { path: PathBuf, reason: String },
+    #[error("cannot read the journal {path}: {reason}")]
+    Read { path: PathBuf, reason: String },
+    #[error("the journal {path} is damaged at line {line}: {reason}")]
+    Garbled { path: PathBuf, line: usize, reason: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FileDigest {
+    pub path: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StepDigest {
+    pub id: String,
+    pub fingerprint: String,
+    pub command: bool,
+    pub idempotent: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    Succeeded,
+    Failed,
+    Interrupted,
+    /// Replaced by a `run --fresh`.
+    Abandoned,
+    /// Stopped before a step that may have run (resume needs a decision).
+    Refused,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Record {
+    RunStarted {
+        run_id: String,
+        runbook: String,
+        path: String,
+        files: Vec<FileDigest>,
+        steps: Vec<StepDigest>,
+        /// Non-secret input values.
+        inputs: IndexMap<String, serde_json::Value>,
+        /// Names of secret inputs (their values are never written).
+        secret_inputs: Vec<String>,
+        tool_version: String,
+        host: String,
+        user: String,
+        pid: u32,
+        cwd: String,
+        time: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        plan: Option<FileDigest>,
+    },
+    RunResumed {
+        host: String,
+        user: String,
+        pid: u32,
+        time: String,
+        forced: bool,
+    },
+    OperatorDecision {
+        step: String,
+        decision: String,
+        host: String,
+        user: String,
+        time: String,
+    },
+    StepStarted {
+        step: String,
+        attempt: u32,
+        time: String,
+    },
+    StepFinished {
+        step: String,
+        outcome: Outcome,
+        duration_ms: u64,
+        /// The working folder after the step.
+        cwd: String,
+        #[serde(flatten)]
+        data: StepData,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        confirmed_by: Option<String>,
+        time: String,
+    },
+    StepInterrupted {
+        step: String,
+        time: String,
+    },
+    RunFinished {
+        outcome: RunOutcome,
+        time: String,
+    },
+}
+
+pub fn now() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+pub use crate::os::sys::{host, user};
+
+/// `<state>/runs/<runbook name>/`
+pub fn runs_dir(state: &Path, runbook: &str) -> PathBuf {
+    state.join("runs").join(runbook)
+}
+
+pub struct Journal {
+    file: File,
+    pub path: PathBuf,
+    pending: Vec<u8>,
+    masker: Masker,
+}
+
+impl Journal {
+    /// Creates the run's journal holding its first record. The file appears under its final name
+    /// only once that record is on disk, so no journal is ever found empty.
+    pub fn create(
+        state: &Path,
+        runbook: &str,
+        run_id: &str,
+        masker: Masker,
+        first: &Record,
+    ) -> Result<Journal, JournalError> {
+        let dir = runs_dir(state, runbook);
+        fs::create_dir_all(&dir).map_err(|e| JournalError::StateDir {
+            path: state.to_path_buf(),
+            reason: crate::os::fs::io_reason_at(&dir, &e),
+        })?;
+        let path = dir.join(format!("{run_id}.jsonl"));
+        let temp = dir.join(format!(".{run_id}.jsonl.tmp"));
+        let werr = |e: io::Error| JournalError::Write { path: path.clone(), reason: crate::os::fs::io_reason(&e) };
+        let mut journal = Journal {
+            file: OpenOptions::new().create_new(true).append(true).open(&temp).map_err(werr)?,
+            path: path.clone(),
+            pending: Vec::new(),
+            masker,
+        };
+        journal.append(first, false)?;
+        let result = journal
+            .file
+            .write_all(&journal.pending)
+            .and_then(|()| journal.file.sync_data())
+            .and_then(|()| crate::os::fs::replace_file(&temp, &path));
+        if let Err(e) = result {
+            let _ = fs::remove_file(&temp);
+            return Err(werr(e));
+        }
+        journal.pending.clear();
+        Ok(journal)
+    }
+
+    pub fn open(path: &Path, masker: Masker) -> Result<Journal, JournalError> {
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| JournalError::Write { path: path.to_path_buf(), reason: crate::os::fs::io_reason(&e) })?;
+        // After a torn last line, start the next record on a fresh line.
+        let text = fs::read(path).unwrap_or_default();
+        if !text.is_empty() && !text.ends_with(b"\n") {
+            let _ = file.write_all(b"\n");
+        }
+        Ok(Journal { file, path: path.to_path_buf(), pending: Vec::new(), masker })
+    }
+
+    /// Adds a record; with `sync` it and everything before it are written and on disk on return.
+    pub fn append(&mut self, record: &Record, sync: bool) -> Result<(), JournalError> {
+        let mut value = serde_json::to_value(record).expect("records serialize");
+        self.masker.mask_json(&mut value);
+        serde_json::to_writer(&mut self.pending, &value).expect("json to memory");
+        self.pending.push(b'\n');
+        if sync { self.sync() } else { Ok(()) }
+    }
+
+    pub fn sync(&mut self) -> Result<(), JournalError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let err = |e: io::Error, path: &Path| JournalError::Write {
+            path: path.to_path_buf(),
+            reason: crate::os::fs::io_reason(&e),
+        };
+        crate::os::hooks::point("before-sync");
+        self.file.write_all(&self.pending).map_err(|e| err(e, &self.path))?;
+        self.file.sync_data().map_err(|e| err(e, &self.path))?;
+        self.pending.clear();
+        crate::os::hooks::point("after-sync");
+        Ok(())
+    }
+}
+
+/// A journal read back.
+#[derive(Debug)]
+pub struct Replay {
+    pub records: Vec<Record>,
+    /// Set when the last line was torn (and ignored).
+    pub torn_tail: bool,
+}
+
+pub fn read(path: &Path) -> Result<Replay, JournalError> {
+    let bytes = fs::read(path)
+        .map_err(|e| JournalError::Read { path: path.to_path_buf(), reason: crate::os::fs::io_reason(&e) })?;
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<&str> = text.split('\n').collect();
+    let mut records = Vec::new();
+    let mut torn_tail = false;
+    let last_nonempty = lines.iter().rposition(|l| !l.trim().is_empty());
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Record>(line) {
+            Ok(r) => records.push(r),
+            Err(_) if Some(i) == last_nonempty && !text.ends_with('\n') => torn_tail = true,
+            Err(e) if Some(i) == last_nonempty => {
+                let _ = e;
+                torn_tail = true;
+            }
+            Err(e) => {
+                return Err(JournalError::Garbled { path: path.to_path_buf(), line: i + 1, reason: e.to_string() });
+            }
+        }
+    }
+    Ok(Replay { records, torn_tail })
+}
+
+/// What the journal says of one run.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub path: PathBuf,
+    pub run_id: String,
+    pub runbook: String,
+    pub runbook_path: String,
+    /// The working folder the run started in.
+    pub cwd: String,
+    pub started: String,
+    pub files: Vec<FileDigest>,
+    pub steps: Vec<StepDigest>,
+    pub inputs: IndexMap<String, serde_json::Value>,
+    pub secret_inputs: Vec<String>,
+    pub outcome: Option<RunOutcome>,
+    pub finished: Option<String>,
+    /// Per journal step id, its last state.
+    pub step_states: IndexMap<String, StepState>,
+    pub torn_tail: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepState {
+    Started,
+    Interrupted,
+    Finished {
+        outcome: Outcome,
+        data: StepData,
+        cwd: String,
+        error: Option<String>,
+    },
+    /// The operator said it was done by hand (`--mark-done`).
+    MarkedDone,
+}
+
+impl RunSummary {
+    pub fn unfinished(&self) -> bool {
+        !matches!(self.outcome, Some(RunOutcome::Succeeded | RunOutcome::Abandoned))
+    }
+
+    /// The first step (journal id) that was started but did not finish, or failed.
+    pub fn stopped_at(&self) -> Option<(&str, &StepState)> {
+        self.step_states
+            .iter()
+            .find(|(_, s)| {
+                !matches!(s, StepState::Finished { outcome, .. } if *outcome != Outcome::Failed)
+                    && !matches!(s, StepState::MarkedDone)
+            })
+            .map(|(k, v)| (k.as_str(), v))
+    }
+}
+
+pub fn summarize(path: &Path) -> Result<RunSummary, JournalError> {
+    let replay = read(path)?;
+    let mut summary: Option<RunSummary> = None;
+    for record in replay.records {
+        match record {
+            Record::RunStarted {
+                run_id,
+                runbook,
+                path: rb_path,
+                files,
+                steps,
+                inputs,
+                secret_inputs,
+                time,
+                cwd,
+                ..
+            } => {
+                summary = Some(RunSummary {
+                    path: path.to_path_buf(),
+                    run_id,
+                    runbook,
+                    runbook_path: rb_path,
+                    cwd,
+                    started: time,
+                    files,
+                    steps,
+                    inputs,
+                    secret_inputs,
+                    outcome: None,
+                    finished: None,
+                    step_states: IndexMap::new(),
+                    torn_tail: replay.torn_tail,
+                });
+            }
+            other => {
+                let Some(s) = summary.as_mut() else {
+                    return Err(JournalError::Garbled {
+                        path: path.to_path_buf(),
+                        line: 1,
+                        reason: "the first record is not `run_started`".into(),
+                    });
+                };
+                match other {
+                    Record::RunStarted { .. } => {}
+                    Record::RunResumed { .. } => {
+                        s.outcome = None;
+                        s.finished = None;
+                    }
+                    Record::OperatorDecision { step, decision, .. } => {
+                        if decision == "mark_done" {
+                            s.step_states.insert(step, StepState::MarkedDone);
+                        } else {
+                            s.step_states.shift_remove(&step);
+                        }
+                    }
+                    Record::StepStarted { step, .. } => {
+                        s.step_states.shift_remove(&step);
+                        s.step_states.insert(step, StepState::Started);
+                    }
+                    Record::StepFinished { step, outcome, data, cwd, error, .. } => {
+                        s.step_states.insert(step, StepState::Finished { outcome, data, cwd, error });
+                    }
+                    Record::StepInterrupted { step, .. } => {
+                        s.step_states.insert(step, StepState::Interrupted);
+                    }
+                    Record::RunFinished { outcome, time } => {
+                        s.outcome = Some(outcome);
+                        s.finished = Some(time);
+                    }
+                }
+            }
+        }
+    }
+    summary.ok_or_else(|| JournalError::Garbled {
+        path: path.to_path_buf(),
+        line: 1,
+        reason: "no `run_started` record".into(),
+    })
+}
+
+/// The newest run of a runbook, if it has any.
+pub fn newest_run(state: &Path, runbook: &str) -> Result<Option<RunSummary>, JournalError> {
+    list_runs(state, Some(runbook)).first().map(|p| summarize(p)).transpose()
+}
+
+/// Every run journal in the state folder, newest first (optionally of one runbook).
+pub fn list_runs(state: &Path, runbook: Option<&str>) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let runs = state.join("runs");
+    let dirs: Vec<PathBuf> = match runbook {
+        Some(name) => vec![runs.join(name)],
+        None => fs::read_dir(&runs).map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect()).unwrap_or_default(),
+    };
+    for dir in dirs {
+        if let Ok(entries) = fs::read_dir(&dir) {
+            out.extend(
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "jsonl")),
+            );
+        }
+    }
+    // Run ids start with the UTC start time, so names sort by age.
+    out.sort_by(|a, b| b.file_name().cmp(&a.file_name()));
+    out
+}
+
+pub fn new_run_id() -> String {
+    let now = std::time::SystemTime::now();
+    let stamp = humantime::format_rfc3339_millis(now).to_string();
+    let compact: String = stamp.chars().filter(|c| c.is_ascii_digit()).collect();
+    // 20261126013500123 → 20261126-013500-123
+    let (date, rest) = compact.split_at(8.min(compact.len()));
+    let (time, millis) = rest.split_at(6.min(rest.len()));
+    format!("{date}-{time}-{millis}-{}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn started() -> Record {
+        Record::RunStarted {
+            run_id: "r".into(),
+            runbook: "rb".into(),
+            path: "rb.yaml".into(),
+            files: vec![],
+            steps: vec![],
+            inputs: IndexMap::new(),
+            secret_inputs: vec![],
+            tool_version: "0".into(),
+            host: "h".into(),
+            user: "u".into(),
+            pid: 1,
+            cwd: "/".into(),
+            time: now(),
+            plan: None,
+        }
+    }
+
+    #[test]
+    fn torn_last_line_is_ignored_and_garbled_middle_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::create(dir.path(), "rb", "r1", Masker::default(), &started()).unwrap();
+        j.append(&Record::StepStarted { step: "a".into(), attempt: 1, time: now() }, true).unwrap();
+        let path = j.path.clone();
+        drop(j);
+        let mut text = fs::read_to_string(&path).unwrap();
+        text.push_str("{\"type\":\"step_fin");
+        fs::write(&path, &text).unwrap();
+        let s = summarize(&path).unwrap();
+        assert!(s.torn_tail);
+        assert_eq!(s.stopped_at().map(|(id, _)| id), Some("a"));
+        let garbled = text.replacen("{\"type\":\"step_started\"", "garbage", 1) + "\n";
+        fs::write(&path, garbled).unwrap();
+        let err = summarize(&path).unwrap_err();
+        assert!(matches!(err, JournalError::Garbled { line: 2, .. }), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_masked_in_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::create(dir.path(), "rb", "r2", Masker::new(["hunter2"]), &started()).unwrap();
+        j.append(&Record::StepInterrupted { step: "x hunter2".into(), time: now() }, true).unwrap();
+        let text = fs::read_to_string(&j.path).unwrap();
+        assert!(!text.contains("hunter2") && text.contains("x ****"), "{text}");
+    }
+}

@@ -1,0 +1,5 @@
+//! What outlives a process: the journal of each run, the run lock, and the outcomes they record.
+
+pub mod journal;
+pub mod lock;
+pub mod outcome;
