@@ -5,9 +5,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock};
 
-use runbook::compile::inputs::{InputArgs, Inputs};
-use runbook::compile::runbook::Runbook;
-use runbook::format::mask::Masker;
+use runbook::{InputArgs, Inputs, Masker, Runbook};
 
 fn main() {
     divan::main();
@@ -54,15 +52,15 @@ fn fixture(n: usize) -> &'static Fixture {
 }
 
 fn loaded(n: usize) -> (Arc<Runbook>, Inputs) {
-    let rb = runbook::compile::load(&fixture(n).path).runbook.expect("the bench runbook is valid");
-    let (inputs, _) = runbook::compile::inputs::resolve(&rb, &InputArgs::default()).unwrap();
+    let rb = runbook::load(&fixture(n).path).runbook.expect("the bench runbook is valid");
+    let (inputs, _) = runbook::resolve_inputs(&rb, &InputArgs::default()).unwrap();
     (rb, inputs)
 }
 
 #[divan::bench(args = [10, 1000, 10000])]
 fn load_and_validate(bencher: divan::Bencher, n: usize) {
     let path = &fixture(n).path;
-    bencher.bench(|| runbook::compile::load(divan::black_box(path)).runbook.is_some());
+    bencher.bench(|| runbook::load(divan::black_box(path)).runbook.is_some());
 }
 
 #[divan::bench(args = [10, 1000, 10000])]
@@ -70,32 +68,34 @@ fn plan(bencher: divan::Bencher, n: usize) {
     let (rb, inputs) = loaded(n);
     let masker = Masker::new(["s3cret"]);
     let cwd = std::env::temp_dir();
-    bencher.bench(|| runbook::engine::plan::Planner::plan(&rb, &inputs, &masker, cwd.clone()).unwrap().len());
+    bencher.bench(|| runbook::plan(&rb, &inputs, &masker, cwd.clone()).unwrap().len());
 }
 
-#[divan::bench]
-fn render_template(bencher: divan::Bencher) {
-    use minijinja::value::Value;
-    let ctx =
-        Value::from(minijinja::value::Serde(serde_json::json!({"dir": "C:/Program Files (x86)/Trend Micro/Apex One"})));
-    bencher.bench(|| {
-        runbook::compile::template::render("{{ dir }}/PCCSRV/Admin/Utility/CertificateManager", &ctx).unwrap()
-    });
-}
-
-#[divan::bench]
-fn render_plain_text(bencher: divan::Bencher) {
-    let ctx = minijinja::value::Value::UNDEFINED;
-    bencher.bench(|| runbook::compile::template::render("CertificateManager.exe", &ctx).unwrap());
+/// A plan of 100 steps that are one template each (compiled once, at load; rendered by each
+/// plan) against the same steps as plain text (never rendered): the cost of rendering.
+#[divan::bench(args = [false, true])]
+fn plan_100_logs(bencher: divan::Bencher, templates: bool) {
+    let text = if templates { "'{{ dir }}/PCCSRV/Admin/Utility/CertificateManager'" } else { "CertificateManager.exe" };
+    let mut yaml = String::from(
+        "runbook: 1\nname: r\ninputs:\n  dir: { default: 'C:/Program Files (x86)/Trend Micro/Apex One' }\nsteps:\n",
+    );
+    for i in 0..100 {
+        yaml.push_str(&format!("  - id: s{i}\n    log: {text}\n"));
+    }
+    let rb = runbook::load_text(std::path::Path::new("r.yaml"), yaml).runbook.expect("valid");
+    let (inputs, _) = runbook::resolve_inputs(&rb, &InputArgs::default()).unwrap();
+    let masker = Masker::default();
+    let cwd = std::env::temp_dir();
+    bencher.bench(|| runbook::plan(&rb, &inputs, &masker, cwd.clone()).unwrap().len());
 }
 
 #[divan::bench(args = [false, true])]
 fn journal_append(bencher: divan::Bencher, sync: bool) {
-    use runbook::state::journal::{Journal, Record};
+    use runbook::{Journal, Record};
     let dir = tempfile::tempdir().unwrap();
-    let first = Record::StepInterrupted { step: "start".into(), time: runbook::state::journal::now() };
+    let first = Record::StepInterrupted { step: "start".into(), time: "2026-01-01T00:00:00Z".into() };
     let mut journal = Journal::create(dir.path(), "bench", "run", Masker::new(["s3cret"]), &first).unwrap();
-    let record = Record::StepStarted { step: "import".into(), attempt: 1, time: runbook::state::journal::now() };
+    let record = Record::StepStarted { step: "import".into(), attempt: 1, time: "2026-01-01T00:00:00Z".into() };
     bencher.bench_local(|| journal.append(&record, sync).unwrap());
 }
 

@@ -1,14 +1,26 @@
 //! runbook: declarative runbooks with a predictive dry run, a crash-safe journal and resume.
 //!
 //! The layers, each using only those below it (see ARCHITECTURE.md):
-//! `cli` (arguments, commands, reports) → `engine` (plan | run) → `state` (journal, lock) →
-//! `compile` (the checked runbook) → `format` (text, YAML, diagnostics) → `os`.
+//! `cli` (arguments, commands, reports) → `engine` (plan | run) → `state` (journal, lock, saved
+//! plans) → `compile` (the checked runbook) → `format` (text, YAML, diagnostics) → `os`.
 
-pub mod cli;
-pub mod compile;
-pub mod engine;
-pub mod format;
-pub mod os;
-pub mod state;
+mod cli;
+mod compile;
+mod engine;
+mod format;
+mod os;
+mod state;
 
+/// The command line: what `main` calls.
 pub use cli::run;
+
+// The library's own surface, for the benches and the fuzz target: load and check a runbook,
+// resolve its inputs, plan it; and the pieces whose cost the benches measure.
+pub use compile::inputs::{InputArgs, Inputs, resolve as resolve_inputs};
+pub use compile::runbook::Runbook;
+pub use compile::{Loaded, load, load_text};
+pub use engine::plan::plan;
+pub use format::diagnostic::Diagnostic;
+pub use format::mask::Masker;
+pub use state::journal::{Journal, Record};
+pub use state::saved_plan::{PlannedStep, Verdict};

@@ -55,7 +55,7 @@ fn copy_onto_different_content_needs_overwrite() {
 fn copy_of_a_missing_source_fails() {
     run("  - id: c\n    copy: { from: nope, to: b }\n")
         .code(1)
-        .stderr_contains(["      failed\n      cannot read the source [TMP]/nope: no such file or folder\n"])
+        .stderr_contains(["      failed\n      the source [TMP]/nope does not exist\n"])
         .run();
 }
 

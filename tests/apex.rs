@@ -26,7 +26,7 @@ const CERT_FRESH: &str = "SIMULATED-APEX-ONE-AUTH-CERT fresh\nissued-to: apex-on
 const CERT_UPGRADED: &str = "SIMULATED-APEX-ONE-AUTH-CERT upgraded\nissued-to: apex-one.example.invalid\n";
 
 fn sha256(s: &str) -> String {
-    runbook::compile::sha256_hex(s.as_bytes())
+    crate::support::sha256_hex(s.as_bytes())
 }
 
 fn backup(t: Test) -> Test {
@@ -170,7 +170,7 @@ fn a_plan_predicts_a_missing_backup_file_without_touching_anything() {
         .code(1)
         .any_stdout()
         .run();
-    assert!(out.stdout.contains("2. stage_backup: Copy the backup onto the server\n   copy [TMP]/backup/OfficeScanAuth.dat → [TMP]/new/C/OfficeScanAuth.dat (overwrite)\n   => would fail: source [TMP]/backup/OfficeScanAuth.dat does not exist\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("2. stage_backup: Copy the backup onto the server\n   copy [TMP]/backup/OfficeScanAuth.dat → [TMP]/new/C/OfficeScanAuth.dat (overwrite)\n   => would fail: the source [TMP]/backup/OfficeScanAuth.dat does not exist\n"), "{}", out.stdout);
     assert!(out.stdout.contains("3. rename_to_pfx: Rename OfficeScanAuth.dat to OfficeScanAuth.pfx\n   rename [TMP]/new/C/OfficeScanAuth.dat → [TMP]/new/C/OfficeScanAuth.pfx (overwrite)\n   => would fail: [TMP]/new/C/OfficeScanAuth.dat does not exist\n"), "{}", out.stdout);
     assert!(out.stdout.contains("The run would stop at step 2 (stage_backup).\n"));
     assert!(

@@ -44,7 +44,7 @@ fn include_runs_the_other_runbooks_steps_inline() {
         .creates("out/note.txt", "hello")
         .stderr_contains([
             "[1/6] dir: mkdir [TMP]/out\n      done\n",
-            "[2/6] sub: include write-note\n      done\n",
+            "[2/6] sub: include write-note\n      unchanged\n",
             "[3/6] sub.write: write [TMP]/out/note.txt (5 bytes)\n      done\n",
             "[4/6] sub.check: assert file [TMP]/out/note.txt\n      unchanged\n",
             "      included said done and hello\n",

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 
-use crate::support::{command, crate_path};
+use crate::support::{bin, command_for, crate_path, helper};
 
 const TIME_LIMIT: Duration = Duration::from_secs(10);
 const MEMORY_LIMIT_KB: i64 = 256 * 1024;
@@ -20,52 +20,28 @@ struct Run {
     max_rss_kb: i64,
 }
 
-/// Runs the binary with a watchdog and reads its peak memory from the kernel (`wait4` reaps it).
-#[cfg(unix)]
-#[allow(clippy::zombie_processes)]
+/// Runs the binary with a watchdog, through the helper program's `measure`, which reads its peak
+/// memory from the kernel (Unix; 0 elsewhere) and exits with its code (128 + signal if killed).
 fn run(dir: &Path, args: &[&str]) -> Run {
     let start = Instant::now();
-    let child =
-        command(dir).args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-    let pid = child.id() as i32;
-    let mut stderr_pipe = child.stderr.unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = std::io::Read::read_to_string(&mut stderr_pipe, &mut s);
-        s
-    });
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut status = 0;
-        // SAFETY: rusage is plain data; wait4 fills it for the child we spawned.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        let _ = tx.send((status, usage.ru_maxrss));
-    });
-    let (status, max_rss_kb) = match rx.recv_timeout(TIME_LIMIT) {
-        Ok(r) => r,
-        Err(_) => {
-            // SAFETY: killing the child we spawned.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            panic!("runbook {args:?} ran longer than {TIME_LIMIT:?}");
-        }
+    let mut child = command_for(&helper("helper"), dir)
+        .arg("measure")
+        .arg(bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let read = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = pipe.read_to_string(&mut s);
+            s
+        })
     };
-    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -libc::WTERMSIG(status) };
-    Run { code, stderr: reader.join().unwrap(), elapsed: start.elapsed(), max_rss_kb }
-}
-
-/// Runs the binary with a watchdog. (Peak memory is measured on Unix; here it is not read.)
-#[cfg(windows)]
-fn run(dir: &Path, args: &[&str]) -> Run {
-    let start = Instant::now();
-    let mut child =
-        command(dir).args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-    let mut stderr_pipe = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = std::io::Read::read_to_string(&mut stderr_pipe, &mut s);
-        s
-    });
+    let stdout = read(Box::new(child.stdout.take().unwrap()));
+    let stderr = read(Box::new(child.stderr.take().unwrap()));
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
@@ -74,14 +50,15 @@ fn run(dir: &Path, args: &[&str]) -> Run {
             let _ = child.kill();
             panic!("runbook {args:?} ran longer than {TIME_LIMIT:?}");
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(2));
     };
-    Run { code: status.code().unwrap_or(-1), stderr: reader.join().unwrap(), elapsed: start.elapsed(), max_rss_kb: 0 }
+    let max_rss_kb = stdout.join().unwrap().trim().parse().expect("the helper prints the peak memory");
+    Run { code: status.code().unwrap_or(-1), stderr: stderr.join().unwrap(), elapsed: start.elapsed(), max_rss_kb }
 }
 
 fn check_bounded(name: &str, r: &Run) {
     assert!(!r.stderr.contains("panicked"), "{name}: panic\n{}", r.stderr);
-    assert!(r.code >= 0, "{name}: killed by a signal\n{}", r.stderr);
+    assert!((0..128).contains(&r.code), "{name}: killed by a signal\n{}", r.stderr);
     assert!(r.elapsed < TIME_LIMIT, "{name}: took {:?}", r.elapsed);
     assert!(r.max_rss_kb < MEMORY_LIMIT_KB, "{name}: used {} KiB", r.max_rss_kb);
 }
@@ -207,17 +184,17 @@ fn check_library(text: &str) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("p.yaml");
     std::fs::write(&path, text).unwrap();
-    let loaded = runbook::compile::load(&path);
+    let loaded = runbook::load(&path);
     for d in loaded.diagnostics.iter().filter(|d| d.is_error()) {
         let located = d.location.is_some() || d.message.contains("p.yaml:");
         prop_assert!(located, "unlocated error: {} for\n{}", d.message, text);
         let _ = d.to_string();
     }
     if let Some(rb) = loaded.runbook {
-        let inputs = runbook::compile::inputs::resolve(&rb, &runbook::compile::inputs::InputArgs::default());
+        let inputs = runbook::resolve_inputs(&rb, &runbook::InputArgs::default());
         if let Ok((inputs, _)) = inputs {
-            let masker = runbook::format::mask::Masker::default();
-            let _ = runbook::engine::plan::Planner::plan(&rb, &inputs, &masker, dir.path().to_path_buf());
+            let masker = runbook::Masker::default();
+            let _ = runbook::plan(&rb, &inputs, &masker, dir.path().to_path_buf());
         }
     }
     Ok(())

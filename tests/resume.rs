@@ -122,7 +122,7 @@ const ONCE: &str = r#"runbook: 1
 name: once
 steps:
   - id: charge
-    exec: [helper, append, ledger, charged, kill-parent, sleep, '5000']
+    exec: [helper, append, ledger, charged, kill-parent]
   - id: after
     write: { path: after.txt, content: ok }
 "#;
@@ -137,6 +137,7 @@ fn an_interrupted_command_may_have_run_and_the_operator_decides() {
         .creates("ledger", "charged\n")
         .any_stderr()
         .run();
+    crate::support::wait_for_commands(first.path());
     first
         .then()
         .args(["resume", "rb.yaml"])
@@ -159,7 +160,7 @@ fn an_interrupted_command_may_have_run_and_the_operator_decides() {
 
 #[test]
 fn redo_runs_the_command_again() {
-    let rb = "runbook: 1\nname: redo\nsteps:\n  - id: c\n    exec: [helper, append, ledger, ran, if-missing, second, touch, second, kill-parent, sleep, '5000']\n";
+    let rb = "runbook: 1\nname: redo\nsteps:\n  - id: c\n    exec: [helper, append, ledger, ran, if-missing, second, touch, second, kill-parent]\n";
     let first = Test::new()
         .file("rb.yaml", rb)
         .args(["run", "rb.yaml"])
@@ -168,6 +169,7 @@ fn redo_runs_the_command_again() {
         .creates("second", "")
         .any_stderr()
         .run();
+    crate::support::wait_for_commands(first.path());
     first
         .then()
         .args(["resume", "rb.yaml", "--redo", "c"])
@@ -178,7 +180,7 @@ fn redo_runs_the_command_again() {
 
 #[test]
 fn an_idempotent_command_is_simply_run_again() {
-    let rb = "runbook: 1\nname: idem\nsteps:\n  - id: c\n    exec: { program: helper, args: [write, state, v1, if-missing, second, touch, second, kill-parent, sleep, '5000'], idempotent: true }\n";
+    let rb = "runbook: 1\nname: idem\nsteps:\n  - id: c\n    exec: { program: helper, args: [write, state, v1, if-missing, second, touch, second, kill-parent], idempotent: true }\n";
     let first = Test::new()
         .file("rb.yaml", rb)
         .args(["run", "rb.yaml"])
@@ -187,6 +189,7 @@ fn an_idempotent_command_is_simply_run_again() {
         .creates("second", "")
         .any_stderr()
         .run();
+    crate::support::wait_for_commands(first.path());
     first
         .then()
         .args(["resume", "rb.yaml"])

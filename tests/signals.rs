@@ -69,7 +69,7 @@ fn interrupt(child: &std::process::Child, dir: &Path, how: How) {
 fn assert_ended(file: &Path) {
     let pid: u32 = std::fs::read_to_string(file).unwrap().trim().parse().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while runbook::os::sys::pid_alive(pid) {
+    while crate::support::pid_alive(pid) {
         assert!(std::time::Instant::now() < deadline, "process {pid} ({}) is still running", file.display());
         std::thread::sleep(std::time::Duration::from_millis(10));
     }

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::cli::exit::Failure;
-use crate::compile::inputs::InputArgs;
 use crate::format::diagnostic::Diagnostic;
 use crate::os::args::{EXPANDS_WILDCARDS, expand, has_wildcard};
 
@@ -78,12 +77,6 @@ pub struct InputFlags {
     /// Set an input: `--var name=value` (wins over files and the environment).
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub vars: Vec<String>,
-}
-
-impl InputFlags {
-    pub fn to_args(&self, prompt: bool) -> InputArgs {
-        InputArgs { vars_files: self.vars_files.clone(), vars: self.vars.clone(), prompt }
-    }
 }
 
 #[derive(Debug, Args, Clone)]

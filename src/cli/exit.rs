@@ -1,6 +1,10 @@
-//! The process exit codes (SPEC §2), mapped in one place.
+//! The process exit codes (SPEC §2), and the one error a command returns: what to tell the user,
+//! and the exit code. Each layer's typed errors become it here, in one place each.
 
+use crate::engine::runner::{Ending, RunError};
 use crate::format::diagnostic::Diagnostic;
+use crate::state::journal::JournalError;
+use crate::state::lock::LockError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitCode {
@@ -50,15 +54,56 @@ impl Failure {
     pub fn refused(diagnostic: Diagnostic) -> Failure {
         Failure { code: ExitCode::Refused, diagnostics: vec![diagnostic] }
     }
-
-    pub fn new(code: ExitCode, diagnostic: Diagnostic) -> Failure {
-        Failure { code, diagnostics: vec![diagnostic] }
-    }
 }
 
 impl From<Diagnostic> for Failure {
     fn from(d: Diagnostic) -> Failure {
         Failure::invalid(vec![d])
+    }
+}
+
+impl From<JournalError> for Failure {
+    fn from(e: JournalError) -> Failure {
+        let hint = match e {
+            JournalError::StateDir { .. } => "choose a writable state folder with --state-dir or RUNBOOK_STATE_DIR",
+            JournalError::Write { .. } => "check that the state folder (--state-dir) is writable and has space",
+            JournalError::Read { .. } | JournalError::Garbled { .. } => {
+                "the journal is the record of the run; repair or move that file by hand"
+            }
+        };
+        Diagnostic::error(e.to_string()).hint(hint).into()
+    }
+}
+
+impl From<LockError> for Failure {
+    fn from(e: LockError) -> Failure {
+        match e {
+            LockError::Held { .. } => Failure::refused(Diagnostic::error(e.to_string()).hint(
+                "wait for it to finish; if that process is gone, the OS has released the lock and you can try again",
+            )),
+            LockError::StateDir { .. } => Diagnostic::error(e.to_string())
+                .hint("choose a writable state folder with --state-dir or RUNBOOK_STATE_DIR")
+                .into(),
+        }
+    }
+}
+
+impl From<RunError> for Failure {
+    fn from(e: RunError) -> Failure {
+        match e {
+            RunError::Vars(message) => Diagnostic::error(message).into(),
+            RunError::Journal(e) => e.into(),
+        }
+    }
+}
+
+impl From<Ending> for ExitCode {
+    fn from(ending: Ending) -> ExitCode {
+        match ending {
+            Ending::Succeeded => ExitCode::Success,
+            Ending::Failed | Ending::Declined => ExitCode::StepFailed,
+            Ending::Interrupted => ExitCode::Interrupted,
+        }
     }
 }
 

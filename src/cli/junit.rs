@@ -2,13 +2,12 @@
 //! Every text passes through the masker; the file is written atomically.
 
 use std::fmt::Write as _;
-use std::path::Path;
 use std::time::Duration;
 
-use crate::engine::plan::{PlannedStep, Verdict};
 use crate::engine::runner::StepReport;
 use crate::format::mask::Masker;
 use crate::state::outcome::Outcome;
+use crate::state::saved_plan::{PlannedStep, Verdict};
 
 /// One test case: a step.
 pub struct Case {
@@ -120,12 +119,6 @@ pub fn render(suite: &str, cases: &[Case], masker: &Masker) -> String {
     }
     x.push_str("  </testsuite>\n</testsuites>\n");
     x
-}
-
-pub fn write(path: &Path, suite: &str, cases: &[Case], masker: &Masker) -> Result<(), String> {
-    crate::engine::actions::files::write(path, &render(suite, cases, masker), true)
-        .map(|_| ())
-        .map_err(|e| format!("cannot write the report {}: {e}", path.display()))
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 
 pub mod args;
 pub mod commands;
+pub mod config;
+pub mod documents;
 pub mod exit;
 pub mod junit;
 pub mod reporter;
@@ -13,8 +15,10 @@ use std::ffi::OsString;
 
 use clap::Parser;
 
-use crate::cli::args::{Cli, Command};
-use crate::cli::exit::ExitCode;
+use crate::cli::args::{Cli, Command, PlanArgs};
+use crate::cli::config::Config;
+use crate::cli::exit::{CmdResult, ExitCode};
+use crate::format::diagnostic::Diagnostic;
 
 /// The stack the command runs on. Nested YAML (up to its 64-level budget) and templates
 /// recurse; Windows gives a program's main thread only 1 MiB, so every system gets the same
@@ -45,16 +49,27 @@ fn command(args: Vec<OsString>) -> std::process::ExitCode {
             .into();
         }
     };
-    let ui = ui::Ui::new(cli.quiet, cli.verbose);
-    if let Err(failure) = cli.expand_wildcards() {
-        ui.diagnostics(&failure.diagnostics);
-        return failure.code.into();
+    let config = match Config::new(cli.quiet, cli.verbose) {
+        Ok(config) => config,
+        Err(failure) => return report(&ui::Ui::plain(), failure),
+    };
+    match cli.expand_wildcards().and_then(|()| dispatch(&config, cli.command)) {
+        Ok(code) => code.into(),
+        Err(failure) => report(&config.ui, failure),
     }
-    let result = match cli.command {
-        Command::Validate { files } => commands::validate::run(&ui, &files),
-        Command::Show(args) => commands::show::run(&ui, &args),
+}
+
+fn report(ui: &ui::Ui, failure: exit::Failure) -> std::process::ExitCode {
+    ui.diagnostics(&failure.diagnostics);
+    failure.code.into()
+}
+
+fn dispatch(config: &Config, command: Command) -> CmdResult {
+    match command {
+        Command::Validate { files } => commands::validate::run(config, &files),
+        Command::Show(args) => commands::show::run(config, &args),
         Command::Schema => commands::schema::run(),
-        Command::ShowPlan { plan } => commands::plan::show_saved(&plan),
+        Command::ShowPlan { plan } => commands::show_plan::run(&plan),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "runbook", &mut std::io::stdout());
@@ -65,18 +80,18 @@ fn command(args: Vec<OsString>) -> std::process::ExitCode {
             clap_mangen::Man::new(cmd)
                 .render(&mut std::io::stdout())
                 .map(|()| ExitCode::Success)
-                .map_err(|e| exit::Failure::invalid(vec![crate::format::diagnostic::Diagnostic::error(e.to_string())]))
+                .map_err(|e| Diagnostic::error(e.to_string()).into())
         }
-        Command::Plan(args) => commands::plan::run(&ui, &args),
-        Command::Run(args) => commands::run::run(&ui, &args),
-        Command::Resume(args) => commands::resume::run(&ui, &args),
-        Command::Status(args) => commands::status::run(&ui, &args),
-    };
-    match result {
-        Ok(code) => code.into(),
-        Err(failure) => {
-            ui.diagnostics(&failure.diagnostics);
-            failure.code.into()
+        Command::Plan(args) => commands::plan::run(config, &args),
+        // `run --dry-run` is `plan`.
+        Command::Run(args) if args.dry_run => {
+            let file = args.file.clone().expect("clap requires FILE without --plan");
+            let plan =
+                PlanArgs { file, inputs: args.inputs, format: args.run.format, out: None, report: args.run.report };
+            commands::plan::run(config, &plan)
         }
+        Command::Run(args) => commands::run::run(config, &args),
+        Command::Resume(args) => commands::resume::run(config, &args),
+        Command::Status(args) => commands::status::run(config, &args),
     }
 }

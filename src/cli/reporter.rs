@@ -1,6 +1,6 @@
-//! What a run shows while it goes: plain lines on stderr (with indicatif progress on a terminal
-//! outside CI), or one JSON event per line on stdout with `--format json`. Every string passes
-//! through the masker first.
+//! What a run shows while it goes (the engine's [`Events`]): plain lines on stderr (with
+//! indicatif progress on a terminal outside CI), or one JSON event per line on stdout with
+//! `--format json`. Every string passes through the masker first.
 
 use std::io::Write;
 use std::time::Duration;
@@ -10,10 +10,14 @@ use std::cell::RefCell;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::json;
 
+use std::path::{Path, PathBuf};
+
 use crate::cli::args::Format;
 use crate::cli::ui::Ui;
+use crate::engine::events::Events;
 use crate::format::mask::Masker;
 use crate::format::model::Stream;
+use crate::state::journal::RunOutcome;
 use crate::state::outcome::Outcome;
 
 pub struct Reporter {
@@ -25,13 +29,15 @@ pub struct Reporter {
     /// A byte bar under the step bar while a large file is copied.
     bytes_bar: RefCell<Option<ProgressBar>>,
     total: usize,
+    /// The runbook file, for the command that continues an unfinished run.
+    path: PathBuf,
 }
 
 /// Copies smaller than this finish too fast for a byte bar to help.
 const BYTE_BAR_MIN: u64 = 16 << 20;
 
 impl Reporter {
-    pub fn new(ui: &Ui, format: Format, masker: Masker, total: usize) -> Reporter {
+    pub fn new(ui: &Ui, format: Format, masker: Masker, total: usize, path: &Path) -> Reporter {
         let multi = (ui.interactive && format == Format::Text && !ui.quiet).then(MultiProgress::new);
         let bar = multi.as_ref().map(|multi| {
             let bar = multi.add(ProgressBar::new(total as u64));
@@ -42,13 +48,15 @@ impl Reporter {
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
-        Reporter { ui: ui.clone(), format, masker, multi, bar, bytes_bar: RefCell::new(None), total }
-    }
-
-    pub fn set_total(&mut self, total: usize) {
-        self.total = total;
-        if let Some(bar) = &self.bar {
-            bar.set_length(total as u64);
+        Reporter {
+            ui: ui.clone(),
+            format,
+            masker,
+            multi,
+            bar,
+            bytes_bar: RefCell::new(None),
+            total,
+            path: path.to_path_buf(),
         }
     }
 
@@ -60,8 +68,24 @@ impl Reporter {
         }
     }
 
+    /// A line for the operator; never lost when a progress bar is shown.
+    fn line(&self, text: &str) {
+        let text = self.masker.mask(text);
+        self.suspend(|| eprintln!("{text}"));
+    }
+
+    fn event(&self, mut value: serde_json::Value) {
+        self.masker.mask_json(&mut value);
+        let mut out = std::io::stdout().lock();
+        let _ = serde_json::to_writer(&mut out, &value);
+        let _ = out.write_all(b"\n");
+        let _ = out.flush();
+    }
+}
+
+impl Events for Reporter {
     /// Progress of a large copy: a byte bar while it lasts.
-    pub fn bytes(&self, done: u64, total: u64) {
+    fn bytes(&self, done: u64, total: u64) {
         let Some(multi) = &self.multi else { return };
         if total < BYTE_BAR_MIN {
             return;
@@ -84,21 +108,7 @@ impl Reporter {
         }
     }
 
-    /// A line for the operator; never lost when a progress bar is shown.
-    fn line(&self, text: &str) {
-        let text = self.masker.mask(text);
-        self.suspend(|| eprintln!("{text}"));
-    }
-
-    fn event(&self, mut value: serde_json::Value) {
-        self.masker.mask_json(&mut value);
-        let mut out = std::io::stdout().lock();
-        let _ = serde_json::to_writer(&mut out, &value);
-        let _ = out.write_all(b"\n");
-        let _ = out.flush();
-    }
-
-    pub fn run_started(&self, runbook: &str, run_id: &str, journal: &std::path::Path, resumed: bool) {
+    fn run_started(&self, runbook: &str, run_id: &str, journal: &std::path::Path, resumed: bool) {
         match self.format {
             Format::Json => self.event(json!({"event": if resumed { "run_resumed" } else { "run_started" }, "runbook": runbook, "run_id": run_id, "journal": journal.display().to_string()})),
             Format::Text if !self.ui.quiet => self.line(&format!(
@@ -110,7 +120,7 @@ impl Reporter {
         }
     }
 
-    pub fn step_started(&self, index: usize, id: &str, title: &str, action: &str) {
+    fn step_started(&self, index: usize, id: &str, title: &str, action: &str) {
         match self.format {
             Format::Json => self.event(
                 json!({"event": "step_started", "step": id, "index": index + 1, "title": title, "action": action}),
@@ -132,7 +142,7 @@ impl Reporter {
         }
     }
 
-    pub fn output(&self, id: &str, stream: Stream, line: &str) {
+    fn output(&self, id: &str, stream: Stream, line: &str) {
         match self.format {
             Format::Json => self.event(json!({"event": "output", "step": id, "stream": stream, "line": line})),
             Format::Text if !self.ui.quiet => self.line(&format!("      | {line}")),
@@ -140,7 +150,7 @@ impl Reporter {
         }
     }
 
-    pub fn say(&self, id: &str, text: &str) {
+    fn message(&self, id: &str, text: &str) {
         match self.format {
             Format::Json => self.event(json!({"event": "message", "step": id, "text": text})),
             Format::Text => {
@@ -151,7 +161,7 @@ impl Reporter {
         }
     }
 
-    pub fn step_finished(&self, id: &str, outcome: Outcome, duration: Duration, error: Option<&str>) {
+    fn step_finished(&self, id: &str, outcome: Outcome, duration: Duration, error: Option<&str>) {
         match self.format {
             Format::Json => self.event(json!({"event": "step_finished", "step": id, "outcome": outcome, "duration_ms": duration.as_millis() as u64, "error": error})),
             Format::Text => {
@@ -173,17 +183,25 @@ impl Reporter {
         }
     }
 
-    pub fn retrying(&self, id: &str, attempt: u32, of: u32, delay: Duration) {
+    fn retrying(&self, id: &str, attempt: u32, of: u32, delay: Duration) {
         match self.format {
             Format::Json => self.event(json!({"event": "retry", "step": id, "attempt": attempt, "of": of})),
             Format::Text => self.line(&format!("      retrying ({attempt}/{of}) in {}", fmt_duration(delay))),
         }
     }
 
-    pub fn run_finished(&self, outcome: &str, counts: &[(Outcome, usize)], elapsed: Duration, extra: &str) {
+    fn run_finished(&self, outcome: RunOutcome, counts: &[(Outcome, usize)], elapsed: Duration) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+        let outcome = outcome.as_str();
+        let extra = match outcome {
+            "succeeded" => String::new(),
+            _ => format!(
+                " Fix the cause, then continue with: runbook resume {}",
+                crate::os::args::quote(&self.path.display().to_string())
+            ),
+        };
         match self.format {
             Format::Json => {
                 let counts: serde_json::Map<String, serde_json::Value> =
@@ -197,6 +215,10 @@ impl Reporter {
                 self.line(&format!("Run {outcome}{summary}.{extra}"));
             }
         }
+    }
+
+    fn ask(&self, question: &str) -> std::io::Result<bool> {
+        self.suspend(|| crate::cli::ui::ask(question))
     }
 }
 

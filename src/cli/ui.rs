@@ -2,6 +2,7 @@
 
 use std::io::{IsTerminal, Write};
 
+use crate::compile::runbook::InputDef;
 use crate::format::diagnostic::{Diagnostic, render_all};
 
 #[derive(Debug, Clone)]
@@ -70,5 +71,30 @@ impl Ui {
 
     pub fn style_dim(&self, s: &str) -> String {
         if self.color { console::style(s).dim().to_string() } else { s.to_string() }
+    }
+}
+
+/// Asks for an input's value on the terminal (a secret without echo).
+pub fn prompt_input(def: &InputDef) -> std::io::Result<String> {
+    let term = console::Term::stderr();
+    let label = match &def.description {
+        Some(d) => format!("{} ({d}): ", def.name),
+        None => format!("{}: ", def.name),
+    };
+    term.write_str(&label)?;
+    if def.secret { term.read_secure_line() } else { term.read_line() }
+}
+
+/// Asks a yes/no question on the terminal until it gets an answer.
+pub fn ask(question: &str) -> std::io::Result<bool> {
+    let term = console::Term::stderr();
+    loop {
+        term.write_str(question)?;
+        let answer = term.read_line()?;
+        match answer.trim().to_ascii_lowercase().as_str() {
+            "y" | "yes" => return Ok(true),
+            "n" | "no" => return Ok(false),
+            _ => {}
+        }
     }
 }

@@ -1,10 +1,11 @@
 //! Input values: the layers that set them, their types, and where each one came from.
 //!
-//! Layers, lowest to highest: `default` < each `--vars FILE` in order < `RUNBOOK_INPUT_<NAME>` <
-//! `--var name=value`; a required input still missing is asked for on a terminal.
+//! Layers, lowest to highest: `default` < the values a run or a reviewed plan recorded (when
+//! continuing one) < each `--vars FILE` in order < `RUNBOOK_INPUT_<NAME>` < `--var name=value`; a
+//! required input still missing is asked for on a terminal. Nothing here reads the process's
+//! environment or terminal: the caller hands both over in [`InputArgs`].
 
 use std::fmt;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use indexmap::IndexMap;
@@ -20,10 +21,18 @@ use crate::format::yaml::{self, NodeKind};
 #[serde(tag = "layer", rename_all = "snake_case")]
 pub enum Origin {
     Default,
-    VarsFile { path: PathBuf },
-    Env { name: String },
+    VarsFile {
+        path: PathBuf,
+    },
+    Env {
+        name: String,
+    },
     Cli,
     Prompt,
+    /// Recorded by the run being continued, or by the reviewed plan being run.
+    Recorded {
+        by: String,
+    },
 }
 
 impl fmt::Display for Origin {
@@ -34,6 +43,7 @@ impl fmt::Display for Origin {
             Origin::Env { name } => write!(f, "environment {name}"),
             Origin::Cli => f.write_str("--var"),
             Origin::Prompt => f.write_str("prompt"),
+            Origin::Recorded { by } => write!(f, "recorded by {by}"),
         }
     }
 }
@@ -44,13 +54,27 @@ pub struct InputValue {
     pub origin: Origin,
 }
 
-/// Where input values may come from, as given on the command line.
+/// Asks the operator for an input's value (a secret without echo).
+pub type Prompt = fn(&InputDef) -> std::io::Result<String>;
+
+/// Where input values may come from.
 #[derive(Debug, Clone, Default)]
 pub struct InputArgs {
     pub vars_files: Vec<PathBuf>,
     pub vars: Vec<String>,
-    /// Ask on the terminal for what is missing (off in CI or without a terminal).
-    pub prompt: bool,
+    /// The environment's `RUNBOOK_INPUT_*` variables, as the process saw them.
+    pub environment: Vec<(String, String)>,
+    /// Values recorded by the run being continued or the plan being run, and by which.
+    pub recorded: Option<(IndexMap<String, J>, String)>,
+    /// Asks for what is still missing (none in CI or without a terminal).
+    pub prompt: Option<Prompt>,
+}
+
+impl InputArgs {
+    /// The `RUNBOOK_INPUT_*` variables of this process's environment.
+    pub fn environment_of_process() -> Vec<(String, String)> {
+        std::env::vars().filter(|(k, _)| k.starts_with("RUNBOOK_INPUT_")).collect()
+    }
 }
 
 /// The resolved values, in the runbook's declaration order.
@@ -62,6 +86,28 @@ pub struct Inputs {
 impl Inputs {
     pub fn get(&self, name: &str) -> Option<&J> {
         self.values.get(name).map(|v| &v.value)
+    }
+
+    /// The values that may be written down (journal, saved plan): every one but the secrets.
+    pub fn recordable(&self, runbook: &Runbook) -> IndexMap<String, J> {
+        self.values
+            .iter()
+            .filter(|(k, _)| !runbook.inputs.get(*k).is_some_and(|d| d.secret))
+            .map(|(k, v)| (k.clone(), v.value.clone()))
+            .collect()
+    }
+
+    /// What hides the secret values wherever text leaves the process.
+    pub fn masker(&self, runbook: &Runbook) -> crate::format::mask::Masker {
+        let secrets: Vec<String> = runbook
+            .secret_names()
+            .filter_map(|n| self.get(n))
+            .map(|v| match v {
+                J::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect();
+        crate::format::mask::Masker::new(secrets.iter().map(String::as_str))
     }
 }
 
@@ -78,6 +124,21 @@ pub fn resolve(runbook: &Runbook, args: &InputArgs) -> Result<(Inputs, Vec<Diagn
     for def in runbook.inputs.values() {
         if let Some(d) = &def.default {
             values.insert(def.name.clone(), InputValue { value: d.clone(), origin: Origin::Default });
+        }
+    }
+    if let Some((recorded, by)) = &args.recorded {
+        for (name, value) in recorded {
+            // A recorded value of an input the runbook no longer has is left for the caller to
+            // report (the runbook changed); one that no longer fits is an error below.
+            if let Some(def) = runbook.inputs.get(name) {
+                let origin = Origin::Recorded { by: by.clone() };
+                match coerce(def, value) {
+                    Ok(v) => {
+                        values.insert(name.clone(), InputValue { value: v, origin });
+                    }
+                    Err(why) => errors.push(bad_value(def, value, &origin, &why)),
+                }
+            }
         }
     }
     for path in &args.vars_files {
@@ -108,7 +169,8 @@ pub fn resolve(runbook: &Runbook, args: &InputArgs) -> Result<(Inputs, Vec<Diagn
     }
     for def in runbook.inputs.values() {
         let name = env_name(&def.name);
-        if let Ok(text) = std::env::var(&name) {
+        if let Some((_, text)) = args.environment.iter().find(|(k, _)| *k == name) {
+            let text = text.clone();
             let origin = Origin::Env { name };
             set_text(def, text, origin, &mut values, &mut errors);
         }
@@ -136,7 +198,7 @@ pub fn resolve(runbook: &Runbook, args: &InputArgs) -> Result<(Inputs, Vec<Diagn
         if values.contains_key(&def.name) {
             continue;
         }
-        if args.prompt {
+        if let Some(prompt) = args.prompt {
             match prompt(def) {
                 Ok(text) => set_text(def, text, Origin::Prompt, &mut values, &mut errors),
                 Err(e) => errors.push(Diagnostic::error(format!("could not read input `{}`: {e}", def.name))),
@@ -255,7 +317,7 @@ pub fn coerce(def: &InputDef, value: &J) -> Result<J, String> {
 type VarsEntries = (std::sync::Arc<Source>, Vec<(String, J, Span, Span)>);
 
 fn read_vars_file(path: &std::path::Path) -> Result<VarsEntries, Diagnostic> {
-    let text = crate::compile::read_text(path)?;
+    let text = crate::format::file::read_text(path)?;
     let source = Source::new(path, text);
     let root = yaml::parse(&source.text).map_err(|e| {
         let offset = source.offset_of(e.line, e.col);
@@ -282,21 +344,6 @@ fn read_vars_file(path: &std::path::Path) -> Result<VarsEntries, Diagnostic> {
         out.push((name, v.to_json(), k.span, v.span));
     }
     Ok((source, out))
-}
-
-fn prompt(def: &InputDef) -> std::io::Result<String> {
-    let term = console::Term::stderr();
-    let label = match &def.description {
-        Some(d) => format!("{} ({d}): ", def.name),
-        None => format!("{}: ", def.name),
-    };
-    term.write_str(&label)?;
-    if def.secret { term.read_secure_line() } else { term.read_line() }
-}
-
-/// Whether prompting is possible: a terminal on stdin and stderr, and not in CI.
-pub fn can_prompt() -> bool {
-    std::io::stdin().is_terminal() && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()
 }
 
 #[cfg(test)]

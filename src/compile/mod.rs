@@ -9,10 +9,12 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 use regex::Regex;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use crate::compile::runbook::*;
+use crate::compile::template::Templates;
 use crate::format::diagnostic::{Diagnostic, did_you_mean};
+use crate::format::digest::sha256_hex;
+use crate::format::file::read_text;
 use crate::format::model::{self, InputType, Sp};
 use crate::format::source::{Located, Source, Span};
 use crate::format::yaml::{self, DeError, Node, NodeKind};
@@ -23,8 +25,6 @@ pub mod runbook;
 mod steps;
 pub mod template;
 
-/// Files larger than this are refused before parsing.
-pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 const MAX_INCLUDE_DEPTH: usize = 16;
 pub const ENCODING_HINT: &str = "use a WHATWG encoding label such as `utf-8`, `shift_jis`, `utf-16le`, `windows-1252`, or `console` for the console's code page";
 
@@ -49,69 +49,6 @@ pub fn load_text(path: &Path, text: String) -> Loaded {
     let runbook = Loader { diags: &mut diagnostics, stack: Vec::new() }.load_source(path, text);
     let runbook = if diagnostics.iter().any(Diagnostic::is_error) { None } else { runbook };
     Loaded { runbook, diagnostics }
-}
-
-/// Reads a file as UTF-8 text with the limits every input file shares.
-pub fn read_text(path: &Path) -> Result<String, Diagnostic> {
-    let shown = crate::format::source::display_path(path);
-    let meta = std::fs::metadata(path).map_err(|e| {
-        Diagnostic::error(format!("cannot read {shown}: {}", crate::os::fs::io_reason(&e)))
-            .hint("check the path; it is taken relative to the current folder")
-    })?;
-    if meta.is_dir() {
-        return Err(Diagnostic::error(format!("{shown} is a folder, not a file")));
-    }
-    if !meta.is_file() {
-        return Err(Diagnostic::error(format!("{shown} is not a regular file (a device, pipe or socket)"))
-            .hint("give the path of a YAML file"));
-    }
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(Diagnostic::error(format!(
-            "{shown} is {} bytes; files larger than {} MiB are refused",
-            meta.len(),
-            MAX_FILE_BYTES >> 20
-        ))
-        .hint("a runbook or input file this large is almost certainly not one; check the path"));
-    }
-    let bytes = std::fs::read(path)
-        .map_err(|e| Diagnostic::error(format!("cannot read {shown}: {}", crate::os::fs::io_reason(&e))))?;
-    if let Some(pos) = bytes.iter().position(|&b| b == 0) {
-        return Err(located_byte_error(path, &bytes, pos, "this is not a text file (it contains a NUL byte)")
-            .hint("runbooks and input files are UTF-8 YAML text"));
-    }
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").map(<[u8]>::to_vec).unwrap_or(bytes);
-    String::from_utf8(bytes).map_err(|e| {
-        let pos = e.utf8_error().valid_up_to();
-        located_byte_error(path, e.as_bytes(), pos, "the file is not valid UTF-8")
-            .hint("save the file as UTF-8 (not in a legacy code page such as Shift_JIS)")
-    })
-}
-
-/// A diagnostic at a byte of a file that is not text: shown through a lossy copy of it.
-fn located_byte_error(path: &Path, bytes: &[u8], pos: usize, message: &str) -> Diagnostic {
-    let (line, col) = line_col_of_bytes(bytes, pos);
-    let text = String::from_utf8_lossy(bytes).replace('\0', "\u{2400}");
-    let source = Source::new(path, text);
-    let offset = source.offset_of(line, col);
-    Diagnostic::error(message).at(Located::new(&source, Span::new(offset, 1)))
-}
-
-fn line_col_of_bytes(bytes: &[u8], pos: usize) -> (usize, usize) {
-    let before = &bytes[..pos];
-    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    let col = String::from_utf8_lossy(&before[start..]).chars().count() + 1;
-    (line, col)
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let mut out = String::with_capacity(64);
-    for b in digest {
-        use std::fmt::Write;
-        let _ = write!(out, "{b:02x}");
-    }
-    out
 }
 
 pub fn is_identifier(name: &str) -> bool {
@@ -190,6 +127,7 @@ impl Loader<'_> {
             refs: BTreeSet::new(),
             broken_names: BTreeSet::new(),
             all_vars: Vec::new(),
+            templates: Templates::default(),
         }
         .runbook(&root, sha256);
         self.stack.pop();
@@ -206,6 +144,8 @@ struct FileLoader<'l, 'd> {
     broken_names: BTreeSet<String>,
     /// Every var name, to tell "defined later" from "undefined".
     all_vars: Vec<String>,
+    /// The file's templates, compiled as they are read.
+    templates: Templates,
 }
 
 impl FileLoader<'_, '_> {
@@ -373,7 +313,17 @@ impl FileLoader<'_, '_> {
                 Vec::new()
             }
         };
-        Some(Runbook { name: name?, title, description, source: Arc::clone(&self.source), sha256, inputs, vars, steps })
+        Some(Runbook {
+            name: name?,
+            title,
+            description,
+            source: Arc::clone(&self.source),
+            sha256,
+            inputs,
+            vars,
+            steps,
+            templates: std::mem::take(&mut self.templates),
+        })
     }
 
     fn check_identifier(&mut self, name: &str, span: Span, what: &str) -> bool {

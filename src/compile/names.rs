@@ -4,29 +4,44 @@
 use std::collections::BTreeSet;
 
 use super::{FileLoader, Scope, StepShape};
-use crate::compile::runbook::Tpl;
+use crate::compile::runbook::{Condition, Tpl};
+use crate::compile::template::Compiled;
 use crate::compile::template::{self, BUILTIN_NAMES, STEP_FIELDS};
 use crate::format::diagnostic::did_you_mean;
 use crate::format::source::{Source, Span};
 
 impl FileLoader<'_, '_> {
     /// Checks a template's syntax and names; always returns it (errors are recorded).
+    /// Compiles a template into this runbook's templates, checking its syntax and names; always
+    /// returns it (errors are recorded).
     pub(super) fn template(&mut self, text: String, span: Span, scope: &Scope) -> Tpl {
-        let tpl = Tpl { text, loc: self.loc(span) };
-        match template::analyze(&tpl.text) {
-            Ok(names) => self.check_names(&tpl, &names, scope),
+        let mut tpl = Tpl { text, loc: self.loc(span), compiled: None };
+        if !template::is_template(&tpl.text) {
+            return tpl;
+        }
+        match self.templates.add(&tpl.text) {
+            Ok((name, names)) => {
+                tpl.compiled = Some(name);
+                self.check_names(&tpl, &names, scope);
+            }
             Err(e) => self.template_error(&tpl, &e),
         }
         tpl
     }
 
-    pub(super) fn expression(&mut self, text: String, span: Span, scope: &Scope) -> Tpl {
-        let tpl = Tpl { text, loc: self.loc(span) };
-        match template::analyze_expression(&tpl.text) {
-            Ok(names) => self.check_names(&tpl, &names, scope),
-            Err(e) => self.template_error(&tpl, &e),
+    /// Compiles an expression (`when`, `that`), checking its syntax and names.
+    pub(super) fn expression(&mut self, text: String, span: Span, scope: &Scope) -> Option<Condition> {
+        let tpl = Tpl { text, loc: self.loc(span), compiled: None };
+        match Compiled::new(&tpl.text) {
+            Ok((compiled, names)) => {
+                self.check_names(&tpl, &names, scope);
+                Some(Condition::Expr { tpl, compiled })
+            }
+            Err(e) => {
+                self.template_error(&tpl, &e);
+                None
+            }
         }
-        tpl
     }
 
     fn template_error(&mut self, tpl: &Tpl, e: &template::TemplateError) {

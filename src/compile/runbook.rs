@@ -7,6 +7,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use regex::Regex;
 
+use crate::compile::template::{Compiled, Templates};
 use crate::format::model::{InputType, Stream};
 use crate::format::source::{Located, Source};
 
@@ -21,6 +22,8 @@ pub struct Runbook {
     pub inputs: IndexMap<String, InputDef>,
     pub vars: Vec<VarDef>,
     pub steps: Vec<Step>,
+    /// Every template of this file, compiled.
+    pub templates: Templates,
 }
 
 impl Runbook {
@@ -28,8 +31,45 @@ impl Runbook {
         self.inputs.values().filter(|i| i.secret).map(|i| i.name.as_str())
     }
 
-    pub fn step(&self, id: &str) -> Option<&Step> {
-        self.steps.iter().find(|s| s.id == id)
+    /// The digest of every file this runbook loads, as recorded in journals and saved plans.
+    pub fn file_digests(&self) -> Vec<FileDigest> {
+        self.files()
+            .iter()
+            .map(|(s, sha)| FileDigest { path: s.path.display().to_string(), sha256: (*sha).to_owned() })
+            .collect()
+    }
+
+    /// Every step's definition digest, included runbooks' steps under `<include id>.`.
+    pub fn step_digests(&self) -> Vec<StepDigest> {
+        let mut out = Vec::new();
+        self.collect_step_digests("", &mut out);
+        out
+    }
+
+    fn collect_step_digests(&self, prefix: &str, out: &mut Vec<StepDigest>) {
+        for s in &self.steps {
+            let id = format!("{prefix}{}", s.id);
+            out.push(StepDigest {
+                id: id.clone(),
+                fingerprint: s.fingerprint.clone(),
+                command: s.is_command(),
+                idempotent: s.idempotent(),
+            });
+            if let Action::Include(inc) = &s.action {
+                inc.runbook.collect_step_digests(&format!("{id}."), out);
+            }
+        }
+    }
+
+    /// How many steps a run walks, included ones too (for progress).
+    pub fn count_steps(&self) -> usize {
+        self.steps
+            .iter()
+            .map(|s| match &s.action {
+                Action::Include(inc) => 1 + inc.runbook.count_steps(),
+                _ => 1,
+            })
+            .sum()
     }
 
     /// Every file this runbook loads, itself first, each once.
@@ -46,6 +86,22 @@ impl Runbook {
         }
         out
     }
+}
+
+/// A file a runbook loaded, by its SHA-256.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct FileDigest {
+    pub path: String,
+    pub sha256: String,
+}
+
+/// A step's definition, by its SHA-256, and what resume must know of it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct StepDigest {
+    pub id: String,
+    pub fingerprint: String,
+    pub command: bool,
+    pub idempotent: bool,
 }
 
 #[derive(Debug)]
@@ -82,18 +138,20 @@ pub enum TplValue {
     Map(IndexMap<String, TplValue>),
 }
 
-/// A template string with where it was written.
+/// A template string with where it was written, and the name it was compiled under in its
+/// runbook's [`Templates`] (none for plain text, used as it is).
 #[derive(Debug, Clone)]
 pub struct Tpl {
     pub text: String,
     pub loc: Located,
+    pub compiled: Option<Arc<str>>,
 }
 
-/// An expression (`when`, `assert.that`).
+/// An expression (`when`, `assert.that`), compiled.
 #[derive(Debug, Clone)]
 pub enum Condition {
     Const(bool),
-    Expr(Tpl),
+    Expr { tpl: Tpl, compiled: Compiled },
 }
 
 #[derive(Debug)]
@@ -111,6 +169,8 @@ pub struct Step {
     pub fingerprint: String,
     /// Ids of earlier steps whose results this step's templates read.
     pub refs: Vec<String>,
+    /// A later step reads this step's results.
+    pub read_later: bool,
 }
 
 impl Step {
@@ -147,22 +207,32 @@ pub enum Action {
 }
 
 impl Action {
-    pub fn keyword(&self) -> &'static str {
+    /// The action as written (templates unrendered).
+    pub fn summary(&self) -> String {
         match self {
-            Action::Copy(_) => "copy",
-            Action::Rename(_) => "rename",
-            Action::Cd(_) => "cd",
-            Action::Exec(_) => "exec",
-            Action::Shell(_) => "shell",
-            Action::ExpectOutput(_) => "expect-output",
-            Action::Mkdir(_) => "mkdir",
-            Action::Remove { .. } => "remove",
-            Action::Write { .. } => "write",
-            Action::Assert(_) => "assert",
-            Action::Fail(_) => "fail",
-            Action::Log(_) => "log",
-            Action::Manual { .. } => "manual",
-            Action::Include(_) => "include",
+            Action::Copy(t) => format!("copy {} → {}", t.from.text, t.to.text),
+            Action::Rename(t) => format!("rename {} → {}", t.from.text, t.to.text),
+            Action::Cd(p) => format!("cd {}", p.text),
+            Action::Exec(e) => {
+                let mut s = e.program.text.clone();
+                for a in &e.args {
+                    s.push(' ');
+                    s.push_str(&a.text);
+                }
+                format!("exec {s}")
+            }
+            Action::Shell(s) => format!("shell {}", s.script.text.lines().next().unwrap_or("")),
+            Action::ExpectOutput(x) => format!("expect-output of {}", x.step),
+            Action::Mkdir(p) => format!("mkdir {}", p.text),
+            Action::Remove { path, .. } => format!("remove {}", path.text),
+            Action::Write { path, .. } => format!("write {}", path.text),
+            Action::Assert(_) => "assert".into(),
+            Action::Fail(m) => format!("fail: {}", m.text.lines().next().unwrap_or("")),
+            Action::Log(m) => format!("log: {}", m.text.lines().next().unwrap_or("")),
+            Action::Manual { instructions, .. } => {
+                format!("manual: {}", instructions.text.lines().next().unwrap_or(""))
+            }
+            Action::Include(inc) => format!("include {}", inc.runbook.name),
         }
     }
 }

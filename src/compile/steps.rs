@@ -7,10 +7,11 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use regex::Regex;
 
-use super::{ENCODING_HINT, FileLoader, MAX_INCLUDE_DEPTH, Scope, StepShape, is_identifier, regex_reason, sha256_hex};
+use super::{ENCODING_HINT, FileLoader, MAX_INCLUDE_DEPTH, Scope, StepShape, is_identifier, regex_reason};
 use crate::compile::runbook::*;
 use crate::compile::template;
 use crate::format::diagnostic::{Diagnostic, did_you_mean};
+use crate::format::digest::sha256_hex;
 use crate::format::model::{self, Sp, Stream};
 use crate::format::source::Span;
 use crate::format::yaml::{Node, NodeKind};
@@ -63,6 +64,10 @@ impl FileLoader<'_, '_> {
             }
             earlier.insert(step.id.clone(), shape);
             out.push(step);
+        }
+        let read: std::collections::HashSet<String> = out.iter().flat_map(|s| s.refs.iter().cloned()).collect();
+        for step in &mut out {
+            step.read_later = read.contains(&step.id);
         }
         out
     }
@@ -117,7 +122,7 @@ impl FileLoader<'_, '_> {
         self.refs.clear();
         let action = RawAction::take(raw_action_fields(&mut raw))?;
         let name = raw.name.map(|n| self.template(n.value, n.span, scope));
-        let when = raw.when.map(|w| self.condition(w, scope));
+        let when = raw.when.and_then(|w| self.condition(w, scope));
         let timeout = raw.timeout.and_then(|t| self.duration(&t, "timeout"));
         let retry_delay =
             raw.retry_delay.and_then(|t| self.duration(&t, "retry-delay")).unwrap_or(Duration::from_secs(1));
@@ -133,6 +138,7 @@ impl FileLoader<'_, '_> {
                 retry_delay,
                 continue_on_error: raw.continue_on_error,
                 refs: std::mem::take(&mut self.refs).into_iter().collect(),
+                read_later: false,
                 action,
                 loc,
                 fingerprint,
@@ -141,9 +147,11 @@ impl FileLoader<'_, '_> {
         ))
     }
 
-    fn condition(&mut self, raw: Sp<model::Scalar>, scope: &Scope) -> Condition {
+    /// A `when` or `that`; `None` when it does not compile (the error is recorded, and the
+    /// runbook does not load).
+    fn condition(&mut self, raw: Sp<model::Scalar>, scope: &Scope) -> Option<Condition> {
         match raw.value {
-            model::Scalar::Bool(b) => Condition::Const(b),
+            model::Scalar::Bool(b) => Some(Condition::Const(b)),
             model::Scalar::Text(t) => {
                 // `when: '{{ x }}'` is a common way to write the expression `x`.
                 let trimmed = t.trim();
@@ -151,7 +159,7 @@ impl FileLoader<'_, '_> {
                     Some(inner) if !inner.contains("{{") => inner.trim().to_string(),
                     _ => t,
                 };
-                Condition::Expr(self.expression(text, raw.span, scope))
+                self.expression(text, raw.span, scope)
             }
         }
     }
@@ -298,7 +306,7 @@ impl FileLoader<'_, '_> {
                     missing: a.missing.map(|p| self.tpl(p, scope)),
                     file: a.file.map(|p| self.tpl(p, scope)),
                     dir: a.dir.map(|p| self.tpl(p, scope)),
-                    that: a.that.map(|t| self.condition(t, scope)),
+                    that: a.that.and_then(|t| self.condition(t, scope)),
                     message: a.message.map(|m| self.tpl(m, scope)),
                 })
             }

@@ -1,14 +1,16 @@
-//! The one template environment: minijinja with strict undefined, no auto-escaping, bounded fuel,
-//! and the runbook functions and filters.
+//! The template environment: minijinja with strict undefined, no auto-escaping, bounded fuel,
+//! and the runbook functions and filters. Each runbook's templates are compiled once, when it is
+//! loaded, into an environment of its own ([`Templates`]); its expressions (`when`, `that`) into
+//! owned [`Compiled`] expressions. Rendering never parses again.
 //!
 //! Errors are reported from `kind` and `detail` only, never with minijinja's debug info, which
 //! would print variable values (and so secrets).
 
 use std::collections::BTreeSet;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use minijinja::value::Value;
-use minijinja::{Environment, ErrorKind, UndefinedBehavior};
+use minijinja::{Environment, ErrorKind, Expression, UndefinedBehavior};
 
 /// Enough for any sensible template; stops loops that would run for ever.
 const FUEL: u64 = 200_000;
@@ -82,44 +84,69 @@ fn convert(e: &minijinja::Error) -> TemplateError {
     TemplateError { message, range: e.range(), undefined: e.kind() == ErrorKind::UndefinedError }
 }
 
-/// Checks syntax and returns the dotted names the template reads (`steps.x.stdout`, `install_dir`).
+/// One runbook's templates, compiled, by name.
+#[derive(Debug, Default)]
+pub struct Templates {
+    env: Option<Environment<'static>>,
+    count: usize,
+}
+
+impl Templates {
+    /// Compiles a template (checking its syntax) and returns its name and the dotted names it
+    /// reads (`steps.x.stdout`, `install_dir`).
+    pub fn add(&mut self, text: &str) -> Result<(Arc<str>, BTreeSet<String>), TemplateError> {
+        let name: Arc<str> = Arc::from(format!("t{}", self.count).as_str());
+        let env = self.env.get_or_insert_with(|| ENV.clone());
+        env.add_template_owned(name.to_string(), text.to_owned()).map_err(|e| convert(&e))?;
+        self.count += 1;
+        let template = env.get_template(&name).map_err(|e| convert(&e))?;
+        Ok((name, template.undeclared_variables(true).into_iter().collect()))
+    }
+
+    /// Renders the template of that name.
+    pub fn render(&self, name: &str, ctx: &Value) -> Result<String, TemplateError> {
+        let env = self.env.as_ref().unwrap_or(&ENV);
+        let out = env.get_template(name).and_then(|t| t.render(ctx)).map_err(|e| convert(&e))?;
+        if out.len() > MAX_RENDERED {
+            return Err(TemplateError {
+                message: format!("the rendered text is larger than {} MiB", MAX_RENDERED >> 20),
+                range: None,
+                undefined: false,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// An expression (`when`, `assert.that`), compiled once.
+#[derive(Debug, Clone)]
+pub struct Compiled(Arc<Expression<'static, 'static>>);
+
+impl Compiled {
+    /// Compiles an expression (checking its syntax); returns it with the dotted names it reads.
+    pub fn new(expr: &str) -> Result<(Compiled, BTreeSet<String>), TemplateError> {
+        let compiled = ENV.compile_expression_owned(expr.to_owned()).map_err(|e| convert(&e))?;
+        let names = compiled.undeclared_variables(true).into_iter().collect();
+        Ok((Compiled(Arc::new(compiled)), names))
+    }
+
+    /// Evaluates it; an undefined result is an error, never false.
+    pub fn eval(&self, ctx: &Value) -> Result<Value, TemplateError> {
+        let value = self.0.eval(ctx.clone()).map_err(|e| convert(&e))?;
+        if value.is_undefined() {
+            return Err(TemplateError { message: "the expression is undefined".into(), range: None, undefined: true });
+        }
+        Ok(value)
+    }
+}
+
+/// Checks syntax and returns the dotted names a template reads, without keeping it.
 pub fn analyze(text: &str) -> Result<BTreeSet<String>, TemplateError> {
     if !is_template(text) {
         return Ok(BTreeSet::new());
     }
     let template = ENV.template_from_str(text).map_err(|e| convert(&e))?;
     Ok(template.undeclared_variables(true).into_iter().collect())
-}
-
-/// Like [`analyze`] for a bare expression (`when`, `assert.that`).
-pub fn analyze_expression(expr: &str) -> Result<BTreeSet<String>, TemplateError> {
-    let compiled = ENV.compile_expression(expr).map_err(|e| convert(&e))?;
-    Ok(compiled.undeclared_variables(true).into_iter().collect())
-}
-
-pub fn render(text: &str, ctx: &Value) -> Result<String, TemplateError> {
-    if !is_template(text) {
-        return Ok(text.to_owned());
-    }
-    let out = ENV.render_str(text, ctx.clone()).map_err(|e| convert(&e))?;
-    if out.len() > MAX_RENDERED {
-        return Err(TemplateError {
-            message: format!("the rendered text is larger than {} MiB", MAX_RENDERED >> 20),
-            range: None,
-            undefined: false,
-        });
-    }
-    Ok(out)
-}
-
-/// Evaluates an expression; an undefined result is an error, never false.
-pub fn eval(expr: &str, ctx: &Value) -> Result<Value, TemplateError> {
-    let compiled = ENV.compile_expression(expr).map_err(|e| convert(&e))?;
-    let value = compiled.eval(ctx.clone()).map_err(|e| convert(&e))?;
-    if value.is_undefined() {
-        return Err(TemplateError { message: "the expression is undefined".into(), range: None, undefined: true });
-    }
-    Ok(value)
 }
 
 // --- path helpers, string based so a runbook for Windows plans the same on any machine -------
@@ -192,6 +219,16 @@ pub fn with_extension(p: &str, ext: &str) -> String {
 mod tests {
     use super::*;
     use minijinja::context;
+
+    fn render(text: &str, ctx: &Value) -> Result<String, TemplateError> {
+        let mut templates = Templates::default();
+        let (name, _) = templates.add(text)?;
+        templates.render(&name, ctx)
+    }
+
+    fn eval(expr: &str, ctx: &Value) -> Result<Value, TemplateError> {
+        Compiled::new(expr)?.0.eval(ctx)
+    }
 
     fn join(parts: &[&str]) -> String {
         join_parts(&parts.iter().map(|s| s.to_string()).collect::<Vec<_>>())

@@ -4,14 +4,17 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use indexmap::IndexMap;
 use minijinja::value::Value;
 use regex::Regex;
 
-use crate::compile::inputs::Inputs;
+use crate::compile::inputs::{InputValue, Inputs, Origin};
 use crate::compile::runbook::{Action, Condition, Encoding, Expect, Matcher, Runbook, Step, Tpl, TplValue};
-use crate::compile::template::{self, TemplateError};
-use crate::engine::scope::Scope;
+use crate::compile::template::TemplateError;
+use crate::engine::scope::{Scope, Shared};
+use crate::format::diagnostic::{indent, tail};
 use crate::format::model::Stream;
+use crate::state::outcome::StepData;
 
 /// A fully rendered action.
 #[derive(Debug, Clone)]
@@ -134,6 +137,54 @@ fn first_line(s: &str) -> &str {
 }
 
 impl RenderedExpect {
+    /// Checks a command's results; on success returns the named captures of `matches`.
+    pub fn check(&self, data: &StepData) -> Result<IndexMap<String, String>, String> {
+        let text = data.text(self.stream);
+        let code = data.exit_code;
+        let mut problems = Vec::new();
+        if let Some(codes) = &self.exit_codes
+            && !code.is_some_and(|c| codes.contains(&c))
+        {
+            let expected = codes.iter().map(i32::to_string).collect::<Vec<_>>().join(" or ");
+            let got = code.map_or_else(|| "none (killed by a signal)".to_string(), |c| c.to_string());
+            problems.push(format!("expected exit code {expected}, got {got}"));
+        }
+        for c in &self.contains {
+            if !text.contains(c.as_str()) {
+                problems.push(format!("expected the output to contain {c:?}"));
+            }
+        }
+        for c in &self.not_contains {
+            if text.contains(c.as_str()) {
+                problems.push(format!("expected the output not to contain {c:?}"));
+            }
+        }
+        let mut captures = IndexMap::new();
+        if let Some(re) = &self.matches {
+            match re.captures(&text) {
+                Some(caps) => {
+                    for name in re.capture_names().flatten() {
+                        if let Some(m) = caps.name(name) {
+                            captures.insert(name.to_owned(), m.as_str().to_owned());
+                        }
+                    }
+                }
+                None => problems.push(format!("expected the output to match /{}/", re.as_str())),
+            }
+        }
+        if problems.is_empty() {
+            return Ok(captures);
+        }
+        let seen = tail(&text, 10);
+        let seen = if seen.is_empty() { "(no output)".to_string() } else { seen };
+        let stream = match self.stream {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+            Stream::Any => "the output",
+        };
+        Err(format!("{}\nlast lines of {stream}:\n{}", problems.join("; "), indent(&seen)))
+    }
+
     pub fn describe(&self) -> String {
         let mut parts = Vec::new();
         for c in &self.contains {
@@ -170,7 +221,10 @@ impl RenderError {
 }
 
 pub fn text(tpl: &Tpl, scope: &Arc<Scope>) -> Result<String, RenderError> {
-    template::render(&tpl.text, &scope.context()).map_err(|e| RenderError::at(tpl, e))
+    match &tpl.compiled {
+        None => Ok(tpl.text.clone()),
+        Some(name) => scope.runbook.templates.render(name, &scope.context()).map_err(|e| RenderError::at(tpl, e)),
+    }
 }
 
 fn path(tpl: &Tpl, scope: &Arc<Scope>) -> Result<PathBuf, RenderError> {
@@ -187,8 +241,8 @@ fn path(tpl: &Tpl, scope: &Arc<Scope>) -> Result<PathBuf, RenderError> {
 pub fn condition(cond: &Condition, scope: &Arc<Scope>) -> Result<bool, RenderError> {
     match cond {
         Condition::Const(b) => Ok(*b),
-        Condition::Expr(tpl) => {
-            template::eval(&tpl.text, &scope.context()).map(|v| v.is_true()).map_err(|e| RenderError::at(tpl, e))
+        Condition::Expr { tpl, compiled } => {
+            compiled.eval(&scope.context()).map(|v| v.is_true()).map_err(|e| RenderError::at(tpl, e))
         }
     }
 }
@@ -282,7 +336,7 @@ pub fn action(step: &Step, scope: &Arc<Scope>) -> Result<Rendered, RenderError> 
             if let Some(c) = &a.that {
                 let expr = match c {
                     Condition::Const(b) => b.to_string(),
-                    Condition::Expr(t) => t.text.clone(),
+                    Condition::Expr { tpl, .. } => tpl.text.clone(),
                 };
                 checks.push(Check::That { expr, holds: condition(c, scope)? });
             }
@@ -309,17 +363,13 @@ pub fn title(step: &Step, rendered: Option<&Rendered>, scope: &Arc<Scope>) -> St
         // The message itself is shown when the step runs.
         Some(Rendered::Log(_)) => "log".to_string(),
         Some(r) => r.describe(),
-        None => crate::cli::commands::show::summary(&step.action),
+        None => step.action.summary(),
     }
 }
 
 /// Builds a runbook's scope: inputs, then vars rendered in order.
-pub fn new_scope(
-    runbook: &Runbook,
-    inputs: &Inputs,
-    shared: Arc<crate::engine::scope::Shared>,
-) -> Result<Arc<Scope>, RenderError> {
-    let scope = Scope::new(shared);
+pub fn new_scope(runbook: &Arc<Runbook>, inputs: &Inputs, shared: Arc<Shared>) -> Result<Arc<Scope>, RenderError> {
+    let scope = Scope::new(shared, runbook.clone());
     for (name, v) in &inputs.values {
         scope.set_value(name, Value::from(minijinja::value::Serde(&v.value)));
     }
@@ -328,6 +378,30 @@ pub fn new_scope(
         scope.set_value(&var.name, value);
     }
     Ok(scope)
+}
+
+/// The scope of an included runbook: its inputs' defaults, then the parent's `with` values;
+/// its steps become the parent's `steps.<include id>`.
+pub fn include_scope(
+    step_id: &str,
+    runbook: &Arc<Runbook>,
+    with: &[(String, String)],
+    parent: &Arc<Scope>,
+) -> Result<Arc<Scope>, RenderError> {
+    let failed = |message: String| RenderError { message, undefined: false };
+    let mut inputs = Inputs::default();
+    for def in runbook.inputs.values() {
+        let given = with.iter().find(|(k, _)| *k == def.name).map(|(_, v)| serde_json::Value::String(v.clone()));
+        let Some(raw) = given.or_else(|| def.default.clone()) else {
+            return Err(failed(format!("the included runbook `{}` needs input `{}`", runbook.name, def.name)));
+        };
+        let value = crate::compile::inputs::coerce(def, &raw)
+            .map_err(|why| failed(format!("input `{}` of `{}`: {why}", def.name, runbook.name)))?;
+        inputs.values.insert(def.name.clone(), InputValue { value, origin: Origin::Cli });
+    }
+    let child = new_scope(runbook, &inputs, parent.shared.clone())?;
+    parent.set_include(step_id, &child);
+    Ok(child)
 }
 
 fn var_value(v: &TplValue, scope: &Arc<Scope>) -> Result<Value, RenderError> {

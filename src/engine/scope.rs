@@ -1,41 +1,22 @@
-//! What templates see while a runbook runs or is planned: inputs, vars, `steps.<id>`, `env`,
-//! `os`, `run`, and the filesystem functions, which ask a [`FsView`] so that a plan sees the
+//! What templates see while a runbook runs or is planned: inputs, vars, `steps.<id>`, `env`, `os`,
+//! `run`, and the filesystem functions, which ask the step's [`FsView`], so that a plan sees the
 //! filesystem as earlier steps would have left it.
 
-use std::fmt;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use indexmap::IndexMap;
 use minijinja::value::{Enumerator, Object, ObjectRepr, Value};
 use minijinja::{Error as MjError, State};
 
-/// The kind of thing at a path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    File,
-    Dir,
-}
+use crate::compile::runbook::Runbook;
+use crate::engine::fs::{FsView, Kind, kind};
+use crate::state::outcome::{Outcome, StepData};
 
-/// Answers "what is at this path" for the template functions.
-pub trait FsView: Send + Sync + fmt::Debug {
-    fn kind(&self, path: &Path) -> Option<Kind>;
-}
-
-/// The real filesystem.
-#[derive(Debug, Default)]
-pub struct RealFs;
-
-impl FsView for RealFs {
-    fn kind(&self, path: &Path) -> Option<Kind> {
-        let meta = std::fs::metadata(path).ok()?;
-        Some(if meta.is_dir() { Kind::Dir } else { Kind::File })
-    }
-}
-
-/// Run-wide facts shared by every scope of a run.
+/// Run-wide facts shared by every scope of a run (an included runbook's too).
 #[derive(Debug)]
 pub struct Shared {
+    /// The disk in a run; the overlay in a plan.
     pub fs: Arc<dyn FsView>,
     pub cwd: Mutex<PathBuf>,
     pub run_id: String,
@@ -43,6 +24,10 @@ pub struct Shared {
 }
 
 impl Shared {
+    pub fn new(fs: Arc<dyn FsView>, cwd: PathBuf, run_id: &str, dry_run: bool) -> Arc<Shared> {
+        Arc::new(Shared { fs, cwd: Mutex::new(cwd), run_id: run_id.to_owned(), dry_run })
+    }
+
     pub fn cwd(&self) -> PathBuf {
         self.cwd.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -63,57 +48,82 @@ impl Shared {
 #[derive(Debug)]
 pub struct Scope {
     pub shared: Arc<Shared>,
+    /// The runbook whose templates render here.
+    pub runbook: Arc<Runbook>,
     values: Mutex<IndexMap<String, Value>>,
     steps: Arc<StepsView>,
 }
 
+/// What `steps.<id>` holds: a step's results, or an included runbook's steps.
+#[derive(Debug, Clone)]
+enum StepEntry {
+    Result {
+        outcome: Outcome,
+        data: StepData,
+    },
+    Include(Arc<StepsView>),
+    /// Known only when the run gets there (in a plan, a command that did not run): undefined.
+    Unknown,
+}
+
+/// `steps`: the results of the steps so far, by id.
 #[derive(Debug, Default)]
-pub struct StepsView(Mutex<IndexMap<String, Value>>);
+pub struct StepsView(Mutex<IndexMap<String, StepEntry>>);
+
+impl StepsView {
+    fn entries(&self) -> MutexGuard<'_, IndexMap<String, StepEntry>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
 impl Object for StepsView {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(key.as_str()?).cloned()
+        Some(match self.entries().get(key.as_str()?)? {
+            StepEntry::Result { outcome, data } => data.to_value(*outcome),
+            StepEntry::Include(view) => Value::from_dyn_object(view.clone()),
+            StepEntry::Unknown => return None,
+        })
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        let keys: Vec<Value> =
-            self.0.lock().unwrap_or_else(|e| e.into_inner()).keys().map(|k| Value::from(k.as_str())).collect();
-        Enumerator::Values(keys)
+        Enumerator::Values(self.entries().keys().map(|k| Value::from(k.as_str())).collect())
     }
 }
 
 impl Scope {
-    pub fn new(shared: Arc<Shared>) -> Arc<Scope> {
-        Arc::new(Scope { shared, values: Mutex::new(IndexMap::new()), steps: Arc::new(StepsView::default()) })
+    pub fn new(shared: Arc<Shared>, runbook: Arc<Runbook>) -> Arc<Scope> {
+        Arc::new(Scope { shared, runbook, values: Mutex::new(IndexMap::new()), steps: Arc::new(StepsView::default()) })
     }
 
     pub fn set_value(&self, name: &str, value: Value) {
         self.values.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_owned(), value);
     }
 
-    pub fn set_step(&self, id: &str, value: Value) {
-        self.steps.0.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_owned(), value);
+    /// Records a step's results under `steps.<id>`.
+    pub fn set_step(&self, id: &str, outcome: Outcome, data: StepData) {
+        self.steps.entries().insert(id.to_owned(), StepEntry::Result { outcome, data });
     }
 
-    pub fn forget_step(&self, id: &str) {
-        self.steps.0.lock().unwrap_or_else(|e| e.into_inner()).shift_remove(id);
+    /// A step whose results a plan cannot know.
+    pub fn set_unknown(&self, id: &str) {
+        self.steps.entries().insert(id.to_owned(), StepEntry::Unknown);
     }
 
-    pub fn step(&self, id: &str) -> Option<Value> {
-        self.steps.0.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
+    pub fn is_unknown(&self, id: &str) -> bool {
+        matches!(self.steps.entries().get(id), Some(StepEntry::Unknown))
+    }
+
+    /// Makes an included runbook's steps reachable as `steps.<id>.<its step>`.
+    pub fn set_include(&self, id: &str, child: &Scope) {
+        self.steps.entries().insert(id.to_owned(), StepEntry::Include(child.steps.clone()));
     }
 
     /// An earlier step's results (output, exit code, captures), empty if it has none.
-    pub fn step_data(&self, id: &str) -> crate::state::outcome::StepData {
-        self.step(id)
-            .and_then(|v| serde_json::to_value(&v).ok())
-            .and_then(|j| serde_json::from_value(j).ok())
-            .unwrap_or_default()
-    }
-
-    /// `steps` of this scope as a value, live (an include exposes its children this way).
-    pub fn steps_value(&self) -> Value {
-        Value::from_dyn_object(self.steps.clone())
+    pub fn step_data(&self, id: &str) -> StepData {
+        match self.steps.entries().get(id) {
+            Some(StepEntry::Result { data, .. }) => data.clone(),
+            _ => StepData::default(),
+        }
     }
 
     /// The render context.
@@ -133,7 +143,7 @@ impl Object for Scope {
             return Some(v.clone());
         }
         Some(match key {
-            "steps" => self.steps_value(),
+            "steps" => Value::from_dyn_object(self.steps.clone()),
             "env" => Value::from_object(EnvView),
             "os" => Value::from(std::env::consts::OS),
             "run" => Value::from(minijinja::value::Serde(serde_json::json!({
@@ -179,7 +189,7 @@ impl Object for FsFn {
         let Some(path) = path.as_str() else {
             return Err(MjError::new(minijinja::ErrorKind::InvalidOperation, "the path must be a string"));
         };
-        let kind = self.shared.fs.kind(&self.shared.resolve(path));
+        let kind = kind(&*self.shared.fs, &self.shared.resolve(path));
         Ok(Value::from(match self.test {
             FsTest::Exists => kind.is_some(),
             FsTest::File => kind == Some(Kind::File),

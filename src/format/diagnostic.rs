@@ -18,15 +18,13 @@ pub struct Diagnostic {
     pub severity: Severity,
     pub message: String,
     pub location: Option<Located>,
-    /// A short label printed after the carets.
-    pub label: Option<String>,
     /// What to do about it.
     pub hint: Option<String>,
 }
 
 impl Diagnostic {
     pub fn error(message: impl Into<String>) -> Diagnostic {
-        Diagnostic { severity: Severity::Error, message: message.into(), location: None, label: None, hint: None }
+        Diagnostic { severity: Severity::Error, message: message.into(), location: None, hint: None }
     }
 
     pub fn warning(message: impl Into<String>) -> Diagnostic {
@@ -38,16 +36,6 @@ impl Diagnostic {
         self
     }
 
-    pub fn at_opt(mut self, location: Option<Located>) -> Diagnostic {
-        self.location = location;
-        self
-    }
-
-    pub fn label(mut self, label: impl Into<String>) -> Diagnostic {
-        self.label = Some(label.into());
-        self
-    }
-
     pub fn hint(mut self, hint: impl Into<String>) -> Diagnostic {
         self.hint = Some(hint.into());
         self
@@ -55,14 +43,6 @@ impl Diagnostic {
 
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
-    }
-
-    /// Applies `f` to every piece of user-visible text (used to mask secrets).
-    pub fn map_text(mut self, f: impl Fn(&str) -> String) -> Diagnostic {
-        self.message = f(&self.message);
-        self.label = self.label.map(|l| f(&l));
-        self.hint = self.hint.map(|h| f(&h));
-        self
     }
 }
 
@@ -89,12 +69,7 @@ impl fmt::Display for Diagnostic {
                     loc.span.len,
                     &loc.source.text[loc.span.offset.min(loc.source.text.len())..],
                 );
-                let mut carets = String::new();
-                let _ = write!(carets, "{}{}", " ".repeat(col - 1), "^".repeat(width));
-                if let Some(label) = &self.label {
-                    let _ = write!(carets, " {label}");
-                }
-                writeln!(f, "{pad} | {carets}")?;
+                writeln!(f, "{pad} | {}{}", " ".repeat(col - 1), "^".repeat(width))?;
             }
         }
         if let Some(hint) = &self.hint {
@@ -164,6 +139,17 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
         })
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
+}
+
+/// The last lines of a text, for failure messages.
+pub fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.trim_end().lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// A text shown under a message, each line marked.
+pub fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  | {l}")).collect::<Vec<_>>().join("\n")
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //! as written (the source of the JSON Schema), and the masking of secrets in any text.
 
 pub mod diagnostic;
+pub mod digest;
+pub mod file;
 pub mod mask;
 pub mod model;
 pub mod source;

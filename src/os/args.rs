@@ -10,6 +10,19 @@ pub const EXPANDS_WILDCARDS: bool = cfg!(windows);
 /// Names matched case-insensitively, as Windows compares names.
 const FOLD_CASE: bool = cfg!(windows);
 
+/// A word as this system's command prompt needs it in a command the user is told to type:
+/// single quotes for a Unix shell, double quotes for cmd.
+pub fn quote(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=:".contains(c) || (cfg!(windows) && c == '\\');
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_owned()
+    } else if cfg!(windows) {
+        format!("\"{word}\"")
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
 pub fn has_wildcard(text: &str) -> bool {
     text.contains(['*', '?'])
 }

@@ -9,8 +9,14 @@ use std::process::{Command, Stdio};
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use crate::format::model::Stream;
 use crate::os::signals::interrupted;
+
+/// Which of a command's output pipes a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pipe {
+    Stdout,
+    Stderr,
+}
 
 /// Keeps this much of the start and of the end of each stream; the middle of a huge output is
 /// dropped (and said so), so memory stays bounded whatever a command prints.
@@ -140,12 +146,13 @@ fn is_executable(p: &Path) -> bool {
     }
 }
 
-/// Runs a command to completion. `on_line` sees each decoded output line as it arrives.
-pub fn run(spec: &Spec, on_line: &mut dyn FnMut(Stream, &str)) -> io::Result<Captured> {
+/// Runs a command to completion. `started` is told the process id as soon as it runs; `on_line`
+/// sees each decoded output line as it arrives.
+pub fn run(spec: &Spec, started: &mut dyn FnMut(u32), on_line: &mut dyn FnMut(Pipe, &str)) -> io::Result<Captured> {
     #[cfg(unix)]
-    return unix::run(spec, on_line);
+    return unix::run(spec, started, on_line);
     #[cfg(not(unix))]
-    return portable::run(spec, on_line);
+    return portable::run(spec, started, on_line);
 }
 
 /// A started command and the group that holds it and everything it starts.
@@ -155,7 +162,7 @@ struct Started {
 }
 
 /// Starts the command: pipes for its output, stdin fed from a thread, in a group of its own.
-fn spawn(spec: &Spec) -> io::Result<Started> {
+fn spawn(spec: &Spec, started: &mut dyn FnMut(u32)) -> io::Result<Started> {
     let mut cmd = Command::new(&spec.program);
     cmd.args(&spec.args)
         .current_dir(&spec.cwd)
@@ -183,6 +190,7 @@ fn spawn(spec: &Spec) -> io::Result<Started> {
             let _ = stdin.write_all(text.as_bytes());
         });
     }
+    started(child.id());
     crate::os::hooks::point("command-running");
     Ok(Started { child, group })
 }
@@ -391,7 +399,7 @@ const MAX_LINE: usize = 64 * 1024;
 /// Line ends are kept as `\n` whatever the program wrote (`\r\n` on Windows), so expectations and
 /// templates read the same text on every system.
 struct Reader<R> {
-    stream: Stream,
+    stream: Pipe,
     source: Option<R>,
     decoder: encoding_rs::Decoder,
     text: String,
@@ -402,7 +410,7 @@ struct Reader<R> {
 }
 
 impl<R: Read> Reader<R> {
-    fn new(stream: Stream, source: Option<R>, encoding: &'static encoding_rs::Encoding) -> Reader<R> {
+    fn new(stream: Pipe, source: Option<R>, encoding: &'static encoding_rs::Encoding) -> Reader<R> {
         Reader {
             stream,
             source,
@@ -415,7 +423,7 @@ impl<R: Read> Reader<R> {
     }
 
     /// Reads what is available (the fd is ready); at end of stream, flushes and closes.
-    fn read(&mut self, buf: &mut [u8], on_line: &mut dyn FnMut(Stream, &str)) {
+    fn read(&mut self, buf: &mut [u8], on_line: &mut dyn FnMut(Pipe, &str)) {
         let Some(source) = &mut self.source else { return };
         let n = match source.read(buf) {
             Ok(n) => n,
@@ -472,8 +480,7 @@ mod unix {
     use std::os::fd::AsRawFd;
     use std::time::{Duration, Instant};
 
-    use super::{Captured, Reader, Spec, interrupted, kill_grace, spawn};
-    use crate::format::model::Stream;
+    use super::{Captured, Pipe, Reader, Spec, interrupted, kill_grace, spawn};
 
     fn raw_fd<R: AsRawFd>(r: &Reader<R>) -> Option<i32> {
         r.source.as_ref().map(|f| f.as_raw_fd())
@@ -510,11 +517,15 @@ mod unix {
     ///
     /// One thread does it all with poll(2) over both pipes and the process's pidfd, with a short
     /// timeout to notice a time limit or an interruption. (Only feeding stdin takes a thread.)
-    pub(super) fn run(spec: &Spec, on_line: &mut dyn FnMut(Stream, &str)) -> io::Result<Captured> {
+    pub(super) fn run(
+        spec: &Spec,
+        on_start: &mut dyn FnMut(u32),
+        on_line: &mut dyn FnMut(Pipe, &str),
+    ) -> io::Result<Captured> {
         let started = Instant::now();
-        let super::Started { mut child, group } = spawn(spec)?;
-        let mut out = Reader::new(Stream::Stdout, child.stdout.take(), spec.encoding);
-        let mut err = Reader::new(Stream::Stderr, child.stderr.take(), spec.encoding);
+        let super::Started { mut child, group } = spawn(spec, on_start)?;
+        let mut out = Reader::new(Pipe::Stdout, child.stdout.take(), spec.encoding);
+        let mut err = Reader::new(Pipe::Stderr, child.stderr.take(), spec.encoding);
         let pidfd = PidFd::open(child.id());
         let mut buf = vec![0u8; 64 * 1024];
         let mut status: Option<std::process::ExitStatus> = None;
@@ -608,16 +619,15 @@ mod portable {
     use std::sync::mpsc;
     use std::time::{Duration, Instant};
 
-    use super::{Bounded, Captured, Reader, Spec, interrupted, kill_grace, spawn};
-    use crate::format::model::Stream;
+    use super::{Bounded, Captured, Pipe, Reader, Spec, interrupted, kill_grace, spawn};
 
     enum Event {
-        Line(Stream, String),
-        Done(Stream, Bounded),
+        Line(Pipe, String),
+        Done(Pipe, Bounded),
     }
 
     fn reader<R: io::Read + Send + 'static>(
-        stream: Stream,
+        stream: Pipe,
         source: Option<R>,
         encoding: &'static encoding_rs::Encoding,
         tx: mpsc::SyncSender<Event>,
@@ -634,14 +644,18 @@ mod portable {
         })
     }
 
-    pub(super) fn run(spec: &Spec, on_line: &mut dyn FnMut(Stream, &str)) -> io::Result<Captured> {
+    pub(super) fn run(
+        spec: &Spec,
+        on_start: &mut dyn FnMut(u32),
+        on_line: &mut dyn FnMut(Pipe, &str),
+    ) -> io::Result<Captured> {
         let started = Instant::now();
-        let super::Started { mut child, group } = spawn(spec)?;
+        let super::Started { mut child, group } = spawn(spec, on_start)?;
         // Bounded: a command printing faster than lines are shown waits for them.
         let (tx, rx) = mpsc::sync_channel::<Event>(1024);
         let threads = [
-            reader(Stream::Stdout, child.stdout.take(), spec.encoding, tx.clone()),
-            reader(Stream::Stderr, child.stderr.take(), spec.encoding, tx),
+            reader(Pipe::Stdout, child.stdout.take(), spec.encoding, tx.clone()),
+            reader(Pipe::Stderr, child.stderr.take(), spec.encoding, tx),
         ];
         let mut captured = Captured::default();
         let mut open = 2;
@@ -659,7 +673,7 @@ mod portable {
                 Ok(Event::Done(stream, kept)) => {
                     open -= 1;
                     match stream {
-                        Stream::Stderr => captured.stderr = kept.finish(),
+                        Pipe::Stderr => captured.stderr = kept.finish(),
                         _ => captured.stdout = kept.finish(),
                     }
                 }
@@ -794,7 +808,7 @@ mod tests {
     fn crlf_is_read_as_lf_across_reads() {
         let chunks: Vec<&[u8]> = vec![b"one\r", b"\ntwo\r\nthr", b"ee\rx\r"];
         let mut lines = Vec::new();
-        let mut r = Reader::new(Stream::Stdout, Some(ChunkReader { chunks, at: 0 }), encoding_rs::UTF_8);
+        let mut r = Reader::new(Pipe::Stdout, Some(ChunkReader { chunks, at: 0 }), encoding_rs::UTF_8);
         let mut buf = vec![0u8; 64];
         while r.source.is_some() {
             r.read(&mut buf, &mut |_, l| lines.push(l.to_owned()));
@@ -837,9 +851,9 @@ mod tests {
     fn both_drivers_agree() {
         let s = spec("echo one; echo two >&2; printf 'three'; exit 3", None);
         let mut lines_unix = Vec::new();
-        let a = unix::run(&s, &mut |st, l| lines_unix.push((st, l.to_owned()))).unwrap();
+        let a = unix::run(&s, &mut |_| {}, &mut |st, l| lines_unix.push((st, l.to_owned()))).unwrap();
         let mut lines_portable = Vec::new();
-        let b = portable::run(&s, &mut |st, l| lines_portable.push((st, l.to_owned()))).unwrap();
+        let b = portable::run(&s, &mut |_| {}, &mut |st, l| lines_portable.push((st, l.to_owned()))).unwrap();
         lines_unix.sort_by(|x, y| x.1.cmp(&y.1));
         lines_portable.sort_by(|x, y| x.1.cmp(&y.1));
         assert_eq!(lines_unix, lines_portable);
@@ -850,7 +864,8 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn the_portable_driver_enforces_timeouts() {
-        let c = portable::run(&spec("sleep 30", Some(Duration::from_millis(100))), &mut |_, _| {}).unwrap();
+        let c =
+            portable::run(&spec("sleep 30", Some(Duration::from_millis(100))), &mut |_| {}, &mut |_, _| {}).unwrap();
         assert!(c.timed_out);
         assert!(c.duration < Duration::from_secs(10));
     }

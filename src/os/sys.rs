@@ -31,9 +31,17 @@ pub fn user() -> String {
 }
 
 /// Whether a process of this machine is still running. Pid 0 is never a process we recorded
-/// (on Unix, `kill(0, 0)` would ask about our own process group instead).
+/// (on Unix, `kill(0, 0)` would ask about our own process group instead), and a process that
+/// has ended but not been reaped yet (a zombie) has ended.
 pub fn pid_alive(pid: u32) -> bool {
     if pid == 0 {
+        return false;
+    }
+    #[cfg(target_os = "linux")]
+    if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        && let Some(after_name) = stat.rfind(')').map(|i| &stat[i + 1..])
+        && after_name.trim_start().starts_with(['Z', 'X'])
+    {
         return false;
     }
     #[cfg(unix)]
@@ -64,8 +72,40 @@ pub fn pid_alive(pid: u32) -> bool {
     }
 }
 
-/// The exit code a process killed by the crash hook shows on Windows (Unix shows SIGKILL).
-pub const KILLED_EXIT_CODE: u32 = 137;
+/// When a process started, in the system's own units (Linux: clock ticks since boot; Windows:
+/// its creation time), so that a pid reused by a later process is told apart. `None` where the
+/// system does not say.
+pub fn process_start(pid: u32) -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        // Field 22 of /proc/<pid>/stat, counted after the command name (which may hold spaces).
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let after_name = &stat[stat.rfind(')')? + 1..];
+        after_name.split_whitespace().nth(19)?.parse().ok()
+    }
+    #[cfg(windows)]
+    {
+        use windows_sys::Win32::Foundation::{CloseHandle, FILETIME};
+        use windows_sys::Win32::System::Threading::{GetProcessTimes, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION};
+        // SAFETY: a query handle opened and closed here; the FILETIMEs are ours to write.
+        unsafe {
+            let handle = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
+            if handle.is_null() {
+                return None;
+            }
+            let zero = FILETIME { dwLowDateTime: 0, dwHighDateTime: 0 };
+            let (mut created, mut exited, mut kernel, mut user) = (zero, zero, zero, zero);
+            let ok = GetProcessTimes(handle, &mut created, &mut exited, &mut kernel, &mut user);
+            CloseHandle(handle);
+            (ok != 0).then(|| (u64::from(created.dwHighDateTime) << 32) | u64::from(created.dwLowDateTime))
+        }
+    }
+    #[cfg(not(any(target_os = "linux", windows)))]
+    {
+        let _ = pid;
+        None
+    }
+}
 
 /// Ends this process at once, as a crash would (the crash-test hook): SIGKILL on Unix,
 /// `TerminateProcess` on Windows. No destructor, buffer flush or handler runs.
@@ -79,7 +119,8 @@ pub fn kill_self() -> ! {
     // SAFETY: terminating our own process.
     unsafe {
         use windows_sys::Win32::System::Threading::{GetCurrentProcess, TerminateProcess};
-        TerminateProcess(GetCurrentProcess(), KILLED_EXIT_CODE);
+        // 137, as a shell reports a process killed by SIGKILL.
+        TerminateProcess(GetCurrentProcess(), 137);
     }
     std::process::abort()
 }

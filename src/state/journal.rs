@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+use crate::compile::inputs::Inputs;
+use crate::compile::runbook::{FileDigest, Runbook, StepDigest};
 use crate::format::mask::Masker;
 use crate::state::outcome::{Outcome, StepData};
 
@@ -25,20 +27,6 @@ pub enum JournalError {
     Garbled { path: PathBuf, line: usize, reason: String },
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct FileDigest {
-    pub path: String,
-    pub sha256: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct StepDigest {
-    pub id: String,
-    pub fingerprint: String,
-    pub command: bool,
-    pub idempotent: bool,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunOutcome {
@@ -47,8 +35,17 @@ pub enum RunOutcome {
     Interrupted,
     /// Replaced by a `run --fresh`.
     Abandoned,
-    /// Stopped before a step that may have run (resume needs a decision).
-    Refused,
+}
+
+impl RunOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Succeeded => "succeeded",
+            RunOutcome::Failed => "failed",
+            RunOutcome::Interrupted => "interrupted",
+            RunOutcome::Abandoned => "abandoned",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -106,6 +103,15 @@ pub enum Record {
         confirmed_by: Option<String>,
         time: String,
     },
+    /// A step's command was started: its process, to tell on resume whether it still runs.
+    CommandStarted {
+        step: String,
+        pid: u32,
+        /// When the process started, as the system counts it (tells a reused pid apart).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        process_start: Option<u64>,
+        time: String,
+    },
     StepInterrupted {
         step: String,
         time: String,
@@ -114,6 +120,58 @@ pub enum Record {
         outcome: RunOutcome,
         time: String,
     },
+}
+
+impl Record {
+    /// The first record of a run: what it runs, with which inputs (secrets by name only), where.
+    pub fn run_started(
+        runbook: &Runbook,
+        path: &Path,
+        inputs: &Inputs,
+        run_id: &str,
+        cwd: &Path,
+        plan: Option<FileDigest>,
+    ) -> Record {
+        Record::RunStarted {
+            run_id: run_id.to_owned(),
+            runbook: runbook.name.clone(),
+            path: path.display().to_string(),
+            files: runbook.file_digests(),
+            steps: runbook.step_digests(),
+            inputs: inputs.recordable(runbook),
+            secret_inputs: runbook.secret_names().map(str::to_owned).collect(),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            host: host(),
+            user: user(),
+            pid: std::process::id(),
+            cwd: cwd.display().to_string(),
+            time: now(),
+            plan,
+        }
+    }
+
+    pub fn run_resumed(forced: bool) -> Record {
+        Record::RunResumed { host: host(), user: user(), pid: std::process::id(), time: now(), forced }
+    }
+
+    pub fn operator_decision(step: &str, decision: &str) -> Record {
+        Record::OperatorDecision {
+            step: step.into(),
+            decision: decision.into(),
+            host: host(),
+            user: user(),
+            time: now(),
+        }
+    }
+
+    pub fn command_started(step: &str, pid: u32) -> Record {
+        Record::CommandStarted {
+            step: step.into(),
+            pid,
+            process_start: crate::os::sys::process_start(pid),
+            time: now(),
+        }
+    }
 }
 
 pub fn now() -> String {
@@ -131,6 +189,8 @@ pub struct Journal {
     file: File,
     pub path: PathBuf,
     pending: Vec<u8>,
+    /// Records written to the file but not yet synced.
+    unsynced: bool,
     masker: Masker,
 }
 
@@ -156,6 +216,7 @@ impl Journal {
             file: OpenOptions::new().create_new(true).append(true).open(&temp).map_err(werr)?,
             path: path.clone(),
             pending: Vec::new(),
+            unsynced: false,
             masker,
         };
         journal.append(first, false)?;
@@ -182,7 +243,7 @@ impl Journal {
         if !text.is_empty() && !text.ends_with(b"\n") {
             let _ = file.write_all(b"\n");
         }
-        Ok(Journal { file, path: path.to_path_buf(), pending: Vec::new(), masker })
+        Ok(Journal { file, path: path.to_path_buf(), pending: Vec::new(), unsynced: false, masker })
     }
 
     /// Adds a record; with `sync` it and everything before it are written and on disk on return.
@@ -194,8 +255,21 @@ impl Journal {
         if sync { self.sync() } else { Ok(()) }
     }
 
+    /// Adds a record and writes it to the file without waiting for the disk: it survives the
+    /// engine being killed (the system has it), not a power cut. The next sync covers it.
+    pub fn append_written(&mut self, record: &Record) -> Result<(), JournalError> {
+        self.append(record, false)?;
+        let path = self.path.clone();
+        self.file
+            .write_all(&self.pending)
+            .map_err(|e| JournalError::Write { path, reason: crate::os::fs::io_reason(&e) })?;
+        self.pending.clear();
+        self.unsynced = true;
+        Ok(())
+    }
+
     pub fn sync(&mut self) -> Result<(), JournalError> {
-        if self.pending.is_empty() {
+        if self.pending.is_empty() && !self.unsynced {
             return Ok(());
         }
         let err = |e: io::Error, path: &Path| JournalError::Write {
@@ -206,6 +280,7 @@ impl Journal {
         self.file.write_all(&self.pending).map_err(|e| err(e, &self.path))?;
         self.file.sync_data().map_err(|e| err(e, &self.path))?;
         self.pending.clear();
+        self.unsynced = false;
         crate::os::hooks::point("after-sync");
         Ok(())
     }
@@ -269,7 +344,10 @@ pub struct RunSummary {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum StepState {
-    Started,
+    /// Started and never finished; a command's process, if one was started.
+    Started {
+        command: Option<CommandProcess>,
+    },
     Interrupted,
     Finished {
         outcome: Outcome,
@@ -279,6 +357,26 @@ pub enum StepState {
     },
     /// The operator said it was done by hand (`--mark-done`).
     MarkedDone,
+}
+
+/// The process a step's command ran in, as journaled when it started.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandProcess {
+    pub pid: u32,
+    pub process_start: Option<u64>,
+    pub since: String,
+}
+
+impl CommandProcess {
+    /// Whether that very process still runs (a pid reused by another process does not count,
+    /// when the system tells when processes start).
+    pub fn still_running(&self) -> bool {
+        crate::os::sys::pid_alive(self.pid)
+            && match (self.process_start, crate::os::sys::process_start(self.pid)) {
+                (Some(then), Some(now)) => then == now,
+                _ => true,
+            }
+    }
 }
 
 impl RunSummary {
@@ -355,10 +453,15 @@ pub fn summarize(path: &Path) -> Result<RunSummary, JournalError> {
                     }
                     Record::StepStarted { step, .. } => {
                         s.step_states.shift_remove(&step);
-                        s.step_states.insert(step, StepState::Started);
+                        s.step_states.insert(step, StepState::Started { command: None });
                     }
                     Record::StepFinished { step, outcome, data, cwd, error, .. } => {
                         s.step_states.insert(step, StepState::Finished { outcome, data, cwd, error });
+                    }
+                    Record::CommandStarted { step, pid, process_start, time } => {
+                        if let Some(StepState::Started { command }) = s.step_states.get_mut(&step) {
+                            *command = Some(CommandProcess { pid, process_start, since: time });
+                        }
                     }
                     Record::StepInterrupted { step, .. } => {
                         s.step_states.insert(step, StepState::Interrupted);

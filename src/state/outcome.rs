@@ -5,7 +5,6 @@ use indexmap::IndexMap;
 use minijinja::value::Value;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::render::RenderedExpect;
 use crate::format::model::Stream;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,6 +18,9 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, in the order summaries list them.
+    pub const ALL: [Outcome; 4] = [Outcome::Done, Outcome::Unchanged, Outcome::Skipped, Outcome::Failed];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Done => "done",
@@ -83,67 +85,4 @@ impl StepData {
             Stream::Any => format!("{out}\n{err}"),
         }
     }
-}
-
-/// The last lines of a text, for failure messages.
-pub fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.trim_end().lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
-}
-
-impl RenderedExpect {
-    /// Checks a command's results; on success returns the named captures of `matches`.
-    pub fn check(&self, data: &StepData) -> Result<IndexMap<String, String>, String> {
-        let text = data.text(self.stream);
-        let code = data.exit_code;
-        let mut problems = Vec::new();
-        if let Some(codes) = &self.exit_codes
-            && !code.is_some_and(|c| codes.contains(&c))
-        {
-            let expected = codes.iter().map(i32::to_string).collect::<Vec<_>>().join(" or ");
-            let got = code.map_or_else(|| "none (killed by a signal)".to_string(), |c| c.to_string());
-            problems.push(format!("expected exit code {expected}, got {got}"));
-        }
-        for c in &self.contains {
-            if !text.contains(c.as_str()) {
-                problems.push(format!("expected the output to contain {c:?}"));
-            }
-        }
-        for c in &self.not_contains {
-            if text.contains(c.as_str()) {
-                problems.push(format!("expected the output not to contain {c:?}"));
-            }
-        }
-        let mut captures = IndexMap::new();
-        if let Some(re) = &self.matches {
-            match re.captures(&text) {
-                Some(caps) => {
-                    for name in re.capture_names().flatten() {
-                        if let Some(m) = caps.name(name) {
-                            captures.insert(name.to_owned(), m.as_str().to_owned());
-                        }
-                    }
-                }
-                None => problems.push(format!("expected the output to match /{}/", re.as_str())),
-            }
-        }
-        if problems.is_empty() {
-            return Ok(captures);
-        }
-        let seen = tail(&text, 10);
-        let seen = if seen.is_empty() { "(no output)".to_string() } else { seen };
-        Err(format!("{}\nlast lines of {}:\n{}", problems.join("; "), stream_name(self.stream), indent(&seen)))
-    }
-}
-
-fn stream_name(s: Stream) -> &'static str {
-    match s {
-        Stream::Stdout => "stdout",
-        Stream::Stderr => "stderr",
-        Stream::Any => "the output",
-    }
-}
-
-pub fn indent(text: &str) -> String {
-    text.lines().map(|l| format!("  | {l}")).collect::<Vec<_>>().join("\n")
 }

@@ -21,6 +21,8 @@
 //! spawn-sleep MS PIDFILE  start another helper that writes its pid and sleeps, and go on
 //! ignore-interrupts       ignore SIGTERM (Unix) or Ctrl-C and Ctrl-Break (Windows)
 //! kill-parent             kill the process that started this one, at once
+//! measure PROGRAM ARG...  run PROGRAM (stdin, stderr passed through), print its peak memory in
+//!                         KiB on stdout (0 where not measured), exit with its code (ends the list)
 //! ```
 
 use std::io::{Read, Write};
@@ -137,6 +139,14 @@ fn main() {
                 }
             }
             "ignore-interrupts" => sys::ignore_interrupts(),
+            "measure" => {
+                let program = next("measure");
+                let rest: Vec<String> = args.drain(..).collect();
+                let (code, peak_kb) = sys::measure(&program, &rest);
+                let _ = writeln!(out, "{peak_kb}");
+                let _ = out.flush();
+                std::process::exit(code);
+            }
             "kill-parent" => {
                 let _ = out.flush();
                 sys::kill_parent();
@@ -170,6 +180,24 @@ mod sys {
             libc::kill(libc::getppid(), libc::SIGKILL);
         }
     }
+
+    /// Runs a program and returns its exit code (128 + signal when killed) and its peak resident
+    /// memory in KiB, from the kernel. Started from this small process, the figure is the
+    /// program's own (a vfork'ed child's peak counts the memory of the process it came from).
+    #[allow(clippy::zombie_processes)]
+    pub fn measure(program: &str, args: &[String]) -> (i32, i64) {
+        let child = std::process::Command::new(program)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| super::fail(&format!("measure: {e}")));
+        let mut status = 0;
+        // SAFETY: rusage is plain data; wait4 fills it for the child we spawned.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+        let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 128 + libc::WTERMSIG(status) };
+        (code, usage.ru_maxrss)
+    }
 }
 
 #[cfg(windows)]
@@ -183,6 +211,15 @@ mod sys {
 
     unsafe extern "system" fn swallow(_: u32) -> windows_sys::core::BOOL {
         TRUE
+    }
+
+    pub fn measure(program: &str, args: &[String]) -> (i32, i64) {
+        let status = std::process::Command::new(program)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap_or_else(|e| super::fail(&format!("measure: {e}")));
+        (status.code().unwrap_or(-1), 0)
     }
 
     pub fn ignore_interrupts() {

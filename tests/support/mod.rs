@@ -51,10 +51,11 @@ pub fn path_with_helpers() -> std::ffi::OsString {
 /// A `runbook` command with the environment every test gives it: in `dir`, CI set, helpers on
 /// PATH, no inputs or state folder inherited from the environment.
 pub fn command(dir: &Path) -> Command {
-    command_of(bin(), dir)
+    command_for(bin(), dir)
 }
 
-fn command_of(program: &Path, dir: &Path) -> Command {
+/// Any program, with the environment the tests give `runbook`.
+pub fn command_for(program: &Path, dir: &Path) -> Command {
     let mut cmd = Command::new(program);
     cmd.current_dir(dir)
         .env_remove("RUNBOOK_STATE_DIR")
@@ -524,7 +525,7 @@ fn unprivileged(dir: &Path) -> Command {
     if unsafe { libc::geteuid() } != 0 {
         return command(dir);
     }
-    let mut cmd = command_of(&unprivileged_bin(), dir);
+    let mut cmd = command_for(&unprivileged_bin(), dir);
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
     // SAFETY: only async-signal-safe calls (setgid, setuid) between fork and exec.
     unsafe {
@@ -566,4 +567,67 @@ fn unprivileged_bin() -> PathBuf {
             stable
         })
         .clone()
+}
+
+/// Waits (bounded) until every command a run in `dir` started (per its journal) has ended, as an
+/// operator would before resuming a run whose engine was killed.
+pub fn wait_for_commands(dir: &Path) {
+    let mut pids = Vec::new();
+    for runbook in std::fs::read_dir(dir.join(".runbook/runs")).into_iter().flatten().flatten() {
+        for journal in std::fs::read_dir(runbook.path()).into_iter().flatten().flatten() {
+            let text = std::fs::read_to_string(journal.path()).unwrap_or_default();
+            for line in text.lines().filter(|l| l.contains("\"command_started\"")) {
+                if let Ok(record) = serde_json::from_str::<serde_json::Value>(line) {
+                    pids.extend(record["pid"].as_u64().map(|p| p as u32));
+                }
+            }
+        }
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while pids.iter().any(|&p| pid_alive(p)) {
+        assert!(std::time::Instant::now() < deadline, "commands still running: {pids:?}");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// SHA-256 in lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether a process of this machine is still running (one that ended but was not reaped yet,
+/// a zombie, has ended).
+pub fn pid_alive(pid: u32) -> bool {
+    #[cfg(target_os = "linux")]
+    if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        && let Some(i) = stat.rfind(')')
+        && stat[i + 1..].trim_start().starts_with(['Z', 'X'])
+    {
+        return false;
+    }
+    #[cfg(unix)]
+    {
+        // SAFETY: kill with signal 0 only checks that the process exists.
+        let rc = unsafe { libc::kill(pid as i32, 0) };
+        rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+    #[cfg(windows)]
+    {
+        use windows_sys::Win32::Foundation::{CloseHandle, STILL_ACTIVE};
+        use windows_sys::Win32::System::Threading::{
+            GetExitCodeProcess, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
+        };
+        // SAFETY: a query handle opened and closed here.
+        unsafe {
+            let handle = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
+            if handle.is_null() {
+                return false;
+            }
+            let mut code = 0u32;
+            let ok = GetExitCodeProcess(handle, &mut code);
+            CloseHandle(handle);
+            ok != 0 && code == STILL_ACTIVE as u32
+        }
+    }
 }

@@ -6,5 +6,6 @@ pub mod resume;
 pub mod run;
 pub mod schema;
 pub mod show;
+pub mod show_plan;
 pub mod status;
 pub mod validate;

@@ -1,17 +1,19 @@
 use std::fmt::Write as _;
 
 use crate::cli::args::ShowArgs;
-use crate::cli::exit::{CmdResult, ExitCode, Failure};
-use crate::cli::ui::Ui;
-use crate::compile::inputs;
-use crate::compile::runbook::{Action, Runbook};
+use crate::cli::config::Config;
+use crate::cli::exit::{CmdResult, ExitCode};
+use crate::compile::inputs::InputArgs;
+use crate::compile::runbook::Runbook;
 
-pub fn run(ui: &Ui, args: &ShowArgs) -> CmdResult {
+pub fn run(config: &Config, args: &ShowArgs) -> CmdResult {
+    let ui = &config.ui;
     let runbook = crate::cli::session::load_runbook(ui, &args.file)?;
     let mut out = describe(&runbook);
     if args.explain_inputs {
-        let (resolved, warnings) = inputs::resolve(&runbook, &args.inputs.to_args(false)).map_err(Failure::invalid)?;
-        ui.diagnostics(&warnings);
+        // Every layer but the terminal: this explains the values, it does not ask for them.
+        let input_args = InputArgs { prompt: None, ..config.input_args(&args.inputs) };
+        let resolved = crate::cli::session::resolve_inputs(ui, &runbook, &input_args)?;
         out.push_str("\nInput values:\n");
         let width = runbook.inputs.keys().map(String::len).max().unwrap_or(0);
         for def in runbook.inputs.values() {
@@ -69,40 +71,11 @@ pub fn describe(runbook: &Runbook) -> String {
     }
     out.push_str("\nSteps:\n");
     for (i, step) in runbook.steps.iter().enumerate() {
-        let title = step.name.as_ref().map_or_else(|| summary(&step.action), |n| n.text.clone());
+        let title = step.name.as_ref().map_or_else(|| step.action.summary(), |n| n.text.clone());
         let _ = writeln!(out, "  {:>2}. {:<20} {title}", i + 1, step.id);
-        if let Some(crate::compile::runbook::Condition::Expr(w)) = &step.when {
+        if let Some(crate::compile::runbook::Condition::Expr { tpl: w, .. }) = &step.when {
             let _ = writeln!(out, "      when: {}", w.text);
         }
     }
     out
-}
-
-/// The action as written (templates unrendered).
-pub fn summary(action: &Action) -> String {
-    match action {
-        Action::Copy(t) => format!("copy {} → {}", t.from.text, t.to.text),
-        Action::Rename(t) => format!("rename {} → {}", t.from.text, t.to.text),
-        Action::Cd(p) => format!("cd {}", p.text),
-        Action::Exec(e) => {
-            let mut s = e.program.text.clone();
-            for a in &e.args {
-                s.push(' ');
-                s.push_str(&a.text);
-            }
-            format!("exec {s}")
-        }
-        Action::Shell(s) => format!("shell {}", s.script.text.lines().next().unwrap_or("")),
-        Action::ExpectOutput(x) => format!("expect-output of {}", x.step),
-        Action::Mkdir(p) => format!("mkdir {}", p.text),
-        Action::Remove { path, .. } => format!("remove {}", path.text),
-        Action::Write { path, .. } => format!("write {}", path.text),
-        Action::Assert(_) => "assert".into(),
-        Action::Fail(m) => format!("fail: {}", m.text.lines().next().unwrap_or("")),
-        Action::Log(m) => format!("log: {}", m.text.lines().next().unwrap_or("")),
-        Action::Manual { instructions, .. } => {
-            format!("manual: {}", instructions.text.lines().next().unwrap_or(""))
-        }
-        Action::Include(inc) => format!("include {}", inc.runbook.name),
-    }
 }

@@ -1,11 +1,12 @@
 use std::fmt::Write as _;
 
 use crate::cli::args::{Format, StatusArgs};
+use crate::cli::config::Config;
 use crate::cli::exit::{CmdResult, ExitCode};
-use crate::cli::ui::Ui;
 use crate::state::journal::{self, StepState};
 
-pub fn run(ui: &Ui, args: &StatusArgs) -> CmdResult {
+pub fn run(config: &Config, args: &StatusArgs) -> CmdResult {
+    let ui = &config.ui;
     let name = match &args.file {
         Some(file) => Some(crate::cli::session::load_runbook(ui, file)?.name.clone()),
         None => None,
@@ -90,7 +91,7 @@ pub fn run(ui: &Ui, args: &StatusArgs) -> CmdResult {
 
 fn state_label(s: &StepState) -> &'static str {
     match s {
-        StepState::Started => "started, never finished",
+        StepState::Started { .. } => "started, never finished",
         StepState::Interrupted => "interrupted",
         StepState::Finished { outcome, .. } => outcome.as_str(),
         StepState::MarkedDone => "marked done by the operator",

@@ -1,11 +1,12 @@
 use std::path::PathBuf;
 
+use crate::cli::config::Config;
 use crate::cli::exit::{CmdResult, ExitCode};
-use crate::cli::ui::Ui;
 use crate::format::diagnostic::{Diagnostic, plural};
 
 /// Checks each file and reports every problem in all of them.
-pub fn run(ui: &Ui, files: &[PathBuf]) -> CmdResult {
+pub fn run(config: &Config, files: &[PathBuf]) -> CmdResult {
+    let ui = &config.ui;
     let mut all: Vec<Diagnostic> = Vec::new();
     let mut invalid = 0;
     for file in files {

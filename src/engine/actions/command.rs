@@ -1,13 +1,20 @@
-//! `exec` (no shell) and `shell`, and the read-only probes a plan runs. All spawning goes
-//! through [`crate::os::process`].
+//! `exec` (no shell) and `shell`: the program found as the command prompt finds it (over the
+//! filesystem view, so a plan finds what the run will), started through the world (which a plan
+//! answers only for read-only probes), and judged by its expectation or its exit code.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Context, StepError, StepResult};
+use super::{Context, Done, StepError, StepResult, fail};
+use crate::engine::fs::Kind;
 use crate::engine::render::{RenderedExec, RenderedExpect};
+use crate::format::diagnostic::{indent, tail};
+use crate::format::model::Stream;
 use crate::os::process::{self, Captured, Spec};
 use crate::state::outcome::{Outcome, StepData};
+
+/// How long a read-only probe may run in a plan when its step sets no timeout.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn data(c: &Captured) -> StepData {
     StepData {
@@ -18,8 +25,15 @@ fn data(c: &Captured) -> StepData {
     }
 }
 
-/// Judges a finished command: its expectation, or exit code 0.
-fn judge(c: &Captured, expect: Option<&RenderedExpect>, what: &str, timeout: Option<Duration>) -> StepResult {
+/// Judges a finished command: its expectation, or exit code 0. A read-only probe changed
+/// nothing, so it ends `unchanged`.
+fn judge(
+    c: &Captured,
+    expect: Option<&RenderedExpect>,
+    what: &str,
+    timeout: Option<Duration>,
+    read_only: bool,
+) -> StepResult {
     if c.interrupted {
         return Err(StepError::Interrupted);
     }
@@ -31,46 +45,50 @@ fn judge(c: &Captured, expect: Option<&RenderedExpect>, what: &str, timeout: Opt
             data: Box::new(d),
         });
     }
+    let outcome = if read_only { Outcome::Unchanged } else { Outcome::Done };
     match expect {
         Some(x) => match x.check(&d) {
             Ok(captures) => {
                 d.captures = captures;
-                Ok((Outcome::Done, d))
+                Ok(Done { outcome, data: Some(d) })
             }
             Err(why) => Err(StepError::Command { message: format!("{what}: {why}"), data: Box::new(d) }),
         },
-        None if c.exit_code == Some(0) => Ok((Outcome::Done, d)),
+        None if c.exit_code == Some(0) => Ok(Done { outcome, data: Some(d) }),
         None => {
             let how = match (c.exit_code, c.signal) {
                 (Some(code), _) => format!("exited with code {code}"),
                 (None, Some(sig)) => format!("was killed by signal {sig}"),
                 (None, None) => "ended abnormally".into(),
             };
-            let tail = crate::state::outcome::tail(&d.text(crate::format::model::Stream::Any), 10);
-            let tail = if tail.is_empty() {
-                String::new()
-            } else {
-                format!("\nlast lines of the output:\n{}", crate::state::outcome::indent(&tail))
-            };
+            let tail = tail(&d.text(Stream::Any), 10);
+            let tail =
+                if tail.is_empty() { String::new() } else { format!("\nlast lines of the output:\n{}", indent(&tail)) };
             Err(StepError::Command { message: format!("{what} {how}{tail}"), data: Box::new(d) })
         }
     }
 }
 
-fn resolve(program: &str, cwd: &Path) -> Result<PathBuf, StepError> {
-    process::resolve_program(program, cwd, |p| p.is_file())
-        .ok_or_else(|| StepError::Failed(format!("program `{program}` not found in {} or on PATH", cwd.display())))
+fn resolve(program: &str, cx: &Context) -> Result<(PathBuf, PathBuf), StepError> {
+    let cwd = cx.scope.shared.cwd();
+    let fs = &*cx.scope.shared.fs;
+    match process::resolve_program(program, &cwd, |p| fs.stat(p).is_some_and(|s| s.kind == Kind::File)) {
+        Some(found) => Ok((found, cwd)),
+        None => fail(format!("program `{program}` not found in {} or on PATH", cwd.display())),
+    }
 }
 
-fn spawn_error(program: &Path, e: &std::io::Error) -> StepError {
-    StepError::Failed(format!("cannot start {}: {}", program.display(), crate::os::fs::io_reason(e)))
+fn run(spec: &Spec, probe: bool, cx: &mut Context) -> Option<Result<Captured, StepError>> {
+    let result = cx.world.command(spec, probe)?;
+    Some(result.map_err(|e| {
+        StepError::Failed(format!("cannot start {}: {}", spec.program.display(), crate::os::fs::io_reason(&e)))
+    }))
 }
 
 pub fn exec(e: &RenderedExec, cx: &mut Context) -> StepResult {
-    let cwd = cx.scope.shared.cwd();
-    let program = resolve(&e.program, &cwd)?;
+    let (program, cwd) = resolve(&e.program, cx)?;
     let spec = Spec {
-        program: program.clone(),
+        program,
         args: e.args.clone(),
         raw_tail: None,
         env: e.env.clone(),
@@ -79,16 +97,21 @@ pub fn exec(e: &RenderedExec, cx: &mut Context) -> StepResult {
         encoding: e.encoding,
         timeout: cx.timeout,
     };
-    let captured = process::run(&spec, cx.on_line).map_err(|err| spawn_error(&program, &err))?;
-    judge(&captured, e.expect.as_ref(), &format!("`{}`", e.program), cx.timeout)
+    match run(&spec, e.read_only, cx) {
+        None => Ok(Done { outcome: Outcome::Done, data: None }),
+        Some(captured) => {
+            // A plan gives a probe without a time limit this one.
+            let limit = cx.timeout.or(e.read_only.then_some(PROBE_TIMEOUT));
+            judge(&captured?, e.expect.as_ref(), &format!("`{}`", e.program), limit, e.read_only)
+        }
+    }
 }
 
 pub fn shell(script: &str, shell: &str, expect: Option<&RenderedExpect>, cx: &mut Context) -> StepResult {
-    let cwd = cx.scope.shared.cwd();
-    let program = resolve(shell, &cwd)?;
+    let (program, cwd) = resolve(shell, cx)?;
     let (args, raw_tail) = shell_invocation(shell, script);
     let spec = Spec {
-        program: program.clone(),
+        program,
         args,
         raw_tail,
         env: Vec::new(),
@@ -97,15 +120,17 @@ pub fn shell(script: &str, shell: &str, expect: Option<&RenderedExpect>, cx: &mu
         encoding: encoding_rs::UTF_8,
         timeout: cx.timeout,
     };
-    let captured = process::run(&spec, cx.on_line).map_err(|err| spawn_error(&program, &err))?;
-    judge(&captured, expect, "the script", cx.timeout)
+    match run(&spec, false, cx) {
+        None => Ok(Done { outcome: Outcome::Done, data: None }),
+        Some(captured) => judge(&captured?, expect, "the script", cx.timeout, false),
+    }
 }
 
 /// How a script reaches its shell, so it behaves as typed at that shell's prompt: cmd gets
 /// `/D /S /C "script"` with the script on the command line untouched (cmd does not read the C
 /// runtime's quoting, so quotes, `&&`, `|` and `%VAR%` must arrive as written); PowerShell gets
 /// `-NoProfile -NonInteractive -Command script`; any other shell `-c script`.
-fn shell_invocation(shell: &str, script: &str) -> (Vec<String>, Option<String>) {
+pub fn shell_invocation(shell: &str, script: &str) -> (Vec<String>, Option<String>) {
     // Named as written, with either separator, whatever system reads the runbook.
     let name = crate::compile::template::stem(shell).to_ascii_lowercase();
     let words = |w: &[&str]| w.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
@@ -118,26 +143,6 @@ fn shell_invocation(shell: &str, script: &str) -> (Vec<String>, Option<String>) 
         }
         _ => (vec!["-c".to_owned(), script.to_owned()], None),
     }
-}
-
-/// Runs a `read-only` probe for a plan; its output is kept for later predictions.
-pub fn probe(program: &Path, e: &RenderedExec, cwd: &Path, timeout: Option<Duration>) -> Result<StepData, String> {
-    let spec = Spec {
-        program: program.to_path_buf(),
-        args: e.args.clone(),
-        raw_tail: None,
-        env: e.env.clone(),
-        cwd: cwd.to_path_buf(),
-        stdin: e.stdin.clone(),
-        encoding: e.encoding,
-        timeout: timeout.or(Some(Duration::from_secs(60))),
-    };
-    let captured = process::run(&spec, &mut |_, _| {})
-        .map_err(|err| format!("cannot start {}: {}", program.display(), crate::os::fs::io_reason(&err)))?;
-    if captured.timed_out {
-        return Err("the probe timed out".into());
-    }
-    Ok(data(&captured))
 }
 
 #[cfg(test)]

@@ -1,0 +1,194 @@
+//! The disk. A copy or a write goes to a temporary name beside its target, is synced (and a copy
+//! verified by SHA-256), then replaces the target in one step, so the target's name never holds a
+//! partial file, even when the disk fills up or the engine is killed.
+
+use std::ffi::OsString;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::{FsError, FsView, Kind, Progress, Stat};
+use crate::format::digest::{file_sha256, hex};
+use crate::os::path::parent_dir;
+
+const BUF: usize = 1 << 20;
+/// How much a large copy writes before asking the disk to start on it.
+const WRITEBACK_WINDOW: u64 = 16 << 20;
+
+#[derive(Debug, Default)]
+pub struct RealFs;
+
+impl FsView for RealFs {
+    fn stat(&self, path: &Path) -> Option<Stat> {
+        let meta = fs::metadata(path).ok()?;
+        Some(Stat { kind: if meta.is_dir() { Kind::Dir } else { Kind::File }, len: meta.len() })
+    }
+
+    fn list(&self, dir: &Path) -> Result<Vec<OsString>, FsError> {
+        let entries = fs::read_dir(dir).map_err(|e| FsError::io("cannot read", dir, &e))?;
+        let mut names: Vec<OsString> = entries.filter_map(Result::ok).map(|e| e.file_name()).collect();
+        names.sort();
+        Ok(names)
+    }
+
+    fn digest(&self, path: &Path) -> Result<String, FsError> {
+        file_sha256(path).map_err(|e| FsError::io("cannot read", path, &e))
+    }
+
+    fn holds(&self, path: &Path, content: &[u8]) -> Result<bool, FsError> {
+        if fs::metadata(path).is_ok_and(|m| m.len() != content.len() as u64) {
+            return Ok(false);
+        }
+        let existing = fs::read(path).map_err(|e| FsError::io("cannot read", path, &e))?;
+        Ok(existing == content)
+    }
+
+    fn copy_file(&self, from: &Path, to: &Path, _: bool, progress: Progress) -> Result<Option<String>, FsError> {
+        let temp = temp_name(to);
+        let result = write_verified(from, &temp, progress).and_then(|sha| {
+            crate::os::fs::replace_file(&temp, to)
+                .map_err(|e| FsError::io("cannot move the copy into place at", to, &e))?;
+            Ok(sha)
+        });
+        if result.is_err() {
+            let _ = fs::remove_file(&temp);
+        }
+        result.map(Some)
+    }
+
+    fn create_dir(&self, path: &Path) -> Result<(), FsError> {
+        fs::create_dir(path).map_err(|e| FsError::io("cannot create", path, &e))
+    }
+
+    fn create_dir_all(&self, path: &Path) -> Result<(), FsError> {
+        fs::create_dir_all(path).map_err(|e| {
+            FsError(format!("cannot create {}: {}", path.display(), crate::os::fs::io_reason_at(path, &e)))
+        })
+    }
+
+    fn remove(&self, path: &Path, recursive: bool) -> Result<(), FsError> {
+        let is_dir = fs::symlink_metadata(path).is_ok_and(|m| m.is_dir());
+        crate::os::fs::retry_while_shared(&[path], || match (is_dir, recursive) {
+            (true, true) => fs::remove_dir_all(path),
+            (true, false) => fs::remove_dir(path),
+            (false, _) => fs::remove_file(path),
+        })
+        .map_err(|e| FsError::io("cannot remove", path, &e))
+    }
+
+    fn write(&self, path: &Path, content: &[u8]) -> Result<(), FsError> {
+        let temp = temp_name(path);
+        let result = (|| {
+            let mut f = File::create(&temp)?;
+            f.write_all(content)?;
+            f.sync_data()?;
+            drop(f);
+            crate::os::fs::replace_file(&temp, path)
+        })();
+        if let Err(e) = result {
+            let _ = fs::remove_file(&temp);
+            return Err(FsError::io("cannot write", path, &e));
+        }
+        Ok(())
+    }
+
+    fn rename(&self, from: &Path, to: &Path, progress: Progress) -> Result<(), FsError> {
+        let is_file = fs::metadata(from).is_ok_and(|m| m.is_file());
+        let renamed = if is_file {
+            crate::os::fs::replace_file(from, to)
+        } else {
+            fs::rename(from, to).map(|()| crate::os::fs::sync_dir(parent_dir(to)))
+        };
+        match renamed {
+            Ok(()) => Ok(()),
+            // Another filesystem: copy (verified), then remove the original.
+            Err(e) if e.kind() == io::ErrorKind::CrossesDevices => {
+                self.copy_across(from, to, progress)?;
+                self.remove(from, true).map_err(|e| FsError(format!("copied, but {e}")))
+            }
+            Err(e) => Err(FsError::io("cannot rename", from, &e)),
+        }
+    }
+}
+
+impl RealFs {
+    fn copy_across(&self, from: &Path, to: &Path, progress: Progress) -> Result<(), FsError> {
+        if fs::metadata(from).is_ok_and(|m| m.is_file()) {
+            return self.copy_file(from, to, true, progress).map(|_| ());
+        }
+        self.create_dir(to)?;
+        for name in self.list(from)? {
+            self.copy_across(&from.join(&name), &to.join(&name), progress)?;
+        }
+        Ok(())
+    }
+}
+
+/// The temporary name a copy or write of `target` uses beside it. It is the same for every
+/// attempt, so a retry after a crash simply replaces what the interrupted one left (runs of one
+/// runbook never overlap: the run lock sees to that).
+pub fn temp_name(target: &Path) -> PathBuf {
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    parent_dir(target).join(format!(".{name}.runbook-tmp"))
+}
+
+/// Copies `from` to `temp`, hashing on the way, and verifies what was written; returns the digest.
+fn write_verified(from: &Path, temp: &Path, progress: Progress) -> Result<String, FsError> {
+    let mut src = crate::os::fs::open_shared(from).map_err(|e| FsError::io("cannot read the source", from, &e))?;
+    let dir = parent_dir(temp);
+    let mut dst = File::create(temp).map_err(|e| FsError::io("cannot write in", dir, &e))?;
+    // The copy is read back and hashed while it is written, on a second thread: verifying
+    // then costs no extra pass. The check covers what the kernel will write, not the disk
+    // surface (which fdatasync and the filesystem answer for).
+    let reader = File::open(temp).map_err(|e| FsError::io("cannot verify", temp, &e))?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, usize)>(8);
+    let verifier = std::thread::spawn(move || -> io::Result<String> {
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; BUF];
+        for (offset, len) in rx {
+            crate::os::sys::read_exact_at(&reader, &mut buf[..len], offset)?;
+            hasher.update(&buf[..len]);
+        }
+        Ok(hex(&hasher.finalize()))
+    });
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; BUF];
+    let mut offset = 0u64;
+    let mut written_back = 0u64;
+    let total = src.metadata().map(|m| m.len()).unwrap_or(0);
+    let copied = (|| {
+        loop {
+            let n = src.read(&mut buf).map_err(|e| FsError::io("cannot read the source", from, &e))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            dst.write_all(&buf[..n]).map_err(|e| FsError::io("cannot write", temp, &e))?;
+            let _ = tx.send((offset, n));
+            offset += n as u64;
+            if offset - written_back >= WRITEBACK_WINDOW {
+                // Start the disk on what is written, so the final sync has little left.
+                crate::os::sys::start_writeback(&dst, written_back, offset - written_back);
+                written_back = offset;
+            }
+            progress(offset, total);
+            crate::os::hooks::point("copy-chunk");
+        }
+        dst.sync_data().map_err(|e| FsError::io("cannot write", temp, &e))
+    })();
+    drop(tx);
+    let written = verifier.join().map_err(|_| FsError("the verification of the copy failed".into()))?;
+    copied?;
+    drop(dst);
+    if let Ok(perm) = fs::metadata(from).map(|m| m.permissions()) {
+        let _ = fs::set_permissions(temp, perm);
+    }
+    let expected = hex(&hasher.finalize());
+    let written = written.map_err(|e| FsError::io("cannot verify", temp, &e))?;
+    if written != expected {
+        return Err(FsError(format!("the copy of {} does not match the source (SHA-256 differs)", from.display())));
+    }
+    Ok(expected)
+}

@@ -1,0 +1,178 @@
+//! A plan as reviewed: each step's rendered action and verdict, and what it was made from (the
+//! runbook files' digests, the inputs, secrets by name only). `plan --out` writes it, `show-plan`
+//! prints it, `run --plan` compares a fresh plan against it. Schema: `schemas/plan.schema.json`.
+
+use std::path::Path;
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+use crate::compile::inputs::Inputs;
+use crate::compile::runbook::{FileDigest, Runbook};
+use crate::format::diagnostic::Diagnostic;
+use crate::format::digest::sha256_hex;
+use crate::format::source::{Located, Source, Span};
+
+/// A step's predicted fate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "verdict", content = "reason", rename_all = "snake_case")]
+pub enum Verdict {
+    WouldChange,
+    Unchanged,
+    Skipped,
+    WouldFail(String),
+    DecidedAtRunTime(String),
+}
+
+impl Verdict {
+    pub fn label(&self) -> String {
+        match self {
+            Verdict::WouldChange => "would change".into(),
+            Verdict::Unchanged => "unchanged".into(),
+            Verdict::Skipped => "skipped".into(),
+            Verdict::WouldFail(why) => format!("would fail: {why}"),
+            Verdict::DecidedAtRunTime(why) => format!("decided at run time: {why}"),
+        }
+    }
+
+    pub fn fails(&self) -> bool {
+        matches!(self, Verdict::WouldFail(_))
+    }
+}
+
+/// One predicted step, secrets already masked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedStep {
+    /// Journal id (`<include id>.<step id>` inside an include).
+    pub id: String,
+    pub title: String,
+    /// The fully rendered action, or `None` when it cannot be rendered before the run.
+    pub action: Option<String>,
+    #[serde(flatten)]
+    pub verdict: Verdict,
+}
+
+/// The format of saved plans this version writes and reads.
+const FORMAT: u32 = 1;
+
+/// A plan saved by `plan --out`, as read back.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SavedPlan {
+    pub format: u32,
+    pub tool_version: String,
+    pub runbook: String,
+    pub path: String,
+    pub files: Vec<FileDigest>,
+    pub inputs: IndexMap<String, serde_json::Value>,
+    pub secret_inputs: Vec<String>,
+    pub steps: Vec<PlannedStep>,
+    pub would_fail: bool,
+}
+
+impl SavedPlan {
+    /// The plan of `runbook` (read from `path`) with these inputs; secrets by name only.
+    pub fn new(runbook: &Runbook, path: &Path, inputs: &Inputs, steps: Vec<PlannedStep>) -> SavedPlan {
+        let secret: Vec<String> = runbook.secret_names().map(str::to_owned).collect();
+        SavedPlan {
+            format: FORMAT,
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            runbook: runbook.name.clone(),
+            path: path.display().to_string(),
+            files: runbook.file_digests(),
+            inputs: inputs.recordable(runbook),
+            would_fail: steps.iter().any(|s| s.verdict.fails()),
+            secret_inputs: secret,
+            steps,
+        }
+    }
+
+    /// The saved form (pretty JSON, one trailing newline).
+    pub fn to_text(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a plan serializes") + "\n"
+    }
+
+    /// Reads a saved plan; returns it with the SHA-256 of its file (the run records it).
+    pub fn read(path: &Path) -> Result<(SavedPlan, String), Diagnostic> {
+        let text = crate::format::file::read_text(path)?;
+        let plan: SavedPlan = serde_json::from_str(&text).map_err(|e| {
+            let source = Source::new(path, text.clone());
+            let offset = source.offset_of(e.line(), e.column());
+            Diagnostic::error(format!("this is not a saved plan: {e}"))
+                .at(Located::new(&source, Span::new(offset, 1)))
+                .hint("give a file written by `runbook plan ... --out PLAN`")
+        })?;
+        if plan.format != FORMAT {
+            return Err(Diagnostic::error(format!(
+                "{} is a plan of format {}; this version reads format {FORMAT}",
+                path.display(),
+                plan.format
+            )));
+        }
+        let digest = sha256_hex(text.as_bytes());
+        Ok((plan, digest))
+    }
+}
+
+impl SavedPlan {
+    /// How the runbook, its inputs (`inputs`, secrets left out) and the plan now (`now`) differ
+    /// from what was reviewed; empty when they render to exactly the reviewed plan.
+    pub fn drift(&self, runbook: &Runbook, inputs: &Inputs, now: &[PlannedStep]) -> Vec<String> {
+        let mut out = Vec::new();
+        let now_files = runbook.file_digests();
+        for f in &self.files {
+            match now_files.iter().find(|n| n.path == f.path) {
+                Some(n) if n.sha256 == f.sha256 => {}
+                Some(_) => out.push(format!("{} changed since the review", f.path)),
+                None => out.push(format!("{} is no longer loaded", f.path)),
+            }
+        }
+        for n in &now_files {
+            if !self.files.iter().any(|f| f.path == n.path) {
+                out.push(format!("{} is loaded now but was not reviewed", n.path));
+            }
+        }
+        for (name, value) in inputs.recordable(runbook) {
+            match self.inputs.get(&name) {
+                Some(reviewed) if *reviewed == value => {}
+                Some(reviewed) => out.push(format!("input `{name}`: reviewed {reviewed}, now {value}")),
+                None => out.push(format!("input `{name}` was not in the reviewed plan")),
+            }
+        }
+        out.extend(step_differences(&self.steps, now));
+        out
+    }
+}
+
+/// Step-by-step differences between a reviewed plan and the plan now.
+fn step_differences(reviewed: &[PlannedStep], now: &[PlannedStep]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, r) in reviewed.iter().enumerate() {
+        match now.iter().position(|n| n.id == r.id) {
+            None => out.push(format!("step {} ({}) is gone", i + 1, r.id)),
+            Some(j) => {
+                let n = &now[j];
+                if j != i {
+                    out.push(format!("step `{}` moved from position {} to {}", r.id, i + 1, j + 1));
+                }
+                if n.action != r.action {
+                    let show = |a: &Option<String>| a.clone().unwrap_or_else(|| "(decided at run time)".into());
+                    out.push(format!(
+                        "step {} ({}): reviewed `{}`, now `{}`",
+                        i + 1,
+                        r.id,
+                        show(&r.action),
+                        show(&n.action)
+                    ));
+                } else if n.title != r.title {
+                    out.push(format!("step {} ({}): reviewed title `{}`, now `{}`", i + 1, r.id, r.title, n.title));
+                }
+            }
+        }
+    }
+    for (j, n) in now.iter().enumerate() {
+        if !reviewed.iter().any(|r| r.id == n.id) {
+            out.push(format!("step {} ({}) is new", j + 1, n.id));
+        }
+    }
+    out
+}
