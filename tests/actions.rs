@@ -394,3 +394,47 @@ fn rename_across_filesystems_copies_verifies_and_removes() {
         .run();
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "certificate");
 }
+
+#[test]
+fn a_folder_is_never_copied_into_itself() {
+    // Refused before anything is written, in the plan and in the run, as `cp` refuses it.
+    let steps = "  - id: c\n    copy: { from: d, to: d/inner }\n";
+    let t = Test::new().file("rb.yaml", rb(steps)).file("d/x", "1");
+    let out = t
+        .args(["plan", "rb.yaml"])
+        .code(1)
+        .stdout_contains(["=> would fail: cannot copy the folder [TMP]/d into itself ([TMP]/d/inner)\n"])
+        .run();
+    out.then()
+        .args(["run", "rb.yaml"])
+        .code(1)
+        .stderr_contains(["      failed\n      cannot copy the folder [TMP]/d into itself ([TMP]/d/inner)\n"])
+        .run();
+    // Into an existing subfolder (the copy would land in d/sub/d) is refused the same way.
+    run("  - id: c\n    copy: { from: d, to: d/sub }\n")
+        .file("d/sub/x", "1")
+        .code(1)
+        .stderr_contains(["cannot copy the folder [TMP]/d into itself ([TMP]/d/sub/d)\n"])
+        .run();
+}
+
+#[test]
+fn a_file_is_never_copied_onto_itself() {
+    run("  - id: c\n    copy: { from: a.dat, to: ./a.dat, overwrite: true }\n")
+        .file("a.dat", "x")
+        .code(1)
+        .stderr_contains(["      failed\n      [TMP]/a.dat would be copied onto itself\n"])
+        .run();
+}
+
+#[test]
+fn removing_a_folder_emptied_by_earlier_steps_needs_no_recursive() {
+    let steps = "  - id: out\n    remove: d/x\n  - id: gone\n    remove: d\n";
+    let t = Test::new().file("rb.yaml", rb(steps)).file("d/x", "1");
+    let out = t.args(["plan", "rb.yaml"]).stdout_contains(["2. gone: remove [TMP]/d\n   => would change\n"]).run();
+    out.then()
+        .args(["run", "rb.yaml"])
+        .removes("d/x")
+        .stderr_contains(["[2/2] gone: remove [TMP]/d\n      done\n", "Run succeeded (2 done)."])
+        .run();
+}

@@ -3,7 +3,9 @@
 mod support;
 
 mod actions;
+mod agreement;
 mod apex;
+mod architecture;
 mod change;
 mod errors;
 mod faults;

@@ -142,20 +142,53 @@ fn dry_run_is_plan() {
     assert_eq!(a.stdout, b.stdout);
 }
 
+/// Every shipped runbook, with each site file: every step rendered and predicted, the whole
+/// plan pinned (on a machine without the Apex One server, where each stops at its first need of it).
 #[test]
-fn every_shipped_runbook_and_example_plans() {
-    // With every required input given, each one renders all its steps.
-    let dir = crate::support::crate_path("runbooks/apex-one");
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let out = Test::new()
-            .file("site.yaml", "backup_dir: /nonexistent/backup\nbackup_file: /nonexistent/OfficeScanAuth.dat\nbuild: 8000\nexport_file: /nonexistent/export.pfx\n")
-            .args(["plan", path.to_str().unwrap(), "--vars", "site.yaml"])
-            .env("RUNBOOK_INPUT_PASSWORD", "pw")
-            .code(1)
-            .any_stdout()
-            .any_stderr()
-            .run();
-        assert!(out.stdout.starts_with("Plan for apex-one-"), "{}: {}{}", path.display(), out.stdout, out.stderr);
+fn every_shipped_runbook_plans_with_every_site() {
+    let mut books: Vec<_> = std::fs::read_dir(crate::support::crate_path("runbooks/apex-one"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    books.sort();
+    assert_eq!(books.len(), 4);
+    for book in &books {
+        for site in ["fresh-install", "upgraded", "japanese-windows"] {
+            let site_file = crate::support::crate_path(&format!("examples/sites/{site}.yaml"));
+            // What the legacy export needs besides a site (a file of inputs serves several runbooks).
+            let out = Test::new()
+                .file("export.yaml", "build: 8000\nexport_file: C:/export/OfficeScanAuth.pfx\n")
+                .args(["plan", book.to_str().unwrap(), "--vars", site_file.to_str().unwrap(), "--vars", "export.yaml"])
+                .env("RUNBOOK_INPUT_PASSWORD", "pw")
+                .code_any()
+                .any_stdout()
+                .run();
+            let name = book.file_stem().unwrap().to_string_lossy();
+            // A site's `C:/...` paths are absolute only on Windows: one snapshot per system.
+            let system = std::env::consts::FAMILY;
+            insta::assert_snapshot!(format!("{name}@{site}@{system}"), format!("exit {}\n{}", out.code, out.stdout));
+        }
     }
+}
+
+/// The plan sees what earlier steps put in a folder: removing it without `recursive` would fail
+/// at that step, as the run does.
+#[test]
+fn removing_a_folder_that_earlier_steps_filled_is_predicted_to_fail() {
+    let yaml = "runbook: 1\nname: p\nsteps:\n  - id: d\n    mkdir: d\n  - id: w\n    write: { path: d/x, content: hi }\n  - id: rm\n    remove: d\n";
+    let out = plan(yaml)
+        .code(1)
+        .stdout_contains([
+            "3. rm: remove [TMP]/d\n   => would fail: cannot remove [TMP]/d: the folder is not empty; set `recursive: true` to remove a folder with content\n",
+            "The run would stop at step 3 (rm).\n",
+        ])
+        .run();
+    out.then()
+        .args(["run", "rb.yaml"])
+        .code(1)
+        .creates("d/x", "hi")
+        .stderr_contains([
+            "[3/3] rm: remove [TMP]/d\n      failed\n      cannot remove [TMP]/d: the folder is not empty",
+        ])
+        .run();
 }

@@ -384,3 +384,41 @@ fn a_changed_include_is_refused_on_resume() {
         .stderr_contains(["error: the runbook main.yaml changed since run [RUN] started (inner.yaml changed); steps that differ: none (the change is outside the steps: inputs, vars, comments or layout)\n"])
         .run();
 }
+
+/// The engine killed while its command runs: on Unix the command goes on, and `resume` waits
+/// for it (refusing to start it a second time beside itself); then continues.
+#[cfg(unix)]
+#[test]
+fn a_command_left_running_by_a_killed_engine_is_waited_for() {
+    let rb = "runbook: 1\nname: left\nsteps:\n  - id: c\n    exec: { program: helper, args: [if-missing, release, kill-parent, wait-for, release, append, ledger, finished], idempotent: true }\n";
+    let first = Test::new().file("rb.yaml", rb).args(["run", "rb.yaml"]).code(KILLED).any_stderr().run();
+    first
+        .then()
+        .args(["resume", "rb.yaml"])
+        .code(3)
+        .stderr_contains([
+            "error: step `c` is still running: pid ",
+            " since 20",
+            "hint: wait for it to end, or stop it, then run `runbook resume rb.yaml` again; --force resumes anyway\n",
+        ])
+        .run();
+    std::fs::write(first.path().join("release"), "").unwrap();
+    crate::support::wait_for_commands(first.path());
+    first
+        .then()
+        .args(["resume", "rb.yaml"])
+        .creates("ledger", "finished\n")
+        .stderr_contains(["[1/1] c: exec helper if-missing release", "Run succeeded (1 done).\n"])
+        .run();
+}
+
+/// On Windows the engine's Job Object ends its command's tree when the engine dies, so nothing
+/// is left running to wait for.
+#[cfg(windows)]
+#[test]
+fn a_command_of_a_killed_engine_ends_with_it_on_windows() {
+    let rb = "runbook: 1\nname: left\nsteps:\n  - id: c\n    exec: { program: helper, args: [pidfile, c.pid, kill-parent, sleep, '300000'], idempotent: true }\n";
+    let first =
+        Test::new().file("rb.yaml", rb).args(["run", "rb.yaml"]).code(KILLED).creates_some("c.pid").any_stderr().run();
+    crate::support::wait_for_commands(first.path());
+}

@@ -49,29 +49,32 @@ fn no_secret_in_anything_written() {
     let t = Test::new().file("rb.yaml", RB).env("RUNBOOK_INPUT_PW", &s);
     let out = t.args(["validate", "rb.yaml"]).any_stderr().run();
     check(&out, "validate");
-    let commands: &[&[&str]] = &[
-        &["show", "rb.yaml", "--explain-inputs"],
-        &["plan", "rb.yaml"],
-        &["plan", "rb.yaml", "--format", "json", "--out", "saved.plan.json", "--report", "plan.xml"],
-        &["show-plan", "saved.plan.json"],
-        &["run", "rb.yaml", "--report", "run.xml"],
-        &["status"],
-        &["status", "--format", "json"],
-        &["resume", "rb.yaml", "--format", "json"],
-        &["run", "rb.yaml", "--fresh", "--format", "json", "--report", "run2.xml"],
-        &["run", "--plan", "saved.plan.json", "--fresh"],
+    // Each command, the exit code it must end with (the runbook's last step fails), and the
+    // files it writes besides the state folder.
+    let commands: &[(&[&str], i32, &[&str])] = &[
+        (&["show", "rb.yaml", "--explain-inputs"], 0, &[]),
+        (&["plan", "rb.yaml"], 0, &[]),
+        (
+            &["plan", "rb.yaml", "--format", "json", "--out", "saved.plan.json", "--report", "plan.xml"],
+            0,
+            &["saved.plan.json", "plan.xml"],
+        ),
+        (&["show-plan", "saved.plan.json"], 0, &[]),
+        (&["run", "rb.yaml", "--report", "run.xml"], 1, &["run.xml"]),
+        (&["status"], 0, &[]),
+        (&["status", "--format", "json"], 0, &[]),
+        (&["resume", "rb.yaml", "--format", "json"], 1, &[]),
+        (&["run", "rb.yaml", "--fresh", "--format", "json", "--report", "run2.xml"], 1, &["run2.xml"]),
+        (&["run", "--plan", "saved.plan.json", "--fresh"], 1, &[]),
     ];
     let mut last = out;
-    for args in commands {
-        let out = last
-            .then()
-            .args(args.iter().copied())
-            .env("RUNBOOK_INPUT_PW", &s)
-            .any_stdout()
-            .any_stderr()
-            .code_any()
-            .any_files()
-            .run();
+    for (args, code, files) in commands {
+        let mut t =
+            last.then().args(args.iter().copied()).env("RUNBOOK_INPUT_PW", &s).any_stdout().any_stderr().code(*code);
+        for f in *files {
+            t = t.creates_some(f);
+        }
+        let out = t.run();
         check(&out, &args.join(" "));
         last = out;
     }

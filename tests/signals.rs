@@ -178,3 +178,17 @@ fn a_killed_engine_takes_its_command_tree_with_it_on_windows() {
     let _ = child.wait();
     assert_ended(&dir.join("grandchild.pid"));
 }
+
+/// Whatever goes wrong while the engine waits for a command, the command's tree is stopped.
+#[test]
+fn losing_track_of_a_command_stops_its_tree() {
+    let out = Test::new()
+        .file("rb.yaml", "runbook: 1\nname: t\nsteps:\n  - id: s\n    exec: [helper, spawn-sleep, '300000', grandchild.pid, sleep, '300000']\n")
+        .args(["run", "rb.yaml"])
+        .env("RUNBOOK_TEST_FAIL", "wait")
+        .code(1)
+        .creates_some("grandchild.pid")
+        .stderr_contains(["lost track of it while it ran (a failure injected at `wait`), so it was stopped\n"])
+        .run();
+    assert_ended(&out.path().join("grandchild.pid"));
+}

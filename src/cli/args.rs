@@ -242,10 +242,8 @@ fn expand_many(pattern: &std::path::Path) -> Result<Vec<PathBuf>, Failure> {
     }
     let found = expand(&text);
     if found.is_empty() {
-        return Err(Failure::invalid(vec![
-            Diagnostic::error(format!("no file matches `{text}`"))
-                .hint("check the folder and the pattern (`*` and `?` are wildcards)"),
-        ]));
+        let d = Diagnostic::error(format!("no file matches `{text}`"));
+        return Err(d.hint("check the folder and the pattern (`*` and `?` are wildcards)").into());
     }
     Ok(found)
 }
@@ -254,10 +252,9 @@ fn expand_one(pattern: &std::path::Path) -> Result<PathBuf, Failure> {
     let mut found = expand_many(pattern)?;
     if found.len() > 1 {
         let names: Vec<String> = found.iter().map(|p| p.display().to_string()).collect();
-        return Err(Failure::invalid(vec![
-            Diagnostic::error(format!("`{}` matches {} files: {}", pattern.display(), found.len(), names.join(", ")))
-                .hint("this argument takes one file; make the pattern match only it"),
-        ]));
+        let d =
+            Diagnostic::error(format!("`{}` matches {} files: {}", pattern.display(), found.len(), names.join(", ")));
+        return Err(d.hint("this argument takes one file; make the pattern match only it").into());
     }
     Ok(found.remove(0))
 }

@@ -118,128 +118,139 @@ pub fn env_name(input: &str) -> String {
 
 /// Resolves every input of `runbook`; all problems are reported together.
 pub fn resolve(runbook: &Runbook, args: &InputArgs) -> Result<(Inputs, Vec<Diagnostic>), Vec<Diagnostic>> {
-    let mut errors = Vec::new();
-    let mut warnings = Vec::new();
-    let mut values: IndexMap<String, InputValue> = IndexMap::new();
+    let mut r = Resolution { runbook, values: IndexMap::new(), errors: Vec::new(), warnings: Vec::new() };
     for def in runbook.inputs.values() {
         if let Some(d) = &def.default {
-            values.insert(def.name.clone(), InputValue { value: d.clone(), origin: Origin::Default });
+            r.values.insert(def.name.clone(), InputValue { value: d.clone(), origin: Origin::Default });
         }
     }
     if let Some((recorded, by)) = &args.recorded {
+        // A recorded value of an input the runbook no longer has is left for the caller to
+        // report (the runbook changed); one that no longer fits is an error.
         for (name, value) in recorded {
-            // A recorded value of an input the runbook no longer has is left for the caller to
-            // report (the runbook changed); one that no longer fits is an error below.
             if let Some(def) = runbook.inputs.get(name) {
-                let origin = Origin::Recorded { by: by.clone() };
-                match coerce(def, value) {
-                    Ok(v) => {
-                        values.insert(name.clone(), InputValue { value: v, origin });
-                    }
-                    Err(why) => errors.push(bad_value(def, value, &origin, &why)),
-                }
+                r.set(def, value, Origin::Recorded { by: by.clone() }, None);
             }
         }
     }
     for path in &args.vars_files {
-        match read_vars_file(path) {
-            Ok((source, entries)) => {
-                for (name, value, key_span, span) in entries {
-                    let origin = Origin::VarsFile { path: path.clone() };
-                    let Some(def) = runbook.inputs.get(&name) else {
-                        if let Some(s) = near_miss(&name, runbook.inputs.keys().map(String::as_str)) {
-                            warnings.push(
-                                Diagnostic::warning(format!("`{name}` is not an input of `{}`", runbook.name))
-                                    .at(Located::new(&source, key_span))
-                                    .hint(format!("did you mean `{s}`?")),
-                            );
-                        }
-                        continue;
-                    };
-                    match coerce(def, &value) {
-                        Ok(v) => {
-                            values.insert(name, InputValue { value: v, origin });
-                        }
-                        Err(why) => errors.push(bad_value(def, &value, &origin, &why).at(Located::new(&source, span))),
-                    }
-                }
-            }
-            Err(d) => errors.push(d),
-        }
+        r.vars_file(path);
     }
     for def in runbook.inputs.values() {
         let name = env_name(&def.name);
         if let Some((_, text)) = args.environment.iter().find(|(k, _)| *k == name) {
-            let text = text.clone();
-            let origin = Origin::Env { name };
-            set_text(def, text, origin, &mut values, &mut errors);
+            r.set(def, &J::String(text.clone()), Origin::Env { name }, None);
         }
     }
     for pair in &args.vars {
+        r.command_line(pair);
+    }
+    r.missing(args.prompt);
+    r.finish()
+}
+
+/// The values so far, and every problem met.
+struct Resolution<'a> {
+    runbook: &'a Runbook,
+    values: IndexMap<String, InputValue>,
+    errors: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
+}
+
+impl Resolution<'_> {
+    /// A value from one layer, checked against the input's type; `at` is where it was written.
+    fn set(&mut self, def: &InputDef, raw: &J, origin: Origin, at: Option<Located>) {
+        match coerce(def, raw) {
+            Ok(value) => {
+                self.values.insert(def.name.clone(), InputValue { value, origin });
+            }
+            Err(why) => {
+                let d = bad_value(def, raw, &origin, &why);
+                self.errors.push(match at {
+                    Some(at) => d.at(at),
+                    None => d,
+                });
+            }
+        }
+    }
+
+    /// A `--vars FILE`: names that are not this runbook's inputs are left alone (a site file
+    /// serves several runbooks), unless one looks like a slip of the pen.
+    fn vars_file(&mut self, path: &std::path::Path) {
+        let (source, entries) = match read_vars_file(path) {
+            Ok(read) => read,
+            Err(d) => return self.errors.push(d),
+        };
+        for (name, value, key_span, span) in entries {
+            let Some(def) = self.runbook.inputs.get(&name) else {
+                if let Some(s) = near_miss(&name, self.runbook.inputs.keys().map(String::as_str)) {
+                    self.warnings.push(
+                        Diagnostic::warning(format!("`{name}` is not an input of `{}`", self.runbook.name))
+                            .at(Located::new(&source, key_span))
+                            .hint(format!("did you mean `{s}`?")),
+                    );
+                }
+                continue;
+            };
+            self.set(def, &value, Origin::VarsFile { path: path.to_path_buf() }, Some(Located::new(&source, span)));
+        }
+    }
+
+    /// A `--var name=value`.
+    fn command_line(&mut self, pair: &str) {
         let Some((name, text)) = pair.split_once('=') else {
-            errors.push(
+            return self.errors.push(
                 Diagnostic::error(format!("`--var {pair}` is not of the form name=value"))
                     .hint("write `--var install_dir=D:/Apex One`"),
             );
-            continue;
         };
         let name = name.trim();
-        let Some(def) = runbook.inputs.get(name) else {
-            let hint = did_you_mean(name, runbook.inputs.keys().map(String::as_str)).map_or_else(
-                || format!("its inputs are: {}", runbook.inputs.keys().cloned().collect::<Vec<_>>().join(", ")),
-                |s| format!("did you mean `{s}`?"),
-            );
-            errors.push(Diagnostic::error(format!("`{name}` is not an input of `{}`", runbook.name)).hint(hint));
-            continue;
+        let Some(def) = self.runbook.inputs.get(name) else {
+            let inputs = || self.runbook.inputs.keys().cloned().collect::<Vec<_>>().join(", ");
+            let hint = did_you_mean(name, self.runbook.inputs.keys().map(String::as_str))
+                .map_or_else(|| format!("its inputs are: {}", inputs()), |s| format!("did you mean `{s}`?"));
+            let d = Diagnostic::error(format!("`{name}` is not an input of `{}`", self.runbook.name)).hint(hint);
+            return self.errors.push(d);
         };
-        set_text(def, text.to_owned(), Origin::Cli, &mut values, &mut errors);
+        self.set(def, &J::String(text.to_owned()), Origin::Cli, None);
     }
-    for def in runbook.inputs.values() {
-        if values.contains_key(&def.name) {
-            continue;
-        }
-        if let Some(prompt) = args.prompt {
-            match prompt(def) {
-                Ok(text) => set_text(def, text, Origin::Prompt, &mut values, &mut errors),
-                Err(e) => errors.push(Diagnostic::error(format!("could not read input `{}`: {e}", def.name))),
+
+    /// Inputs no layer set: asked for when possible, errors otherwise.
+    fn missing(&mut self, prompt: Option<Prompt>) {
+        for def in self.runbook.inputs.values() {
+            if self.values.contains_key(&def.name) {
+                continue;
             }
-            continue;
+            if let Some(prompt) = prompt {
+                match prompt(def) {
+                    Ok(text) => self.set(def, &J::String(text), Origin::Prompt, None),
+                    Err(e) => self.errors.push(Diagnostic::error(format!("could not read input `{}`: {e}", def.name))),
+                }
+                continue;
+            }
+            let how = if def.secret {
+                format!("set {} in the environment (or give `--var {}=...`)", env_name(&def.name), def.name)
+            } else {
+                format!("give `--var {}=...`, a `--vars FILE` that sets it, or set {}", def.name, env_name(&def.name))
+            };
+            let d = Diagnostic::error(format!("missing required input `{}`", def.name)).at(def.loc.clone()).hint(how);
+            self.errors.push(d);
         }
-        let how = if def.secret {
-            format!("set {} in the environment (or give `--var {}=...`)", env_name(&def.name), def.name)
-        } else {
-            format!("give `--var {}=...`, a `--vars FILE` that sets it, or set {}", def.name, env_name(&def.name))
-        };
-        errors.push(Diagnostic::error(format!("missing required input `{}`", def.name)).at(def.loc.clone()).hint(how));
     }
-    if errors.is_empty() {
-        // Keep declaration order.
+
+    fn finish(mut self) -> Result<(Inputs, Vec<Diagnostic>), Vec<Diagnostic>> {
+        if !self.errors.is_empty() {
+            self.errors.extend(self.warnings);
+            return Err(self.errors);
+        }
+        // In declaration order.
         let mut ordered = IndexMap::new();
-        for name in runbook.inputs.keys() {
-            if let Some(v) = values.shift_remove(name) {
+        for name in self.runbook.inputs.keys() {
+            if let Some(v) = self.values.shift_remove(name) {
                 ordered.insert(name.clone(), v);
             }
         }
-        Ok((Inputs { values: ordered }, warnings))
-    } else {
-        errors.extend(warnings);
-        Err(errors)
-    }
-}
-
-fn set_text(
-    def: &InputDef,
-    text: String,
-    origin: Origin,
-    values: &mut IndexMap<String, InputValue>,
-    errors: &mut Vec<Diagnostic>,
-) {
-    let raw = J::String(text);
-    match coerce(def, &raw) {
-        Ok(value) => {
-            values.insert(def.name.clone(), InputValue { value, origin });
-        }
-        Err(why) => errors.push(bad_value(def, &raw, &origin, &why)),
+        Ok((Inputs { values: ordered }, self.warnings))
     }
 }
 

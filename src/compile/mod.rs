@@ -68,6 +68,18 @@ struct Loader<'d> {
     stack: Vec<PathBuf>,
 }
 
+/// The top level of a runbook file, as read.
+#[derive(Default)]
+struct TopLevel<'n> {
+    format_seen: bool,
+    name: Option<Sp<String>>,
+    title: Option<String>,
+    description: Option<String>,
+    inputs: Option<&'n Node>,
+    vars: Option<&'n Node>,
+    steps: Option<&'n Node>,
+}
+
 /// What templates in one place may name.
 struct Scope<'a> {
     inputs: &'a IndexMap<String, InputDef>,
@@ -239,70 +251,14 @@ impl FileLoader<'_, '_> {
                 .hint = Some("start the file with `runbook: 1`, `name: ...` and `steps: [...]`".into());
             return None;
         };
-        let mut format_seen = false;
-        let mut name = None;
-        let mut title = None;
-        let mut description = None;
-        let mut inputs_node = None;
-        let mut vars_node = None;
-        let mut steps_node = None;
-        for (key, value) in entries {
-            let Some(k) = key.as_str() else {
-                self.error(key.span, "keys at the top level must be strings");
-                continue;
-            };
-            match k {
-                "runbook" => {
-                    format_seen = true;
-                    match value.kind {
-                        NodeKind::Int(1) => {}
-                        NodeKind::Int(n) => {
-                            self.error(value.span, format!("unsupported runbook format {n}")).hint =
-                                Some("this version of runbook reads format 1: `runbook: 1`".into());
-                        }
-                        _ => {
-                            self.error(
-                                value.span,
-                                format!("the format marker must be the number 1, not {}", value.describe()),
-                            )
-                            .hint = Some("write `runbook: 1`".into());
-                        }
-                    }
-                }
-                "name" => name = self.read::<Sp<String>>(value, "name"),
-                "title" => title = self.read::<String>(value, "title"),
-                "description" => description = self.read::<String>(value, "description"),
-                "inputs" => inputs_node = Some(value),
-                "vars" => vars_node = Some(value),
-                "steps" => steps_node = Some(value),
-                other => {
-                    let hint = did_you_mean(other, model::TOP_LEVEL_KEYS.iter().copied())
-                        .map(|s| format!("did you mean `{s}`?"))
-                        .unwrap_or_else(|| format!("the top-level keys are: {}", model::TOP_LEVEL_KEYS.join(", ")));
-                    self.error(key.span, format!("unknown key `{other}`")).hint = Some(hint);
-                }
-            }
-        }
-        if !format_seen {
+        let top = self.top_level(entries);
+        if !top.format_seen {
             self.error(Span::new(0, 0), "missing the format marker `runbook: 1`").hint =
                 Some("add `runbook: 1` as the first line, so the tool knows which format the file uses".into());
         }
-        let name = match name {
-            Some(n) if is_runbook_name(&n.value) => Some(n.value),
-            Some(n) => {
-                self.error(n.span, format!("invalid runbook name `{}`", n.value)).hint =
-                    Some("use lowercase letters, digits and `-`, starting with a letter or digit".into());
-                None
-            }
-            None => {
-                if !entries.iter().any(|(k, _)| k.as_str() == Some("name")) {
-                    self.error(Span::new(0, 0), "missing required key `name`").hint =
-                        Some("add `name: my-runbook` (lowercase letters, digits and `-`)".into());
-                }
-                None
-            }
-        };
-
+        let name = self.checked_name(top.name, entries);
+        let (title, description, inputs_node, vars_node, steps_node) =
+            (top.title, top.description, top.inputs, top.vars, top.steps);
         let inputs = inputs_node.map(|n| self.inputs(n)).unwrap_or_default();
         let vars = vars_node.map(|n| self.vars(n, &inputs)).unwrap_or_default();
         let steps = match steps_node {
@@ -324,6 +280,68 @@ impl FileLoader<'_, '_> {
             steps,
             templates: std::mem::take(&mut self.templates),
         })
+    }
+
+    /// The top-level keys, each read (or remembered, for the sections read in order after).
+    fn top_level<'n>(&mut self, entries: &'n [(Node, Node)]) -> TopLevel<'n> {
+        let mut top = TopLevel::default();
+        for (key, value) in entries {
+            let Some(k) = key.as_str() else {
+                self.error(key.span, "keys at the top level must be strings");
+                continue;
+            };
+            match k {
+                "runbook" => {
+                    top.format_seen = true;
+                    self.format_marker(value);
+                }
+                "name" => top.name = self.read::<Sp<String>>(value, "name"),
+                "title" => top.title = self.read::<String>(value, "title"),
+                "description" => top.description = self.read::<String>(value, "description"),
+                "inputs" => top.inputs = Some(value),
+                "vars" => top.vars = Some(value),
+                "steps" => top.steps = Some(value),
+                other => {
+                    let hint = did_you_mean(other, model::TOP_LEVEL_KEYS.iter().copied())
+                        .map(|s| format!("did you mean `{s}`?"))
+                        .unwrap_or_else(|| format!("the top-level keys are: {}", model::TOP_LEVEL_KEYS.join(", ")));
+                    self.error(key.span, format!("unknown key `{other}`")).hint = Some(hint);
+                }
+            }
+        }
+        top
+    }
+
+    fn format_marker(&mut self, value: &Node) {
+        match value.kind {
+            NodeKind::Int(1) => {}
+            NodeKind::Int(n) => {
+                self.error(value.span, format!("unsupported runbook format {n}")).hint =
+                    Some("this version of runbook reads format 1: `runbook: 1`".into());
+            }
+            _ => {
+                self.error(value.span, format!("the format marker must be the number 1, not {}", value.describe()))
+                    .hint = Some("write `runbook: 1`".into());
+            }
+        }
+    }
+
+    fn checked_name(&mut self, name: Option<Sp<String>>, entries: &[(Node, Node)]) -> Option<String> {
+        match name {
+            Some(n) if is_runbook_name(&n.value) => Some(n.value),
+            Some(n) => {
+                self.error(n.span, format!("invalid runbook name `{}`", n.value)).hint =
+                    Some("use lowercase letters, digits and `-`, starting with a letter or digit".into());
+                None
+            }
+            None => {
+                if !entries.iter().any(|(k, _)| k.as_str() == Some("name")) {
+                    self.error(Span::new(0, 0), "missing required key `name`").hint =
+                        Some("add `name: my-runbook` (lowercase letters, digits and `-`)".into());
+                }
+                None
+            }
+        }
     }
 
     fn check_identifier(&mut self, name: &str, span: Span, what: &str) -> bool {

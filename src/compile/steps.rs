@@ -187,96 +187,9 @@ impl FileLoader<'_, '_> {
             RawAction::Mkdir(p) => Action::Mkdir(self.tpl(p, scope)),
             RawAction::Fail(m) => Action::Fail(self.tpl(m, scope)),
             RawAction::Log(m) => Action::Log(self.tpl(m, scope)),
-            RawAction::Exec(e) => {
-                let full = match e.value {
-                    model::ExecAction::List(mut items) => {
-                        let program = items.remove(0);
-                        model::ExecFull {
-                            program,
-                            args: items,
-                            env: IndexMap::new(),
-                            stdin: None,
-                            encoding: None,
-                            read_only: false,
-                            idempotent: false,
-                            expect: None,
-                        }
-                    }
-                    model::ExecAction::Full(full) => *full,
-                };
-                let encoding = match full.encoding {
-                    Some(name) if template::is_template(&name.value) => Encoding::Template(self.tpl(name, scope)),
-                    Some(name) => match Encoding::for_label(&name.value) {
-                        Some(enc) => Encoding::Fixed(enc),
-                        None => {
-                            self.error(name.span, format!("unknown encoding `{}`", name.value)).hint =
-                                Some(ENCODING_HINT.into());
-                            Encoding::Fixed(encoding_rs::UTF_8)
-                        }
-                    },
-                    None => Encoding::Fixed(encoding_rs::UTF_8),
-                };
-                let expect = full.expect.map(|x| self.expect(x.value, x.span, scope));
-                Action::Exec(Exec {
-                    program: self.tpl(full.program, scope),
-                    args: full.args.into_iter().map(|a| self.tpl(a, scope)).collect(),
-                    env: full.env.into_iter().map(|(k, v)| (k, self.tpl(v, scope))).collect(),
-                    stdin: full.stdin.map(|s| self.tpl(s, scope)),
-                    encoding,
-                    read_only: full.read_only,
-                    idempotent: full.idempotent,
-                    expect,
-                })
-            }
-            RawAction::Shell(s) => {
-                let span = s.span;
-                let (script, shell, idempotent, expect) = match s.value {
-                    model::ShellAction::Script(text) => (Sp { value: text, span }, None, false, None),
-                    model::ShellAction::Full(f) => (f.script, f.shell, f.idempotent, f.expect),
-                };
-                let script = self.tpl(script, scope);
-                self.warn_secret_in_shell(&script, scope);
-                Action::Shell(Shell {
-                    script,
-                    shell: shell.map(|s| self.tpl(s, scope)),
-                    idempotent,
-                    expect: expect.map(|x| self.expect(x.value, x.span, scope)),
-                })
-            }
-            RawAction::ExpectOutput(x) => {
-                let span = x.span;
-                let (step, expect) = x.value.split();
-                let target = match step {
-                    Some(s) => match scope.steps.get(&s.value) {
-                        Some(StepShape::Plain { command: true }) => s.value,
-                        Some(_) => {
-                            self.error(s.span, format!("`{}` is not an exec or shell step", s.value)).hint =
-                                Some("expect-output checks the output of a command step".into());
-                            return None;
-                        }
-                        None => {
-                            let msg = if scope.all_steps.contains_key(&s.value) {
-                                format!("step `{}` runs later than this check", s.value)
-                            } else {
-                                format!("unknown step `{}`", s.value)
-                            };
-                            self.error(s.span, msg).hint =
-                                did_you_mean(&s.value, scope.steps.keys().map(String::as_str))
-                                    .map(|d| format!("did you mean `{d}`?"));
-                            return None;
-                        }
-                    },
-                    None => match last_command {
-                        Some(c) => c.to_owned(),
-                        None => {
-                            self.error(span, "expect-output has no earlier exec or shell step to check").hint =
-                                Some("put an `exec` or `shell` step before it, or use `exec.expect`".into());
-                            return None;
-                        }
-                    },
-                };
-                Action::ExpectOutput(ExpectOutput { step: target, expect: self.expect(expect, span, scope) })
-            }
+            RawAction::Exec(e) => Action::Exec(self.exec(e.value, scope)),
+            RawAction::Shell(s) => Action::Shell(self.shell(s, scope)),
+            RawAction::ExpectOutput(x) => Action::ExpectOutput(self.expect_output(x, scope, last_command)?),
             RawAction::Remove(r) => {
                 let span = r.span;
                 let (path, recursive) = match r.value {
@@ -293,23 +206,7 @@ impl FileLoader<'_, '_> {
                     overwrite: w.overwrite,
                 }
             }
-            RawAction::Assert(a) => {
-                let span = a.span;
-                let a = a.value;
-                if a.exists.is_none() && a.missing.is_none() && a.file.is_none() && a.dir.is_none() && a.that.is_none()
-                {
-                    self.error(span, "assert has nothing to check").hint =
-                        Some("give at least one of `exists`, `missing`, `file`, `dir`, `that`".into());
-                }
-                Action::Assert(Assert {
-                    exists: a.exists.map(|p| self.tpl(p, scope)),
-                    missing: a.missing.map(|p| self.tpl(p, scope)),
-                    file: a.file.map(|p| self.tpl(p, scope)),
-                    dir: a.dir.map(|p| self.tpl(p, scope)),
-                    that: a.that.and_then(|t| self.condition(t, scope)),
-                    message: a.message.map(|m| self.tpl(m, scope)),
-                })
-            }
+            RawAction::Assert(a) => Action::Assert(self.assert(a, scope)),
             RawAction::Manual(m) => {
                 let span = m.span;
                 let (instructions, confirm) = match m.value {
@@ -322,6 +219,120 @@ impl FileLoader<'_, '_> {
         };
         let command = matches!(action, Action::Exec(_) | Action::Shell(_));
         Some((action, StepShape::Plain { command }))
+    }
+
+    fn exec(&mut self, raw: model::ExecAction, scope: &Scope) -> Exec {
+        let full = match raw {
+            model::ExecAction::List(mut items) => {
+                let program = items.remove(0);
+                model::ExecFull {
+                    program,
+                    args: items,
+                    env: IndexMap::new(),
+                    stdin: None,
+                    encoding: None,
+                    read_only: false,
+                    idempotent: false,
+                    expect: None,
+                }
+            }
+            model::ExecAction::Full(full) => *full,
+        };
+        let encoding = match full.encoding {
+            Some(name) if template::is_template(&name.value) => Encoding::Template(self.tpl(name, scope)),
+            Some(name) => match Encoding::for_label(&name.value) {
+                Some(enc) => Encoding::Fixed(enc),
+                None => {
+                    self.error(name.span, format!("unknown encoding `{}`", name.value)).hint =
+                        Some(ENCODING_HINT.into());
+                    Encoding::Fixed(encoding_rs::UTF_8)
+                }
+            },
+            None => Encoding::Fixed(encoding_rs::UTF_8),
+        };
+        let expect = full.expect.map(|x| self.expect(x.value, x.span, scope));
+        Exec {
+            program: self.tpl(full.program, scope),
+            args: full.args.into_iter().map(|a| self.tpl(a, scope)).collect(),
+            env: full.env.into_iter().map(|(k, v)| (k, self.tpl(v, scope))).collect(),
+            stdin: full.stdin.map(|s| self.tpl(s, scope)),
+            encoding,
+            read_only: full.read_only,
+            idempotent: full.idempotent,
+            expect,
+        }
+    }
+
+    fn shell(&mut self, raw: Sp<model::ShellAction>, scope: &Scope) -> Shell {
+        let span = raw.span;
+        let (script, shell, idempotent, expect) = match raw.value {
+            model::ShellAction::Script(text) => (Sp { value: text, span }, None, false, None),
+            model::ShellAction::Full(f) => (f.script, f.shell, f.idempotent, f.expect),
+        };
+        let script = self.tpl(script, scope);
+        self.warn_secret_in_shell(&script, scope);
+        Shell {
+            script,
+            shell: shell.map(|s| self.tpl(s, scope)),
+            idempotent,
+            expect: expect.map(|x| self.expect(x.value, x.span, scope)),
+        }
+    }
+
+    /// `expect-output`: the command step it checks must be an earlier exec or shell step.
+    fn expect_output(
+        &mut self,
+        raw: Sp<model::ExpectOutputAction>,
+        scope: &Scope,
+        last_command: Option<&str>,
+    ) -> Option<ExpectOutput> {
+        let span = raw.span;
+        let (step, expect) = raw.value.split();
+        let target = match step {
+            Some(s) => match scope.steps.get(&s.value) {
+                Some(StepShape::Plain { command: true }) => s.value,
+                Some(_) => {
+                    self.error(s.span, format!("`{}` is not an exec or shell step", s.value)).hint =
+                        Some("expect-output checks the output of a command step".into());
+                    return None;
+                }
+                None => {
+                    let msg = if scope.all_steps.contains_key(&s.value) {
+                        format!("step `{}` runs later than this check", s.value)
+                    } else {
+                        format!("unknown step `{}`", s.value)
+                    };
+                    self.error(s.span, msg).hint = did_you_mean(&s.value, scope.steps.keys().map(String::as_str))
+                        .map(|d| format!("did you mean `{d}`?"));
+                    return None;
+                }
+            },
+            None => match last_command {
+                Some(c) => c.to_owned(),
+                None => {
+                    self.error(span, "expect-output has no earlier exec or shell step to check").hint =
+                        Some("put an `exec` or `shell` step before it, or use `exec.expect`".into());
+                    return None;
+                }
+            },
+        };
+        Some(ExpectOutput { step: target, expect: self.expect(expect, span, scope) })
+    }
+
+    fn assert(&mut self, raw: Sp<model::AssertAction>, scope: &Scope) -> Assert {
+        let (span, a) = (raw.span, raw.value);
+        if a.exists.is_none() && a.missing.is_none() && a.file.is_none() && a.dir.is_none() && a.that.is_none() {
+            self.error(span, "assert has nothing to check").hint =
+                Some("give at least one of `exists`, `missing`, `file`, `dir`, `that`".into());
+        }
+        Assert {
+            exists: a.exists.map(|p| self.tpl(p, scope)),
+            missing: a.missing.map(|p| self.tpl(p, scope)),
+            file: a.file.map(|p| self.tpl(p, scope)),
+            dir: a.dir.map(|p| self.tpl(p, scope)),
+            that: a.that.and_then(|t| self.condition(t, scope)),
+            message: a.message.map(|m| self.tpl(m, scope)),
+        }
     }
 
     fn transfer(&mut self, raw: model::TransferAction, scope: &Scope) -> Transfer {

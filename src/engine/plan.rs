@@ -93,11 +93,16 @@ impl Phase for Planner<'_> {
         scope: &Arc<Scope>,
     ) -> Result<Flow, Self::Error> {
         let what = if in_when { "`when`" } else { "this step" };
-        // A name left undefined by a command that did not run: known only when the run gets there.
+        // A name left undefined by a command that did not run: known only when the run gets there;
+        // by a step predicted to fail: that failure comes first.
         let waits_for = step.refs.iter().find(|r| scope.is_unknown(r));
-        let verdict = match waits_for {
-            Some(r) if error.undefined => {
+        let failed = step.refs.iter().find(|r| scope.outcome(r) == Some(Outcome::Failed));
+        let verdict = match (waits_for, failed) {
+            (Some(r), _) if error.undefined => {
                 Verdict::DecidedAtRunTime(format!("{what} depends on the output of `{r}`, known only when it runs"))
+            }
+            (_, Some(r)) if error.undefined => {
+                Verdict::WouldFail(format!("{what} needs the results of `{r}`, which would fail"))
             }
             _ => Verdict::WouldFail(error.message),
         };
@@ -126,8 +131,14 @@ impl Phase for Planner<'_> {
                 scope.set_step(&step.id, Outcome::Failed, *data);
                 Verdict::WouldFail(message)
             }
+            // A command that would not even start (its program is missing) has no output to
+            // predict from; other steps' results are empty.
             Err(e) => {
-                scope.set_step(&step.id, Outcome::Failed, StepData::default());
+                if step.is_command() {
+                    scope.set_unknown(&step.id);
+                } else {
+                    scope.set_step(&step.id, Outcome::Failed, StepData::default());
+                }
                 Verdict::WouldFail(e.to_string())
             }
         };

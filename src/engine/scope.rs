@@ -36,11 +36,11 @@ impl Shared {
         *self.cwd.lock().unwrap_or_else(|e| e.into_inner()) = path;
     }
 
-    /// A path as a step means it: relative paths are taken from the current `cd` folder, and
-    /// every path is spelled the system's way (one separator on Windows).
+    /// A path as a step means it: relative paths are taken from the current `cd` folder, `..`
+    /// resolved by name, and every path spelled the system's way (one separator on Windows).
     pub fn resolve(&self, path: &str) -> PathBuf {
         let p = crate::os::path::native(path);
-        if p.is_absolute() { p } else { self.cwd().join(p) }
+        crate::os::path::clean(&if p.is_absolute() { p } else { self.cwd().join(p) })
     }
 }
 
@@ -107,6 +107,14 @@ impl Scope {
     /// A step whose results a plan cannot know.
     pub fn set_unknown(&self, id: &str) {
         self.steps.entries().insert(id.to_owned(), StepEntry::Unknown);
+    }
+
+    /// How an earlier step ended (or is predicted to).
+    pub fn outcome(&self, id: &str) -> Option<Outcome> {
+        match self.steps.entries().get(id) {
+            Some(StepEntry::Result { outcome, .. }) => Some(*outcome),
+            _ => None,
+        }
     }
 
     pub fn is_unknown(&self, id: &str) -> bool {

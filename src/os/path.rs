@@ -14,6 +14,23 @@ pub fn native(text: &str) -> PathBuf {
     PathBuf::from(native_text(text))
 }
 
+/// A path as a step means it: `.` removed, `..` resolved by name (as Windows resolves them, and
+/// so the plan and the disk agree on every path), a trailing separator dropped.
+pub fn clean(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            Component::ParentDir if out.has_root() => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    if out.as_os_str().is_empty() { PathBuf::from(".") } else { out }
+}
+
 /// The folder a file is in (`.` for a bare name).
 pub fn parent_dir(path: &Path) -> &Path {
     path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
@@ -46,6 +63,14 @@ pub fn key(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clean_paths_resolve_dots_by_name() {
+        assert_eq!(clean(Path::new("/a/./b/../c/")), PathBuf::from("/a/c"));
+        assert_eq!(clean(Path::new("/../x")), PathBuf::from("/x"));
+        assert_eq!(clean(Path::new("a/../..")), PathBuf::from(".."));
+        assert_eq!(clean(Path::new("./")), PathBuf::from("."));
+    }
 
     #[test]
     fn keys_resolve_dots() {

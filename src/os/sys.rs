@@ -158,3 +158,29 @@ pub fn start_writeback(file: &File, offset: u64, len: u64) {
     }
     let _ = (file, offset, len);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pid_0_is_never_a_running_process() {
+        assert!(!pid_alive(0));
+        assert!(pid_alive(std::process::id()));
+    }
+
+    /// A command that ended but that nobody reaped yet has ended.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_zombie_is_not_running() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z")) {
+            assert!(std::time::Instant::now() < until, "the child never ended");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(!pid_alive(pid));
+        let _ = child.wait();
+    }
+}

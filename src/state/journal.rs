@@ -398,87 +398,74 @@ impl RunSummary {
 
 pub fn summarize(path: &Path) -> Result<RunSummary, JournalError> {
     let replay = read(path)?;
-    let mut summary: Option<RunSummary> = None;
-    for record in replay.records {
+    let garbled = |reason: &str| JournalError::Garbled { path: path.to_path_buf(), line: 1, reason: reason.into() };
+    let mut records = replay.records.into_iter();
+    let Some(Record::RunStarted {
+        run_id, runbook, path: rb_path, files, steps, inputs, secret_inputs, time, cwd, ..
+    }) = records.next()
+    else {
+        return Err(garbled("the first record is not `run_started`"));
+    };
+    let mut summary = RunSummary {
+        path: path.to_path_buf(),
+        run_id,
+        runbook,
+        runbook_path: rb_path,
+        cwd,
+        started: time,
+        files,
+        steps,
+        inputs,
+        secret_inputs,
+        outcome: None,
+        finished: None,
+        step_states: IndexMap::new(),
+        torn_tail: replay.torn_tail,
+    };
+    for record in records {
+        summary.apply(record);
+    }
+    Ok(summary)
+}
+
+impl RunSummary {
+    /// What a record after the first says of the run.
+    fn apply(&mut self, record: Record) {
+        let states = &mut self.step_states;
         match record {
-            Record::RunStarted {
-                run_id,
-                runbook,
-                path: rb_path,
-                files,
-                steps,
-                inputs,
-                secret_inputs,
-                time,
-                cwd,
-                ..
-            } => {
-                summary = Some(RunSummary {
-                    path: path.to_path_buf(),
-                    run_id,
-                    runbook,
-                    runbook_path: rb_path,
-                    cwd,
-                    started: time,
-                    files,
-                    steps,
-                    inputs,
-                    secret_inputs,
-                    outcome: None,
-                    finished: None,
-                    step_states: IndexMap::new(),
-                    torn_tail: replay.torn_tail,
-                });
+            Record::RunStarted { .. } => {}
+            Record::RunResumed { .. } => {
+                self.outcome = None;
+                self.finished = None;
             }
-            other => {
-                let Some(s) = summary.as_mut() else {
-                    return Err(JournalError::Garbled {
-                        path: path.to_path_buf(),
-                        line: 1,
-                        reason: "the first record is not `run_started`".into(),
-                    });
-                };
-                match other {
-                    Record::RunStarted { .. } => {}
-                    Record::RunResumed { .. } => {
-                        s.outcome = None;
-                        s.finished = None;
-                    }
-                    Record::OperatorDecision { step, decision, .. } => {
-                        if decision == "mark_done" {
-                            s.step_states.insert(step, StepState::MarkedDone);
-                        } else {
-                            s.step_states.shift_remove(&step);
-                        }
-                    }
-                    Record::StepStarted { step, .. } => {
-                        s.step_states.shift_remove(&step);
-                        s.step_states.insert(step, StepState::Started { command: None });
-                    }
-                    Record::StepFinished { step, outcome, data, cwd, error, .. } => {
-                        s.step_states.insert(step, StepState::Finished { outcome, data, cwd, error });
-                    }
-                    Record::CommandStarted { step, pid, process_start, time } => {
-                        if let Some(StepState::Started { command }) = s.step_states.get_mut(&step) {
-                            *command = Some(CommandProcess { pid, process_start, since: time });
-                        }
-                    }
-                    Record::StepInterrupted { step, .. } => {
-                        s.step_states.insert(step, StepState::Interrupted);
-                    }
-                    Record::RunFinished { outcome, time } => {
-                        s.outcome = Some(outcome);
-                        s.finished = Some(time);
-                    }
+            Record::OperatorDecision { step, decision, .. } => {
+                if decision == "mark_done" {
+                    states.insert(step, StepState::MarkedDone);
+                } else {
+                    states.shift_remove(&step);
                 }
+            }
+            Record::StepStarted { step, .. } => {
+                states.shift_remove(&step);
+                states.insert(step, StepState::Started { command: None });
+            }
+            Record::StepFinished { step, outcome, data, cwd, error, .. } => {
+                states.insert(step, StepState::Finished { outcome, data, cwd, error });
+            }
+            Record::CommandStarted { step, pid, process_start, time } => {
+                if let Some(StepState::Started { command }) = states.get_mut(&step) {
+                    *command = Some(CommandProcess { pid, process_start, since: time });
+                }
+            }
+            Record::StepInterrupted { step, .. } => {
+                states.insert(step, StepState::Interrupted);
+            }
+            Record::RunFinished { outcome, time } => {
+                self.outcome = Some(outcome);
+                self.finished = Some(time);
             }
         }
     }
-    summary.ok_or_else(|| JournalError::Garbled {
-        path: path.to_path_buf(),
-        line: 1,
-        reason: "no `run_started` record".into(),
-    })
 }
 
 /// The newest run of a runbook, if it has any.

@@ -413,11 +413,16 @@ pub fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
-/// Makes output stable: the temp folder becomes `[TMP]`, the helpers' folder `[HELPERS]`, run
-/// ids `[RUN]`; on Windows, paths are spelled with `/` so one expectation serves both systems.
+/// Makes output stable: the temp folder becomes `[TMP]`, the helpers' folder `[HELPERS]`, this
+/// crate's folder `[CRATE]`, run ids `[RUN]`; on Windows, paths are spelled with `/` so one
+/// expectation serves both systems.
 pub fn normalize(text: &str, dir: &Path) -> String {
     let mut s = text.to_string();
-    let mut places = vec![(dir.to_path_buf(), "[TMP]"), (helpers_dir().to_path_buf(), "[HELPERS]")];
+    let mut places = vec![
+        (dir.to_path_buf(), "[TMP]"),
+        (helpers_dir().to_path_buf(), "[HELPERS]"),
+        (Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf(), "[CRATE]"),
+    ];
     if let Ok(canon) = std::fs::canonicalize(dir) {
         places.push((canon, "[TMP]"));
     }
@@ -446,7 +451,7 @@ pub fn normalize(text: &str, dir: &Path) -> String {
 fn forward_slashes(text: &str) -> String {
     static PATHS: std::sync::LazyLock<[regex::Regex; 2]> = std::sync::LazyLock::new(|| {
         [
-            regex::Regex::new(r#"(?:\[TMP\]|\[HELPERS\]|\b[A-Za-z]:)(?:\\[^\\\n"'`→]*)+"#).unwrap(),
+            regex::Regex::new(r#"(?:\[TMP\]|\[HELPERS\]|\[CRATE\]|\b[A-Za-z]:)(?:\\[^\\\n"'`→]*)+"#).unwrap(),
             regex::Regex::new(r"[\w.\-\[\]]+(?:\\[\w.\-\[\]]+)+").unwrap(),
         ]
     });

@@ -81,7 +81,7 @@ fn resolve(program: &str, cx: &Context) -> Result<(PathBuf, PathBuf), StepError>
 fn run(spec: &Spec, probe: bool, cx: &mut Context) -> Option<Result<Captured, StepError>> {
     let result = cx.world.command(spec, probe)?;
     Some(result.map_err(|e| {
-        StepError::Failed(format!("cannot start {}: {}", spec.program.display(), crate::os::fs::io_reason(&e)))
+        StepError::Failed(format!("cannot run {}: {}", spec.program.display(), crate::os::fs::io_reason(&e)))
     }))
 }
 
