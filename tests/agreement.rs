@@ -93,14 +93,14 @@ fn build(dir: &Path, entries: &[Entry]) {
 }
 
 fn verdicts(dir: &Path) -> Vec<String> {
-    let out = command(dir).args(["plan", "rb.yaml", "--format", "json"]).output().unwrap();
+    let out = crate::support::output(command(dir).args(["plan", "rb.yaml", "--format", "json"]));
     let doc: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("plan: {e}\n{}", String::from_utf8_lossy(&out.stderr)));
     doc["steps"].as_array().unwrap().iter().map(|s| s["verdict"].as_str().unwrap().to_owned()).collect()
 }
 
 fn outcomes(dir: &Path) -> Vec<String> {
-    let out = command(dir).args(["run", "rb.yaml", "--format", "json"]).output().unwrap();
+    let out = crate::support::output(command(dir).args(["run", "rb.yaml", "--format", "json"]));
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())

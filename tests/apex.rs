@@ -14,10 +14,13 @@ fn book(name: &str) -> String {
 
 /// Builds a simulated server under `root` in the test folder; returns its install folder.
 fn server(t: &Test, root: &str, layout: &str, build: u32) -> String {
-    let out = std::process::Command::new(helper("simulated-server"))
-        .args(["make", t.path().join(root).to_str().unwrap(), layout, PASSWORD, &build.to_string()])
-        .output()
-        .unwrap();
+    let out = crate::support::output(&mut std::process::Command::new(helper("simulated-server")).args([
+        "make",
+        t.path().join(root).to_str().unwrap(),
+        layout,
+        PASSWORD,
+        &build.to_string(),
+    ]));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }

@@ -30,7 +30,7 @@ fn a_copy_onto_a_full_disk_leaves_nothing_at_the_target_name_and_a_resumable_jou
             Ok(())
         });
     }
-    let out = cmd.output().unwrap();
+    let out = crate::support::output(&mut cmd);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("cannot write") && stderr.contains("file too large"), "{stderr}");
@@ -108,7 +108,7 @@ fn runs_of_different_runbooks_in_one_state_folder_do_not_interfere() {
     let b = "runbook: 1\nname: b\nsteps:\n  - id: w\n    write: { path: b.txt, content: b }\n";
     let t = Test::new().file("a.yaml", a).file("b.yaml", b);
     let dir = t.path().to_path_buf();
-    let mut first = command(&dir).args(["run", "a.yaml"]).stderr(Stdio::null()).spawn().unwrap();
+    let mut first = crate::support::spawn(command(&dir).args(["run", "a.yaml"]).stderr(Stdio::null()));
     while !dir.join("a-started").exists() {
         std::thread::yield_now();
     }

@@ -24,15 +24,15 @@ struct Run {
 /// memory from the kernel (Unix; 0 elsewhere) and exits with its code (128 + signal if killed).
 fn run(dir: &Path, args: &[&str]) -> Run {
     let start = Instant::now();
-    let mut child = command_for(&helper("helper"), dir)
-        .arg("measure")
-        .arg(bin())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = crate::support::spawn(
+        command_for(&helper("helper"), dir)
+            .arg("measure")
+            .arg(bin())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
     let read = |mut pipe: Box<dyn std::io::Read + Send>| {
         std::thread::spawn(move || {
             let mut s = String::new();

@@ -66,7 +66,7 @@ fn runbook(dir: &Path, args: &[&str], crash: Option<&str>) -> (i32, String) {
     if let Some(c) = crash {
         cmd.env("RUNBOOK_TEST_CRASH", c);
     }
-    let out = cmd.output().unwrap();
+    let out = crate::support::output(&mut cmd);
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
@@ -99,7 +99,7 @@ fn converge(dir: &Path, crash: &str) -> usize {
         (code, err) = runbook(dir, &argv, None);
         runs += 1;
         // Every journal still reads: `status` lists them without a warning.
-        let status = command(dir).args(["status", "--format", "json"]).output().unwrap();
+        let status = crate::support::output(command(dir).args(["status", "--format", "json"]));
         let said = String::from_utf8_lossy(&status.stderr);
         assert!(status.status.success() && said.is_empty(), "{crash}: status after the crash: {said}");
     }

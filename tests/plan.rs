@@ -159,7 +159,7 @@ fn every_shipped_runbook_plans_with_every_site() {
             let out = Test::new()
                 .file("export.yaml", "build: 8000\nexport_file: C:/export/OfficeScanAuth.pfx\n")
                 .args(["plan", book.to_str().unwrap(), "--vars", site_file.to_str().unwrap(), "--vars", "export.yaml"])
-                .env("RUNBOOK_INPUT_PASSWORD", "pw")
+                .env("RUNBOOK_INPUT_PASSWORD", "Sh1pped-Runbook-Pw")
                 .code_any()
                 .any_stdout()
                 .run();

@@ -238,8 +238,9 @@ fn a_second_run_while_the_lock_is_held_is_refused() {
     let rb = "runbook: 1\nname: slow\nsteps:\n  - id: wait\n    exec: [helper, touch, started, wait-for, release]\n";
     let t = Test::new().file("rb.yaml", rb);
     let dir = t.path().to_path_buf();
-    let mut first =
-        crate::support::command(&dir).args(["run", "rb.yaml"]).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut first = crate::support::spawn(
+        crate::support::command(&dir).args(["run", "rb.yaml"]).stderr(std::process::Stdio::null()),
+    );
     while !dir.join("started").exists() {
         std::thread::yield_now();
     }
@@ -341,10 +342,11 @@ fn resume_from_another_folder_continues_where_the_run_began() {
         .run();
     std::fs::write(first.path().join("needed.txt"), "from afar\n").unwrap();
     let state = first.path().join(".runbook").display().to_string();
-    let out = crate::support::command(&first.path().join("elsewhere"))
-        .args(["resume", "--state-dir", &state])
-        .output()
-        .unwrap();
+    let out = crate::support::output(&mut crate::support::command(&first.path().join("elsewhere")).args([
+        "resume",
+        "--state-dir",
+        &state,
+    ]));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert_eq!(std::fs::read_to_string(first.path().join("three.txt")).unwrap(), "from afar\n");
@@ -390,7 +392,7 @@ fn a_changed_include_is_refused_on_resume() {
 #[cfg(unix)]
 #[test]
 fn a_command_left_running_by_a_killed_engine_is_waited_for() {
-    let rb = "runbook: 1\nname: left\nsteps:\n  - id: c\n    exec: { program: helper, args: [if-missing, release, kill-parent, wait-for, release, append, ledger, finished], idempotent: true }\n";
+    let rb = "runbook: 1\nname: left\nsteps:\n  - id: c\n    exec: { program: helper, args: [if-missing, release, wait-journaled, kill-parent, wait-for, release, append, ledger, finished], idempotent: true }\n";
     let first = Test::new().file("rb.yaml", rb).args(["run", "rb.yaml"]).code(KILLED).any_stderr().run();
     first
         .then()
@@ -408,7 +410,7 @@ fn a_command_left_running_by_a_killed_engine_is_waited_for() {
         .then()
         .args(["resume", "rb.yaml"])
         .creates("ledger", "finished\n")
-        .stderr_contains(["[1/1] c: exec helper if-missing release", "Run succeeded (1 done).\n"])
+        .stderr_contains(["[1/1] c: exec helper if-missing release wait-journaled", "Run succeeded (1 done).\n"])
         .run();
 }
 
@@ -417,7 +419,7 @@ fn a_command_left_running_by_a_killed_engine_is_waited_for() {
 #[cfg(windows)]
 #[test]
 fn a_command_of_a_killed_engine_ends_with_it_on_windows() {
-    let rb = "runbook: 1\nname: left\nsteps:\n  - id: c\n    exec: { program: helper, args: [pidfile, c.pid, kill-parent, sleep, '300000'], idempotent: true }\n";
+    let rb = "runbook: 1\nname: left\nsteps:\n  - id: c\n    exec: { program: helper, args: [pidfile, c.pid, wait-journaled, kill-parent, sleep, '300000'], idempotent: true }\n";
     let first =
         Test::new().file("rb.yaml", rb).args(["run", "rb.yaml"]).code(KILLED).creates_some("c.pid").any_stderr().run();
     crate::support::wait_for_commands(first.path());

@@ -26,7 +26,7 @@ fn start(dir: &Path, env: &[(&str, &str)]) -> std::process::Child {
     }
     #[cfg(windows)]
     cmd.env("RUNBOOK_TEST_INTERRUPT_ON", trigger(dir));
-    cmd.spawn().unwrap()
+    crate::support::spawn(&mut cmd)
 }
 
 fn wait_for(path: &Path) {
@@ -183,11 +183,12 @@ fn a_killed_engine_takes_its_command_tree_with_it_on_windows() {
 #[test]
 fn losing_track_of_a_command_stops_its_tree() {
     let out = Test::new()
-        .file("rb.yaml", "runbook: 1\nname: t\nsteps:\n  - id: s\n    exec: [helper, spawn-sleep, '300000', grandchild.pid, sleep, '300000']\n")
+        .file("rb.yaml", "runbook: 1\nname: t\nsteps:\n  - id: s\n    exec: [helper, spawn-sleep, '300000', grandchild.pid, touch, started, sleep, '300000']\n")
         .args(["run", "rb.yaml"])
-        .env("RUNBOOK_TEST_FAIL", "wait")
+        .env("RUNBOOK_TEST_FAIL", "wait:started")
         .code(1)
         .creates_some("grandchild.pid")
+        .creates("started", "")
         .stderr_contains(["lost track of it while it ran (a failure injected at `wait`), so it was stopped\n"])
         .run();
     assert_ended(&out.path().join("grandchild.pid"));

@@ -113,12 +113,12 @@ fn paths_longer_than_260_characters_work() {
 #[cfg(windows)]
 #[test]
 fn the_readmes_wildcard_validate_works_at_a_command_prompt() {
-    let out = std::process::Command::new("cmd")
-        .args(["/D", "/C", r"runbook validate runbooks\apex-one\*.yaml"])
-        .current_dir(crate::support::crate_path(""))
-        .env("PATH", bin_dir_on_path())
-        .output()
-        .unwrap();
+    let out = crate::support::output(
+        &mut std::process::Command::new("cmd")
+            .args(["/D", "/C", r"runbook validate runbooks\apex-one\*.yaml"])
+            .current_dir(crate::support::crate_path(""))
+            .env("PATH", bin_dir_on_path()),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert_eq!(stderr, "ok: 4 runbooks are valid\n");
@@ -155,10 +155,13 @@ fn a_wildcard_that_matches_nothing_is_an_error_naming_it() {
 #[test]
 fn the_restore_as_typed_at_a_windows_prompt() {
     let t = Test::new().file(r"backup\OfficeScanAuth.dat", "SIMULATED-APEX-ONE-AUTH-CERT fresh\n");
-    let out = std::process::Command::new(helper("simulated-server"))
-        .args(["make", t.path().join("srv").to_str().unwrap(), "fresh", "pw-1", "8378"])
-        .output()
-        .unwrap();
+    let out = crate::support::output(&mut std::process::Command::new(helper("simulated-server")).args([
+        "make",
+        t.path().join("srv").to_str().unwrap(),
+        "fresh",
+        "pw-1",
+        "8378",
+    ]));
     let install = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let steps = r#"  - id: prompt
     shell: 'echo "Apex One" && echo ready'

@@ -5,8 +5,9 @@
 //! not yet on disk), `after-sync` (on disk, before the next action), `copy-chunk` (in the middle
 //! of a copy) or `command-running` (a command started and not finished).
 //!
-//! `RUNBOOK_TEST_FAIL=<point>` makes the operation at `<point>` fail: `wait` (waiting for a
-//! running command), to prove that whatever goes wrong while a command runs, its tree is stopped.
+//! `RUNBOOK_TEST_FAIL=<point>[:<file>]` makes the operation at `<point>` fail (once `<file>`
+//! exists, when one is named): `wait` (waiting for a running command), to prove that whatever
+//! goes wrong while a command runs, its tree is stopped.
 //!
 //! `RUNBOOK_TEST_INTERRUPT_ON=<file>` interrupts the run, exactly as Ctrl-C would, once that
 //! file appears: a test's way to press Ctrl-C at a moment of its choosing on a system where it
@@ -44,9 +45,11 @@ pub fn point(name: &str) {
 
 /// An error to fail with at `name`, when the test hook asks for one there.
 pub fn failure(name: &str) -> Option<std::io::Error> {
-    static POINT: OnceLock<Option<String>> = OnceLock::new();
-    let point = POINT.get_or_init(|| std::env::var("RUNBOOK_TEST_FAIL").ok()).as_deref()?;
-    (point == name).then(|| std::io::Error::other(format!("a failure injected at `{name}`")))
+    static SPEC: OnceLock<Option<String>> = OnceLock::new();
+    let spec = SPEC.get_or_init(|| std::env::var("RUNBOOK_TEST_FAIL").ok()).as_deref()?;
+    let (point, after) = spec.split_once(':').map_or((spec, None), |(p, f)| (p, Some(f)));
+    let now = point == name && after.is_none_or(|f| std::path::Path::new(f).exists());
+    now.then(|| std::io::Error::other(format!("a failure injected at `{name}`")))
 }
 
 /// The file whose appearance interrupts the run, when the test hook is set.

@@ -16,6 +16,7 @@
 //! pwd                     print the working folder
 //! wait-for FILE           wait until FILE exists
 //! if-missing FILE         go on only if FILE does not exist (else exit 0)
+//! wait-journaled          wait until a journal under `.runbook/runs` records this process
 //! count FILE N            add one to the number in FILE; exit 1 while it is below N
 //! pidfile FILE            write this process's id to FILE
 //! spawn-sleep MS PIDFILE  start another helper that writes its pid and sleeps, and go on
@@ -104,6 +105,17 @@ fn main() {
                 let file = next("wait-for");
                 while !Path::new(&file).exists() {
                     std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+            "wait-journaled" => {
+                let me = format!("\"pid\":{}", std::process::id());
+                let journaled = || {
+                    let runs = std::fs::read_dir(".runbook/runs").into_iter().flatten().flatten();
+                    runs.flat_map(|r| std::fs::read_dir(r.path()).into_iter().flatten().flatten())
+                        .any(|j| std::fs::read_to_string(j.path()).is_ok_and(|t| t.contains(&me)))
+                };
+                while !journaled() {
+                    std::thread::sleep(Duration::from_millis(2));
                 }
             }
             "if-missing" => {

@@ -292,7 +292,7 @@ impl Test {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().expect("runbook starts");
+        let mut child = spawn(&mut cmd);
         if let Some(input) = &self.stdin {
             use std::io::Write;
             child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
@@ -635,4 +635,27 @@ pub fn pid_alive(pid: u32) -> bool {
             ok != 0 && code == STILL_ACTIVE as u32
         }
     }
+}
+
+/// Starts a command; under Wine a process creation sometimes fails with "internal error" when
+/// many start at once: it is tried again, briefly.
+pub fn spawn(cmd: &mut Command) -> std::process::Child {
+    let mut tries = 0;
+    loop {
+        match cmd.spawn() {
+            Ok(child) => return child,
+            Err(e) if cfg!(windows) && e.raw_os_error() == Some(1359) && tries < 3 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20 * tries));
+            }
+            Err(e) => panic!("cannot start {:?}: {e}", cmd.get_program()),
+        }
+    }
+}
+
+/// Runs a command to its end and returns its output (see [`spawn`]).
+pub fn output(cmd: &mut Command) -> std::process::Output {
+    spawn(cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()))
+        .wait_with_output()
+        .expect("the command finishes")
 }

@@ -146,11 +146,17 @@ pub fn mkdir(fs: &dyn FsView, path: &Path) -> StepResult {
         Some(Kind::File) => return fail(format!("{} exists and is not a folder", path.display())),
         None => {}
     }
-    // The nearest part of the path that exists must be a folder.
-    if let Some(blocker) =
-        path.ancestors().skip(1).find(|a| kind(fs, a).is_some()).filter(|a| kind(fs, a) != Some(Kind::Dir))
-    {
-        return fail(format!("cannot create {}: {} is not a folder", path.display(), blocker.display()));
+    // The nearest part of the path that exists must be a folder; some part must exist (a
+    // drive that is not there has no root).
+    match path.ancestors().skip(1).find(|a| kind(fs, a).is_some()) {
+        Some(blocker) if kind(fs, blocker) != Some(Kind::Dir) => {
+            return fail(format!("cannot create {}: {} is not a folder", path.display(), blocker.display()));
+        }
+        Some(_) => {}
+        None => {
+            let root = path.ancestors().last().unwrap_or(path);
+            return fail(format!("cannot create {}: {} does not exist", path.display(), root.display()));
+        }
     }
     fs.create_dir_all(path)?;
     Ok(Done::known(Outcome::Done))

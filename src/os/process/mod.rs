@@ -83,6 +83,22 @@ pub fn run(spec: &Spec, started: &mut dyn FnMut(u32), on_line: &mut dyn FnMut(Pi
     return portable::run(spec, started, on_line);
 }
 
+/// Starts a command. On Windows a process creation that fails with "internal error" (a transient
+/// refusal seen under Wine when many processes start at once) is tried again, briefly.
+fn spawn_retrying(cmd: &mut Command) -> io::Result<std::process::Child> {
+    const ERROR_INTERNAL_ERROR: i32 = 1359;
+    let mut tries = 0;
+    loop {
+        match cmd.spawn() {
+            Err(e) if cfg!(windows) && e.raw_os_error() == Some(ERROR_INTERNAL_ERROR) && tries < 3 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(20 * tries));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Stops a command that outlives its time limit or is interrupted: gently first (SIGTERM, or
 /// Ctrl-Break), for good once the grace period is over or the command itself has gone (what it
 /// started may still hold its output open).
@@ -156,7 +172,7 @@ fn spawn(spec: &Spec, started: &mut dyn FnMut(u32)) -> io::Result<Started> {
         cmd.env(k, v);
     }
     group::prepare(&mut cmd);
-    let mut child = cmd.spawn()?;
+    let mut child = spawn_retrying(&mut cmd)?;
     let group = match group::Group::adopt(&child) {
         Ok(group) => group,
         Err(e) => {
