@@ -14,7 +14,7 @@ fn book(name: &str) -> String {
 
 /// Builds a simulated server under `root` in the test folder; returns its install folder.
 fn server(t: &Test, root: &str, layout: &str, build: u32) -> String {
-    let out = crate::support::output(&mut std::process::Command::new(helper("simulated-server")).args([
+    let out = crate::support::output(std::process::Command::new(helper("simulated-server")).args([
         "make",
         t.path().join(root).to_str().unwrap(),
         layout,

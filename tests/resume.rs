@@ -342,7 +342,7 @@ fn resume_from_another_folder_continues_where_the_run_began() {
         .run();
     std::fs::write(first.path().join("needed.txt"), "from afar\n").unwrap();
     let state = first.path().join(".runbook").display().to_string();
-    let out = crate::support::output(&mut crate::support::command(&first.path().join("elsewhere")).args([
+    let out = crate::support::output(crate::support::command(&first.path().join("elsewhere")).args([
         "resume",
         "--state-dir",
         &state,
