@@ -3,10 +3,12 @@
 #   1. validate the shipped runbooks;
 #   2. back up the server authentication certificate from the old (upgraded) server:
 #      the install folder is detected, the copy verified and its SHA-256 recorded;
-#   3. plan the restore on the newly installed server (the dry run), then run it:
-#      the first attempt uses a wrong password and stops at the import, with a journal;
-#   4. resume with the right password: it continues exactly where it stopped;
-#   5. show the runs recorded in the journal.
+#   3. plan the restore on the newly installed server (the dry run) without the password, as
+#      the change manager does, saved for review (and as Markdown for the ticket);
+#   4. run exactly the reviewed plan: the first attempt uses a wrong password and stops at the
+#      import, with a journal;
+#   5. resume with the right password: it continues exactly where it stopped;
+#   6. show the runs recorded in the journal, and the record of the restore for the ticket.
 # Set KEEP=1 to keep the folder afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +33,7 @@ say "Validate the shipped runbooks"
 show "$runbook" validate "$books"/*.yaml
 
 say "Back up the certificate from the old server (install folder detected: upgraded OfficeScan layout)"
-show "$runbook" run "$books/backup-auth-cert.yaml" \
+show "$runbook" run --yes "$books/backup-auth-cert.yaml" \
     --var backup_dir="$work/backup" \
     --var fresh_install_dir="$work/old-server/Program Files (x86)/Trend Micro/Apex One" \
     --var upgraded_install_dir="$old"
@@ -39,11 +41,13 @@ show cat "$work/backup/OfficeScanAuth.dat.sha256"
 
 restore=(--var backup_file="$work/backup/OfficeScanAuth.dat" --var install_dir="$new" --var staging_dir="$work/new-server/C")
 
-say "Plan the restore on the new server (a dry run: nothing is touched)"
-RUNBOOK_INPUT_PASSWORD="$password" show "$runbook" plan "$books/restore-auth-cert.yaml" "${restore[@]}"
+say "Plan the restore on the new server without the password (a dry run: nothing is touched), saved for review"
+show "$runbook" plan "$books/restore-auth-cert.yaml" "${restore[@]}" --out "$work/restore.plan.json"
+"$runbook" show-plan "$work/restore.plan.json" --format markdown > "$work/restore-plan.md"
+echo "(the plan for the ticket, as Markdown: $(wc -l < "$work/restore-plan.md") lines in restore-plan.md)" >&2
 
-say "Restore, with a mistyped password: the import fails and the run stops there"
-RUNBOOK_INPUT_PASSWORD='wrong-password' show "$runbook" run "$books/restore-auth-cert.yaml" "${restore[@]}" \
+say "Run the reviewed plan, with a mistyped password: the import fails and the run stops there"
+RUNBOOK_INPUT_PASSWORD='wrong-password' show "$runbook" run --plan "$work/restore.plan.json" \
     || echo "(exit code $?, as expected)" >&2
 
 say "Resume with the right password: finished steps are not repeated"
@@ -51,5 +55,7 @@ RUNBOOK_INPUT_PASSWORD="$password" show "$runbook" resume "$books/restore-auth-c
 
 say "The journal's account of the runs"
 show "$runbook" status
+"$runbook" status --format markdown > "$work/restore-record.md"
+echo "(the record of the restore for the ticket: restore-record.md)" >&2
 echo >&2
 echo "Demo complete: the certificate was backed up, restored and verified by the simulated CertificateManager.exe." >&2

@@ -134,11 +134,42 @@ fn an_edited_runbook_refuses_the_reviewed_plan() {
         .args(["run", "--plan", "change.plan.json"])
         .env("RUNBOOK_INPUT_TOKEN", "t0k3n-s3cret")
         .code(3)
-        .stderr_contains([
+        .stderr(concat!(
             "error: the runbook no longer renders to the reviewed plan change.plan.json:\n",
             "  - main.yaml changed since the review\n",
-            "  - step 3 (sub.write): reviewed `write [TMP]/out/note.txt (5 bytes)`, now `write [TMP]/out/note.txt (3 bytes)`\n",
-        ])
+            "  - step 2 (sub) renders differently:\n",
+            "      reviewed:  with: text=hello\n",
+            "      now:       with: text=bye\n",
+            "  - step 3 (sub.write) renders differently:\n",
+            "      reviewed:  write [TMP]/out/note.txt (5 bytes)\n",
+            "                 content:\n",
+            "                 | hello\n",
+            "      now:       write [TMP]/out/note.txt (3 bytes)\n",
+            "                 content:\n",
+            "                 | bye\n",
+            " = hint: review a new plan before running: `runbook plan main.yaml --var target=out --out change.plan.json`\n",
+            "\n",
+            "1 error\n",
+        ))
+        .run();
+}
+
+#[test]
+fn a_change_that_renders_every_step_the_same_still_refuses_the_reviewed_plan() {
+    let out = reviewed();
+    std::fs::write(out.path().join("main.yaml"), format!("# reviewed by the change board\n{MAIN}")).unwrap();
+    out.then()
+        .args(["run", "--plan", "change.plan.json"])
+        .env("RUNBOOK_INPUT_TOKEN", "t0k3n-s3cret")
+        .code(3)
+        .stderr(concat!(
+            "error: the runbook no longer renders to the reviewed plan change.plan.json:\n",
+            "  - main.yaml changed since the review\n",
+            "  text changed; every step renders as reviewed\n",
+            " = hint: review a new plan before running: `runbook plan main.yaml --var target=out --out change.plan.json`\n",
+            "\n",
+            "1 error\n",
+        ))
         .run();
 }
 
@@ -154,7 +185,12 @@ fn an_edited_included_file_refuses_the_reviewed_plan() {
         .args(["run", "--plan", "change.plan.json"])
         .env("RUNBOOK_INPUT_TOKEN", "t0k3n-s3cret")
         .code(3)
-        .stderr_contains(["  - lib/write-note.yaml changed since the review\n", "  - step 4 (sub.check): reviewed `assert file [TMP]/out/note.txt`, now `assert exists [TMP]/out/note.txt`\n"])
+        .stderr_contains([
+            "  - lib/write-note.yaml changed since the review\n",
+            "  - step 4 (sub.check) renders differently:\n",
+            "      reviewed:  assert file [TMP]/out/note.txt\n",
+            "      now:       assert exists [TMP]/out/note.txt\n",
+        ])
         .run();
 }
 
@@ -168,7 +204,9 @@ fn a_changed_input_refuses_the_reviewed_plan() {
         .code(3)
         .stderr_contains([
             "  - input `target`: reviewed \"out\", now \"elsewhere\"\n",
-            "  - step 1 (dir): reviewed `mkdir [TMP]/out`, now `mkdir [TMP]/elsewhere`\n",
+            "  - step 1 (dir) renders differently:\n",
+            "      reviewed:  mkdir [TMP]/out\n",
+            "      now:       mkdir [TMP]/elsewhere\n",
         ])
         .run();
 }

@@ -6,6 +6,7 @@ mod actions;
 mod agreement;
 mod apex;
 mod architecture;
+mod board;
 mod change;
 mod errors;
 mod faults;

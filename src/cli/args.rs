@@ -50,6 +50,9 @@ pub enum Command {
         /// A plan written by `plan --out`.
         #[arg(value_name = "PLAN")]
         plan: PathBuf,
+        /// Text, the saved JSON, Markdown (for a ticket) or one self-contained HTML page.
+        #[arg(long, value_enum, default_value_t)]
+        format: DocFormat,
     },
     /// Print the JSON Schema of the runbook format.
     Schema,
@@ -67,6 +70,27 @@ pub enum Format {
     #[default]
     Text,
     Json,
+}
+
+/// How a document (a plan, the record of a run) is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum DocFormat {
+    #[default]
+    Text,
+    Json,
+    /// A Markdown document for a ticket (GitHub, GitLab, Jira).
+    Markdown,
+    /// One self-contained HTML page (no external files).
+    Html,
+}
+
+impl From<Format> for DocFormat {
+    fn from(f: Format) -> DocFormat {
+        match f {
+            Format::Text => DocFormat::Text,
+            Format::Json => DocFormat::Json,
+        }
+    }
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -93,9 +117,9 @@ pub struct PlanArgs {
     pub file: PathBuf,
     #[command(flatten)]
     pub inputs: InputFlags,
-    /// The plan as text, or as one JSON document.
+    /// Text, one JSON document, Markdown (for a ticket) or one self-contained HTML page.
     #[arg(long, value_enum, default_value_t)]
-    pub format: Format,
+    pub format: DocFormat,
     /// Save the plan (JSON) for review and for `run --plan`.
     #[arg(long, value_name = "PLAN")]
     pub out: Option<PathBuf>,
@@ -165,12 +189,13 @@ pub struct RunFlags {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Only the runs of this runbook.
-    #[arg(value_name = "FILE")]
+    /// Only the runs of this runbook (a runbook file), or only this run (a run id).
+    #[arg(value_name = "FILE|RUN")]
     pub file: Option<PathBuf>,
-    /// Text, or a JSON document.
+    /// Text, a JSON document, or the record of one run (the newest unless RUN is given) as
+    /// Markdown (to attach to a ticket) or one self-contained HTML page.
     #[arg(long, value_enum, default_value_t)]
-    pub format: Format,
+    pub format: DocFormat,
     #[command(flatten)]
     pub state: StateFlags,
 }
@@ -222,7 +247,7 @@ impl Cli {
                 singles.push(&mut a.file);
                 inputs = Some(&mut a.inputs);
             }
-            Command::ShowPlan { plan } => singles.push(plan),
+            Command::ShowPlan { plan, .. } => singles.push(plan),
             Command::Schema | Command::Completions { .. } | Command::Man => {}
         }
         if let Some(inputs) = inputs {

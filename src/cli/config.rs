@@ -43,6 +43,7 @@ impl Config {
             environment: self.input_env.clone(),
             recorded: None,
             prompt: self.can_ask.then_some(ui::prompt_input as _),
+            secrets_at_run_time: false,
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::engine::runner::StepReport;
+use crate::engine::runner::{Finished, StepReport};
 use crate::format::mask::Masker;
 use crate::state::outcome::Outcome;
 use crate::state::saved_plan::{PlannedStep, Verdict};
@@ -32,12 +32,46 @@ impl From<&StepReport> for Case {
             time: r.duration,
             result: match r.outcome {
                 Outcome::Failed => CaseResult::Failed(r.error.clone().unwrap_or_else(|| "failed".into())),
-                Outcome::Skipped => CaseResult::Skipped("skipped (`when` was false)".into()),
+                Outcome::Skipped => CaseResult::Skipped(r.note.clone().unwrap_or_else(|| "`when` was false".into())),
                 Outcome::Done | Outcome::Unchanged => CaseResult::Passed,
             },
-            output: r.output.clone(),
+            output: match (&r.note, r.outcome) {
+                (Some(note), Outcome::Done | Outcome::Unchanged) => Some(note.clone()),
+                _ => r.output.clone(),
+            },
         }
     }
+}
+
+/// A run's test cases: every step of the runbook, in order; those the run did not reach are
+/// skipped, saying where it stopped.
+pub fn run_cases(finished: &Finished) -> Vec<Case> {
+    let stop = finished.stopped_at();
+    let mut cases: Vec<Case> = finished
+        .all
+        .iter()
+        .map(|(id, title)| match finished.steps.iter().find(|s| s.id == *id) {
+            Some(report) => Case::from(report),
+            None => Case {
+                name: id.clone(),
+                title: title.clone(),
+                time: Duration::ZERO,
+                result: CaseResult::Skipped(match stop {
+                    Some(at) => format!("not run: the run stopped at {at}"),
+                    None => "not run".into(),
+                }),
+                output: None,
+            },
+        })
+        .collect();
+    // A step the run reached that its first rendering did not list (an include whose steps
+    // could not be told before the run).
+    for report in &finished.steps {
+        if !finished.all.iter().any(|(id, _)| *id == report.id) {
+            cases.push(Case::from(report));
+        }
+    }
+    cases
 }
 
 impl From<&PlannedStep> for Case {

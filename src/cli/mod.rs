@@ -7,6 +7,7 @@ pub mod config;
 pub mod documents;
 pub mod exit;
 pub mod junit;
+pub mod page;
 pub mod reporter;
 pub mod session;
 pub mod ui;
@@ -69,7 +70,7 @@ fn dispatch(config: &Config, command: Command) -> CmdResult {
         Command::Validate { files } => commands::validate::run(config, &files),
         Command::Show(args) => commands::show::run(config, &args),
         Command::Schema => commands::schema::run(),
-        Command::ShowPlan { plan } => commands::show_plan::run(&plan),
+        Command::ShowPlan { plan, format } => commands::show_plan::run(&plan, format),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "runbook", &mut std::io::stdout());
@@ -86,8 +87,13 @@ fn dispatch(config: &Config, command: Command) -> CmdResult {
         // `run --dry-run` is `plan`.
         Command::Run(args) if args.dry_run => {
             let file = args.file.clone().expect("clap requires FILE without --plan");
-            let plan =
-                PlanArgs { file, inputs: args.inputs, format: args.run.format, out: None, report: args.run.report };
+            let plan = PlanArgs {
+                file,
+                inputs: args.inputs,
+                format: args.run.format.into(),
+                out: None,
+                report: args.run.report,
+            };
             commands::plan::run(config, &plan)
         }
         Command::Run(args) => commands::run::run(config, &args),

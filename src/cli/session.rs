@@ -86,7 +86,7 @@ pub fn execute(
     let run_config = RunConfig { state_dir: flags.state.state_dir.clone(), confirm, step_confirm: flags.step };
     let reporter = Reporter::new(&config.ui, flags.format, masker.clone(), runbook.count_steps(), path);
     let finished = runner::execute(runbook, path, inputs, masker, &run_config, start, &reporter)?;
-    write_report(flags.report.as_deref(), runbook, finished.steps.iter().map(Case::from).collect(), masker)?;
+    write_report(flags.report.as_deref(), runbook, junit::run_cases(&finished), masker)?;
     Ok(finished.ending.into())
 }
 

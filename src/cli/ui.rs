@@ -85,6 +85,14 @@ pub fn prompt_input(def: &InputDef) -> std::io::Result<String> {
     if def.secret { term.read_secure_line() } else { term.read_line() }
 }
 
+/// Asks a question whose only yes is `y` or `yes`; anything else, or no answer, is no.
+pub fn ask_once(question: &str) -> std::io::Result<bool> {
+    let term = console::Term::stderr();
+    term.write_str(question)?;
+    let answer = term.read_line()?;
+    Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
+}
+
 /// Asks a yes/no question on the terminal until it gets an answer.
 pub fn ask(question: &str) -> std::io::Result<bool> {
     let term = console::Term::stderr();

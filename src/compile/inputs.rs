@@ -33,6 +33,8 @@ pub enum Origin {
     Recorded {
         by: String,
     },
+    /// A secret a plan does without: the run asks for it.
+    AskedAtRunTime,
 }
 
 impl fmt::Display for Origin {
@@ -44,6 +46,7 @@ impl fmt::Display for Origin {
             Origin::Cli => f.write_str("--var"),
             Origin::Prompt => f.write_str("prompt"),
             Origin::Recorded { by } => write!(f, "recorded by {by}"),
+            Origin::AskedAtRunTime => f.write_str("asked at run time"),
         }
     }
 }
@@ -68,6 +71,9 @@ pub struct InputArgs {
     pub recorded: Option<(IndexMap<String, J>, String)>,
     /// Asks for what is still missing (none in CI or without a terminal).
     pub prompt: Option<Prompt>,
+    /// A secret no layer sets is left for the run to ask for (a plan needs none), never asked
+    /// for now.
+    pub secrets_at_run_time: bool,
 }
 
 impl InputArgs {
@@ -97,18 +103,29 @@ impl Inputs {
             .collect()
     }
 
+    /// The secrets left for the run to ask for.
+    pub fn asked_at_run_time(&self) -> impl Iterator<Item = &str> {
+        self.values.iter().filter(|(_, v)| v.origin == Origin::AskedAtRunTime).map(|(k, _)| k.as_str())
+    }
+
     /// What hides the secret values wherever text leaves the process.
     pub fn masker(&self, runbook: &Runbook) -> crate::format::mask::Masker {
         let secrets: Vec<String> = runbook
             .secret_names()
-            .filter_map(|n| self.get(n))
-            .map(|v| match v {
+            .filter_map(|n| self.values.get(n))
+            .filter(|v| v.origin != Origin::AskedAtRunTime)
+            .map(|v| match &v.value {
                 J::String(s) => s.clone(),
                 other => other.to_string(),
             })
             .collect();
         crate::format::mask::Masker::new(secrets.iter().map(String::as_str))
     }
+}
+
+/// What a plan shows in place of a secret it does without.
+pub fn asked_at_run_time(name: &str) -> String {
+    format!("<secret {name}: asked at run time>")
 }
 
 /// The environment variable that sets an input.
@@ -145,7 +162,7 @@ pub fn resolve(runbook: &Runbook, args: &InputArgs) -> Result<(Inputs, Vec<Diagn
     for pair in &args.vars {
         r.command_line(pair);
     }
-    r.missing(args.prompt);
+    r.missing(args.prompt, args.secrets_at_run_time);
     r.finish()
 }
 
@@ -216,9 +233,14 @@ impl Resolution<'_> {
     }
 
     /// Inputs no layer set: asked for when possible, errors otherwise.
-    fn missing(&mut self, prompt: Option<Prompt>) {
+    fn missing(&mut self, prompt: Option<Prompt>, secrets_at_run_time: bool) {
         for def in self.runbook.inputs.values() {
             if self.values.contains_key(&def.name) {
+                continue;
+            }
+            if def.secret && secrets_at_run_time {
+                let value = J::String(asked_at_run_time(&def.name));
+                self.values.insert(def.name.clone(), InputValue { value, origin: Origin::AskedAtRunTime });
                 continue;
             }
             if let Some(prompt) = prompt {

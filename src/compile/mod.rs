@@ -137,6 +137,7 @@ impl Loader<'_> {
             loader: self,
             source: Arc::clone(&source),
             refs: BTreeSet::new(),
+            reads: BTreeSet::new(),
             broken_names: BTreeSet::new(),
             all_vars: Vec::new(),
             templates: Templates::default(),
@@ -152,6 +153,8 @@ struct FileLoader<'l, 'd> {
     source: Arc<Source>,
     /// Step ids named by `steps.<id>` in the step being read.
     refs: BTreeSet<String>,
+    /// Inputs and vars read by the templates being read.
+    reads: BTreeSet<String>,
     /// Names declared by inputs or vars that did not load: using them reports nothing more.
     broken_names: BTreeSet<String>,
     /// Every var name, to tell "defined later" from "undefined".
@@ -476,9 +479,11 @@ impl FileLoader<'_, '_> {
             }
             let names: Vec<String> = out.iter().map(|v| v.name.clone()).collect();
             let scope = Scope { inputs, vars: &names, steps: &no_steps, all_steps: &no_ids };
+            self.reads.clear();
             let value = self.tpl_value(value, &scope);
             self.all_vars.retain(|v| *v != name);
-            out.push(VarDef { name, value, loc: self.loc(key.span) });
+            let reads = std::mem::take(&mut self.reads).into_iter().collect();
+            out.push(VarDef { name, value, reads, loc: self.loc(key.span) });
         }
         out
     }

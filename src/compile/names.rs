@@ -59,10 +59,11 @@ impl FileLoader<'_, '_> {
             let at = |this: &Self, needle: &str| {
                 tpl.text.find(needle).map_or(tpl.loc.span, |i| span_in_template(&this.source, tpl, i, needle.len()))
             };
-            if scope.inputs.contains_key(root)
-                || scope.vars.iter().any(|v| v == root)
-                || self.broken_names.contains(root)
-            {
+            if scope.inputs.contains_key(root) || scope.vars.iter().any(|v| v == root) {
+                self.reads.insert(root.to_owned());
+                continue;
+            }
+            if self.broken_names.contains(root) {
                 continue;
             }
             if self.all_vars.iter().any(|v| v == root) {

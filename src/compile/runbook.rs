@@ -126,6 +126,8 @@ impl InputDef {
 pub struct VarDef {
     pub name: String,
     pub value: TplValue,
+    /// Inputs and earlier vars its templates read.
+    pub reads: Vec<String>,
     pub loc: Located,
 }
 
@@ -169,6 +171,10 @@ pub struct Step {
     pub fingerprint: String,
     /// Ids of earlier steps whose results this step's templates read.
     pub refs: Vec<String>,
+    /// Inputs and vars its `when` reads.
+    pub when_reads: Vec<String>,
+    /// Inputs and vars its name and action read.
+    pub reads: Vec<String>,
     /// A later step reads this step's results.
     pub read_later: bool,
 }

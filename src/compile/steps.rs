@@ -120,9 +120,11 @@ impl FileLoader<'_, '_> {
         }
         let loc = self.loc(node.span);
         self.refs.clear();
+        self.reads.clear();
         let action = RawAction::take(raw_action_fields(&mut raw))?;
-        let name = raw.name.map(|n| self.template(n.value, n.span, scope));
         let when = raw.when.and_then(|w| self.condition(w, scope));
+        let when_reads = std::mem::take(&mut self.reads).into_iter().collect();
+        let name = raw.name.map(|n| self.template(n.value, n.span, scope));
         let timeout = raw.timeout.and_then(|t| self.duration(&t, "timeout"));
         let retry_delay =
             raw.retry_delay.and_then(|t| self.duration(&t, "retry-delay")).unwrap_or(Duration::from_secs(1));
@@ -138,6 +140,8 @@ impl FileLoader<'_, '_> {
                 retry_delay,
                 continue_on_error: raw.continue_on_error,
                 refs: std::mem::take(&mut self.refs).into_iter().collect(),
+                when_reads,
+                reads: std::mem::take(&mut self.reads).into_iter().collect(),
                 read_later: false,
                 action,
                 loc,

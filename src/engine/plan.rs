@@ -9,7 +9,7 @@ use crate::compile::inputs::Inputs;
 use crate::compile::runbook::{Runbook, Step};
 use crate::engine::actions::{self, Confirmation, Context, StepError, World};
 use crate::engine::fs::overlay::Overlay;
-use crate::engine::render::{self, RenderError, Rendered};
+use crate::engine::render::{self, Check, RenderError, Rendered};
 use crate::engine::scope::{Scope, Shared};
 use crate::engine::walk::{Flow, Phase, walk};
 use crate::format::mask::Masker;
@@ -24,25 +24,50 @@ pub fn plan(
     masker: &Masker,
     cwd: PathBuf,
 ) -> Result<Vec<PlannedStep>, RenderError> {
-    let shared = Shared::new(Arc::new(Overlay::default()), cwd, "plan", true);
+    walk_plan(runbook, inputs, masker, cwd, true)
+}
+
+/// Every step as rendered, predicted without running anything, not even read-only probes (what
+/// depends on them is rendered at run time): what a run records as its starting point.
+pub fn rendering(
+    runbook: &Arc<Runbook>,
+    inputs: &Inputs,
+    masker: &Masker,
+    cwd: PathBuf,
+) -> Result<Vec<PlannedStep>, RenderError> {
+    walk_plan(runbook, inputs, masker, cwd, false)
+}
+
+fn walk_plan(
+    runbook: &Arc<Runbook>,
+    inputs: &Inputs,
+    masker: &Masker,
+    cwd: PathBuf,
+    probes: bool,
+) -> Result<Vec<PlannedStep>, RenderError> {
+    let shared = Shared::new(Arc::new(Overlay::default()), cwd, "plan", true, masker.clone());
     let scope = render::new_scope(runbook, inputs, shared)?;
-    let mut planner = Planner { masker, steps: Vec::new() };
+    let mut planner = Planner { masker, probes, steps: Vec::new() };
     let Ok(_) = walk(&mut planner, runbook, &scope, "");
     Ok(planner.steps)
 }
 
 struct Planner<'a> {
     masker: &'a Masker,
+    /// Whether read-only probes run.
+    probes: bool,
     steps: Vec<PlannedStep>,
 }
 
-/// A plan's world: only read-only probes run (for real: later steps are predicted from their
-/// output); no one is asked anything, and nothing is shown.
-struct PlanWorld;
+/// A plan's world: only read-only probes run, when they may (for real: later steps are
+/// predicted from their output); no one is asked anything, and nothing is shown.
+struct PlanWorld {
+    probes: bool,
+}
 
 impl World for PlanWorld {
     fn command(&mut self, spec: &Spec, probe: bool) -> Option<std::io::Result<Captured>> {
-        if !probe {
+        if !probe || !self.probes {
             return None;
         }
         let spec = Spec { timeout: spec.timeout.or(Some(actions::PROBE_TIMEOUT)), ..spec.clone() };
@@ -59,7 +84,8 @@ impl World for PlanWorld {
 }
 
 impl Planner<'_> {
-    fn push(&mut self, id: &str, title: String, action: Option<String>, verdict: Verdict) {
+    /// Records a step's verdict, with its rendered action when there is one.
+    fn push(&mut self, step: &Step, id: &str, title: String, rendered: Option<&Rendered>, verdict: Verdict) {
         let m = self.masker;
         let verdict = match verdict {
             Verdict::WouldFail(w) => Verdict::WouldFail(m.mask(&w)),
@@ -69,7 +95,8 @@ impl Planner<'_> {
         self.steps.push(PlannedStep {
             id: id.to_owned(),
             title: m.mask(&title),
-            action: action.map(|a| m.mask(&a)),
+            action: rendered.map(|r| r.describe(m)),
+            details: rendered.map(|r| render::details(step, r, m)).unwrap_or_default(),
             verdict,
         });
     }
@@ -80,7 +107,9 @@ impl Phase for Planner<'_> {
 
     fn skipped(&mut self, step: &Step, id: &str, scope: &Arc<Scope>) -> Result<Flow, Self::Error> {
         scope.set_step(&step.id, Outcome::Skipped, StepData::default());
-        self.push(id, render::title(step, None, scope), None, Verdict::Skipped);
+        // What it would have done, when that can be told, for the reviewer.
+        let rendered = render::action(step, scope).ok();
+        self.push(step, id, render::title(step, None, scope), rendered.as_ref(), Verdict::Skipped);
         Ok(Flow::Continue)
     }
 
@@ -98,6 +127,7 @@ impl Phase for Planner<'_> {
         let waits_for = step.refs.iter().find(|r| scope.is_unknown(r));
         let failed = step.refs.iter().find(|r| scope.outcome(r) == Some(Outcome::Failed));
         let verdict = match (waits_for, failed) {
+            _ if error.at_run_time => Verdict::DecidedAtRunTime(error.message),
             (Some(r), _) if error.undefined => {
                 Verdict::DecidedAtRunTime(format!("{what} depends on the output of `{r}`, known only when it runs"))
             }
@@ -107,13 +137,25 @@ impl Phase for Planner<'_> {
             _ => Verdict::WouldFail(error.message),
         };
         scope.set_unknown(&step.id);
-        self.push(id, render::title(step, None, scope), None, verdict);
+        // When only the `when` waits, what the step would do can be told already.
+        let rendered = if in_when { render::action(step, scope).ok() } else { None };
+        self.push(step, id, render::title(step, None, scope), rendered.as_ref(), verdict);
         Ok(Flow::Continue)
     }
 
     fn perform(&mut self, step: &Step, id: &str, rendered: &Rendered, scope: &Arc<Scope>) -> Result<Flow, Self::Error> {
         let title = render::title(step, Some(rendered), scope);
-        let mut world = PlanWorld;
+        // A probe or a check that reads a secret only the run knows: the run decides.
+        if let Some(secret) = scope.secret_later(&step.reads)
+            && let Some(what) = decided_by_values(rendered)
+        {
+            scope.set_unknown(&step.id);
+            let verdict =
+                Verdict::DecidedAtRunTime(format!("this {what} needs the secret `{secret}`, asked at run time"));
+            self.push(step, id, title, Some(rendered), verdict);
+            return Ok(Flow::Continue);
+        }
+        let mut world = PlanWorld { probes: self.probes };
         let mut cx = Context { scope, world: &mut world, timeout: step.timeout, read_later: step.read_later };
         let verdict = match actions::execute(rendered, &mut cx) {
             Ok(done) => {
@@ -142,7 +184,7 @@ impl Phase for Planner<'_> {
                 Verdict::WouldFail(e.to_string())
             }
         };
-        self.push(id, title, Some(rendered.describe()), verdict);
+        self.push(step, id, title, Some(rendered), verdict);
         Ok(Flow::Continue)
     }
 
@@ -151,5 +193,15 @@ impl Phase for Planner<'_> {
             last.verdict = Verdict::WouldFail(self.masker.mask(&error.message));
         }
         Ok(Flow::Continue)
+    }
+}
+
+/// What a plan would learn from running or checking this action, if it had every value.
+fn decided_by_values(rendered: &Rendered) -> Option<&'static str> {
+    match rendered {
+        Rendered::Exec(e) if e.read_only => Some("read-only probe"),
+        Rendered::Assert { checks, .. } if checks.iter().any(|c| matches!(c, Check::That { .. })) => Some("check"),
+        Rendered::ExpectOutput { .. } => Some("check"),
+        _ => None,
     }
 }

@@ -13,6 +13,7 @@ use crate::compile::runbook::{Action, Condition, Encoding, Expect, Matcher, Runb
 use crate::compile::template::TemplateError;
 use crate::engine::scope::{Scope, Shared};
 use crate::format::diagnostic::{indent, tail};
+use crate::format::mask::Masker;
 use crate::format::model::Stream;
 use crate::state::outcome::StepData;
 
@@ -65,8 +66,12 @@ pub enum Check {
 }
 
 impl Rendered {
-    /// One line for plans, logs and reports (secrets are masked by the caller).
-    pub fn describe(&self) -> String {
+    /// One line for plans, logs and reports, secrets masked.
+    pub fn describe(&self, masker: &Masker) -> String {
+        masker.mask(&self.describe_unmasked(masker))
+    }
+
+    fn describe_unmasked(&self, masker: &Masker) -> String {
         // Words with spaces or quotes in double quotes, as typed at a prompt; backslashes (a
         // Windows path's) stay as they are.
         fn q(s: &str) -> String {
@@ -107,7 +112,13 @@ impl Rendered {
                 format!("remove {}{}", p(path), if *recursive { " (recursive)" } else { "" })
             }
             Rendered::Write { path, content, overwrite } => {
-                format!("write {} ({} bytes){}", p(path), content.len(), if *overwrite { " (overwrite)" } else { "" })
+                // The size of a text with a secret in it would tell the secret's length.
+                let size = match content.len() {
+                    _ if masker.mask(content) != *content || has_secret_asked_later(content) => "with a secret".into(),
+                    1 => "1 byte".to_string(),
+                    n => format!("{n} bytes"),
+                };
+                format!("write {} ({size}){}", p(path), if *overwrite { " (overwrite)" } else { "" })
             }
             Rendered::Assert { checks, .. } => {
                 let parts: Vec<String> = checks
@@ -131,6 +142,81 @@ impl Rendered {
         }
     }
 }
+
+/// What a reviewer needs besides the one-line action: how the step is run and checked, and the
+/// full text of what it writes, runs or says. Masked here, so a long text's digest is of the
+/// masked text. Plans show these lines and compare them with the reviewed plan's.
+pub fn details(step: &Step, rendered: &Rendered, masker: &Masker) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(Condition::Expr { tpl, .. }) = &step.when {
+        out.push(format!("when: {}", tpl.text));
+    }
+    // A text in full (by digest when long); `always`: even one line, which the action's own
+    // line does not show.
+    let full = |label: &str, text: &str, always: bool, out: &mut Vec<String>| {
+        let text = masker.mask(text);
+        let text = text.trim_end_matches('\n');
+        if text.len() > MAX_SHOWN {
+            let digest = crate::format::digest::sha256_hex(text.as_bytes());
+            out.push(format!("{label}: {} bytes, sha256 {}", text.len(), &digest[..16]));
+        } else if text.contains('\n') || always {
+            out.push(format!("{label}:\n{text}"));
+        }
+    };
+    match rendered {
+        Rendered::Exec(e) => {
+            if e.read_only {
+                out.push("read-only probe".into());
+            }
+            for (k, v) in &e.env {
+                out.push(format!("env: {k}={}", masker.mask(v)));
+            }
+            if let Some(stdin) = &e.stdin {
+                full("stdin", stdin, true, &mut out);
+            }
+            if let Some(x) = &e.expect {
+                out.push(format!("expect: {}", masker.mask(&x.describe())));
+            }
+        }
+        Rendered::Shell { script, expect, .. } => {
+            full("script", script, false, &mut out);
+            if let Some(x) = expect {
+                out.push(format!("expect: {}", masker.mask(&x.describe())));
+            }
+        }
+        Rendered::Write { content, .. } => full("content", content, true, &mut out),
+        Rendered::Assert { message: Some(m), .. } => out.push(format!("message: {}", masker.mask(m))),
+        Rendered::Fail(m) | Rendered::Log(m) => full("message", m, false, &mut out),
+        Rendered::Manual { instructions, confirm } => {
+            full("instructions", instructions, false, &mut out);
+            if *confirm {
+                out.push("asks the operator to confirm".into());
+            }
+        }
+        Rendered::Include { with, .. } => {
+            out.extend(with.iter().map(|(k, v)| format!("with: {k}={}", masker.mask(v))));
+        }
+        _ => {}
+    }
+    if let Some(t) = step.timeout {
+        out.push(format!("timeout: {}", humantime::format_duration(t)));
+    }
+    if step.retries > 0 {
+        out.push(format!("retries: {} ({} apart)", step.retries, humantime::format_duration(step.retry_delay)));
+    }
+    if step.continue_on_error {
+        out.push("continues on error".into());
+    }
+    out
+}
+
+/// Whether a text holds a secret a plan does without (see [`crate::compile::inputs::asked_at_run_time`]).
+fn has_secret_asked_later(text: &str) -> bool {
+    text.find("<secret ").is_some_and(|i| text[i..].contains(": asked at run time>"))
+}
+
+/// Texts longer than this are shown in a plan by size and digest.
+const MAX_SHOWN: usize = 4096;
 
 fn first_line(s: &str) -> &str {
     s.trim().lines().next().unwrap_or("")
@@ -209,6 +295,8 @@ pub struct RenderError {
     pub message: String,
     /// An undefined value: in a plan, possibly the output of a command that did not run.
     pub undefined: bool,
+    /// It needs a secret only the run knows (a plan made without it).
+    pub at_run_time: bool,
 }
 
 impl RenderError {
@@ -216,6 +304,7 @@ impl RenderError {
         RenderError {
             message: format!("{} (in `{}` at {})", e.message, tpl.text, tpl.loc.position()),
             undefined: e.undefined,
+            at_run_time: false,
         }
     }
 }
@@ -233,6 +322,7 @@ fn path(tpl: &Tpl, scope: &Arc<Scope>) -> Result<PathBuf, RenderError> {
         return Err(RenderError {
             message: format!("`{}` renders to an empty path (at {})", tpl.text, tpl.loc.position()),
             undefined: false,
+            at_run_time: false,
         });
     }
     Ok(scope.shared.resolve(&rendered))
@@ -261,6 +351,7 @@ pub fn expect(x: &Expect, scope: &Arc<Scope>) -> Result<RenderedExpect, RenderEr
             Some(Regex::new(&source).map_err(|e| RenderError {
                 message: format!("`{}` renders to an invalid regular expression: {e}", tpl.text),
                 undefined: false,
+                at_run_time: false,
             })?)
         }
     };
@@ -299,6 +390,7 @@ pub fn action(step: &Step, scope: &Arc<Scope>) -> Result<Rendered, RenderError> 
                             crate::compile::ENCODING_HINT
                         ),
                         undefined: false,
+                        at_run_time: false,
                     })?
                 }
             },
@@ -362,20 +454,37 @@ pub fn title(step: &Step, rendered: Option<&Rendered>, scope: &Arc<Scope>) -> St
     match rendered {
         // The message itself is shown when the step runs.
         Some(Rendered::Log(_)) => "log".to_string(),
-        Some(r) => r.describe(),
+        Some(r) => r.describe(&scope.shared.masker),
         None => step.action.summary(),
     }
 }
 
 /// Builds a runbook's scope: inputs, then vars rendered in order.
 pub fn new_scope(runbook: &Arc<Runbook>, inputs: &Inputs, shared: Arc<Shared>) -> Result<Arc<Scope>, RenderError> {
+    let later = inputs.asked_at_run_time().map(|s| (s.to_owned(), s.to_owned())).collect();
+    scope_of(runbook, inputs, shared, later)
+}
+
+/// A runbook's scope, where `later` names the inputs that wait for a secret only the run knows.
+fn scope_of(
+    runbook: &Arc<Runbook>,
+    inputs: &Inputs,
+    shared: Arc<Shared>,
+    later: Vec<(String, String)>,
+) -> Result<Arc<Scope>, RenderError> {
     let scope = Scope::new(shared, runbook.clone());
     for (name, v) in &inputs.values {
         scope.set_value(name, Value::from(minijinja::value::Serde(&v.value)));
     }
+    for (name, secret) in later {
+        scope.set_secret_later(&name, &secret);
+    }
     for var in &runbook.vars {
         let value = var_value(&var.value, &scope)?;
         scope.set_value(&var.name, value);
+        if let Some(secret) = scope.secret_later(&var.reads) {
+            scope.set_secret_later(&var.name, &secret);
+        }
     }
     Ok(scope)
 }
@@ -388,18 +497,24 @@ pub fn include_scope(
     with: &[(String, String)],
     parent: &Arc<Scope>,
 ) -> Result<Arc<Scope>, RenderError> {
-    let failed = |message: String| RenderError { message, undefined: false };
+    let failed = |message: String| RenderError { message, undefined: false, at_run_time: false };
     let mut inputs = Inputs::default();
+    let later = parent.secrets_shown_later();
+    let mut waiting = Vec::new();
     for def in runbook.inputs.values() {
-        let given = with.iter().find(|(k, _)| *k == def.name).map(|(_, v)| serde_json::Value::String(v.clone()));
-        let Some(raw) = given.or_else(|| def.default.clone()) else {
+        let given = with.iter().find(|(k, _)| *k == def.name).map(|(_, v)| v);
+        // A value made from a secret the plan does without waits for it too.
+        if let Some((_, secret)) = given.and_then(|v| later.iter().find(|(shown, _)| v.contains(shown.as_str()))) {
+            waiting.push((def.name.clone(), secret.clone()));
+        }
+        let Some(raw) = given.map(|v| serde_json::Value::String(v.clone())).or_else(|| def.default.clone()) else {
             return Err(failed(format!("the included runbook `{}` needs input `{}`", runbook.name, def.name)));
         };
         let value = crate::compile::inputs::coerce(def, &raw)
             .map_err(|why| failed(format!("input `{}` of `{}`: {why}", def.name, runbook.name)))?;
         inputs.values.insert(def.name.clone(), InputValue { value, origin: Origin::Cli });
     }
-    let child = new_scope(runbook, &inputs, parent.shared.clone())?;
+    let child = scope_of(runbook, &inputs, parent.shared.clone(), waiting)?;
     parent.set_include(step_id, &child);
     Ok(child)
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::compile::inputs::Inputs;
-use crate::compile::runbook::{Action, FileDigest, Runbook, Step};
+use crate::compile::runbook::{Action, Condition, FileDigest, Runbook, Step};
 use crate::engine::actions::{self, Confirmation, Context, StepError, World, stream_of};
 use crate::engine::events::Events;
 use crate::engine::fs::real::RealFs;
@@ -20,8 +20,10 @@ use crate::format::mask::Masker;
 use crate::format::model::Stream;
 use crate::os::process::{Captured, Spec};
 use crate::os::signals::interrupted;
+use crate::state::drift::StepText;
 use crate::state::journal::{self, Journal, JournalError, Record, RunOutcome, RunSummary, StepState};
 use crate::state::outcome::{Outcome, StepData};
+use crate::state::saved_plan::PlannedStep;
 
 /// The journal keeps at most this much of each output stream (the end of it).
 pub const JOURNAL_OUTPUT: usize = 64 * 1024;
@@ -83,12 +85,30 @@ pub struct StepReport {
     pub error: Option<String>,
     /// The last lines of a command's output.
     pub output: Option<String>,
+    /// Why it was skipped, or that it ran in an earlier sitting of a resumed run.
+    pub note: Option<String>,
 }
 
 /// What a run leaves for the command that started it.
 pub struct Finished {
     pub ending: Ending,
+    /// The steps this sitting reached (and, on resume, those an earlier one finished), in order.
     pub steps: Vec<StepReport>,
+    /// Every step of the runbook as the run knows it (id, title), reached or not.
+    pub all: Vec<(String, String)>,
+}
+
+impl Finished {
+    /// Where the run stopped: the failed step, or the first one not reached.
+    pub fn stopped_at(&self) -> Option<&str> {
+        match self.ending {
+            Ending::Succeeded => None,
+            Ending::Failed => self.steps.iter().rev().find(|s| s.outcome == Outcome::Failed).map(|s| s.id.as_str()),
+            Ending::Interrupted | Ending::Declined => {
+                self.all.iter().map(|(id, _)| id.as_str()).find(|id| !self.steps.iter().any(|s| s.id == *id))
+            }
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -129,7 +149,7 @@ fn scope_for(
     cwd: PathBuf,
     run_id: &str,
 ) -> Result<Arc<Scope>, RunError> {
-    let shared = Shared::new(Arc::new(RealFs), cwd, run_id, false);
+    let shared = Shared::new(Arc::new(RealFs), cwd, run_id, false, masker.clone());
     render::new_scope(runbook, inputs, shared).map_err(|e| RunError::Vars(masker.mask(&e.message)))
 }
 
@@ -144,16 +164,27 @@ pub fn execute(
     events: &dyn Events,
 ) -> Result<Finished, RunError> {
     let started = Instant::now();
+    let all: Vec<(String, String)>;
     let (journal, run_id, resume, cwd) = match start {
         Start::Fresh { plan, cwd } => {
             let run_id = journal::new_run_id();
             // Vars render before anything is written: a runbook that cannot start leaves no run.
-            scope_for(runbook, inputs, masker, cwd.clone(), &run_id)?;
-            let first = Record::run_started(runbook, path, inputs, &run_id, &cwd, plan);
+            // Every step as it renders now is recorded: a resume of a changed runbook shows the
+            // difference step by step.
+            let rendering = crate::engine::plan::rendering(runbook, inputs, masker, cwd.clone())
+                .map_err(|e| RunError::Vars(masker.mask(&e.message)))?;
+            let rendered: Vec<StepText> = rendering.iter().map(PlannedStep::text).collect();
+            all = rendered.iter().map(|s| (s.id.clone(), s.title.clone())).collect();
+            let first = Record::run_started(runbook, path, inputs, &run_id, &cwd, plan, rendered);
             let journal = Journal::create(&config.state_dir, &runbook.name, &run_id, masker.clone(), &first)?;
             (journal, run_id, None, cwd)
         }
         Start::Resume { summary, forced, redo, mark_done } => {
+            all = if summary.rendered.is_empty() {
+                summary.steps.iter().map(|s| (s.id.clone(), s.id.clone())).collect()
+            } else {
+                summary.rendered.iter().map(|s| (s.id.clone(), s.title.clone())).collect()
+            };
             let mut journal = Journal::open(&summary.path, masker.clone())?;
             journal.append(&Record::run_resumed(forced), false)?;
             let mut states = summary.step_states.clone();
@@ -200,7 +231,7 @@ pub fn execute(
     runner.flush();
     let counts: Vec<(Outcome, usize)> = Outcome::ALL.into_iter().zip(runner.counts).collect();
     events.run_finished(outcome, &counts, started.elapsed());
-    Ok(Finished { ending: runner.ending, steps: runner.results })
+    Ok(Finished { ending: runner.ending, steps: runner.results, all })
 }
 
 impl Runner<'_> {
@@ -264,6 +295,7 @@ impl Runner<'_> {
             duration,
             error: error.clone(),
             output,
+            note: None,
         });
         Ok(Pending { id: id.into(), outcome, duration, error })
     }
@@ -303,7 +335,7 @@ impl Runner<'_> {
     /// `--step`: asks before the step; false when the operator says no.
     fn operator_agrees(&mut self, id: &str, rendered: &Rendered) -> Result<bool, JournalError> {
         self.sync()?;
-        let question = format!("Run step {id} ({})? [yes/no] ", self.masker.mask(&rendered.describe()));
+        let question = format!("Run step {id} ({})? [yes/no] ", rendered.describe(self.masker));
         if matches!(self.events.ask(&question), Ok(true)) {
             return Ok(true);
         }
@@ -328,7 +360,7 @@ impl Runner<'_> {
         self.journal.append(&Record::StepStarted { step: id.into(), attempt, time: journal::now() }, true)?;
         self.flush();
         if attempt == 1 {
-            self.events.step_started(index, id, title, &rendered.describe());
+            self.events.step_started(index, id, title, &rendered.describe(self.masker));
         }
         let t0 = Instant::now();
         let mut world =
@@ -344,23 +376,30 @@ impl Phase for Runner<'_> {
 
     fn restored(&mut self, step: &Step, id: &str, scope: &Arc<Scope>) -> bool {
         let Some(states) = &self.resume else { return false };
-        let restored = match states.get(id) {
-            Some(StepState::Finished { outcome, data, .. })
+        let (outcome, duration_ms, note) = match states.get(id) {
+            Some(StepState::Finished { outcome, data, duration_ms, .. })
                 if *outcome != Outcome::Failed || step.continue_on_error =>
             {
                 scope.set_step(&step.id, *outcome, data.clone());
-                true
+                (*outcome, *duration_ms, "finished before the resume")
             }
             Some(StepState::MarkedDone) => {
                 scope.set_step(&step.id, Outcome::Done, StepData::default());
-                true
+                (Outcome::Done, 0, "marked done by the operator")
             }
-            _ => false,
+            _ => return false,
         };
-        if restored {
-            self.index += 1;
-        }
-        restored
+        self.index += 1;
+        self.results.push(StepReport {
+            id: id.into(),
+            title: render::title(step, None, scope),
+            outcome,
+            duration: Duration::from_millis(duration_ms),
+            error: None,
+            output: None,
+            note: Some(note.into()),
+        });
+        true
     }
 
     fn before(&mut self) -> Result<Flow, JournalError> {
@@ -373,6 +412,12 @@ impl Phase for Runner<'_> {
 
     fn skipped(&mut self, step: &Step, id: &str, scope: &Arc<Scope>) -> Result<Flow, JournalError> {
         self.conclude(step, id, Outcome::Skipped, None, scope)?;
+        if let (Some(report), Some(when)) = (self.results.last_mut(), &step.when) {
+            report.note = Some(match when {
+                Condition::Expr { tpl, .. } => format!("`when` was false: {}", tpl.text),
+                Condition::Const(_) => "`when` is false".into(),
+            });
+        }
         Ok(Flow::Continue)
     }
 

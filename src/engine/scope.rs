@@ -11,6 +11,7 @@ use minijinja::{Error as MjError, State};
 
 use crate::compile::runbook::Runbook;
 use crate::engine::fs::{FsView, Kind, kind};
+use crate::format::mask::Masker;
 use crate::state::outcome::{Outcome, StepData};
 
 /// Run-wide facts shared by every scope of a run (an included runbook's too).
@@ -21,11 +22,13 @@ pub struct Shared {
     pub cwd: Mutex<PathBuf>,
     pub run_id: String,
     pub dry_run: bool,
+    /// Hides the secret values in what is shown of a step.
+    pub masker: Masker,
 }
 
 impl Shared {
-    pub fn new(fs: Arc<dyn FsView>, cwd: PathBuf, run_id: &str, dry_run: bool) -> Arc<Shared> {
-        Arc::new(Shared { fs, cwd: Mutex::new(cwd), run_id: run_id.to_owned(), dry_run })
+    pub fn new(fs: Arc<dyn FsView>, cwd: PathBuf, run_id: &str, dry_run: bool, masker: Masker) -> Arc<Shared> {
+        Arc::new(Shared { fs, cwd: Mutex::new(cwd), run_id: run_id.to_owned(), dry_run, masker })
     }
 
     pub fn cwd(&self) -> PathBuf {
@@ -51,6 +54,9 @@ pub struct Scope {
     /// The runbook whose templates render here.
     pub runbook: Arc<Runbook>,
     values: Mutex<IndexMap<String, Value>>,
+    /// Inputs and vars whose value only the run knows (a plan made without a secret), and the
+    /// secret each waits for.
+    secrets_later: Mutex<IndexMap<String, String>>,
     steps: Arc<StepsView>,
 }
 
@@ -92,7 +98,33 @@ impl Object for StepsView {
 
 impl Scope {
     pub fn new(shared: Arc<Shared>, runbook: Arc<Runbook>) -> Arc<Scope> {
-        Arc::new(Scope { shared, runbook, values: Mutex::new(IndexMap::new()), steps: Arc::new(StepsView::default()) })
+        Arc::new(Scope {
+            shared,
+            runbook,
+            values: Mutex::new(IndexMap::new()),
+            secrets_later: Mutex::new(IndexMap::new()),
+            steps: Arc::new(StepsView::default()),
+        })
+    }
+
+    /// `name`'s value is known only when the run asks for the secret `secret`.
+    pub fn set_secret_later(&self, name: &str, secret: &str) {
+        self.secrets_later.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_owned(), secret.to_owned());
+    }
+
+    /// The secret, asked for only at run time, that one of these names waits for.
+    pub fn secret_later(&self, names: &[String]) -> Option<String> {
+        let later = self.secrets_later.lock().unwrap_or_else(|e| e.into_inner());
+        names.iter().find_map(|n| later.get(n).cloned())
+    }
+
+    /// Every secret asked for only at run time, as a plan shows it, with its name.
+    pub fn secrets_shown_later(&self) -> Vec<(String, String)> {
+        let later = self.secrets_later.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<(String, String)> =
+            later.values().map(|s| (crate::compile::inputs::asked_at_run_time(s), s.clone())).collect();
+        out.dedup();
+        out
     }
 
     pub fn set_value(&self, name: &str, value: Value) {

@@ -53,7 +53,16 @@ pub fn walk<P: Phase>(phase: &mut P, runbook: &Runbook, scope: &Arc<Scope>, pref
         } else if phase.before()? == Flow::Stop {
             return Ok(Flow::Stop);
         } else {
-            match render::should_run(step, scope) {
+            // A plan made without a secret cannot tell whether a `when` that reads it holds.
+            let when = match scope.secret_later(&step.when_reads) {
+                Some(secret) => Err(RenderError {
+                    message: format!("`when` needs the secret `{secret}`, asked at run time"),
+                    undefined: false,
+                    at_run_time: true,
+                }),
+                None => render::should_run(step, scope),
+            };
+            match when {
                 Ok(false) => (phase.skipped(step, &id, scope)?, false),
                 Err(e) => (phase.unrenderable(step, &id, e, true, scope)?, false),
                 Ok(true) => match render::action(step, scope) {

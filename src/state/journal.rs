@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::compile::inputs::Inputs;
 use crate::compile::runbook::{FileDigest, Runbook, StepDigest};
 use crate::format::mask::Masker;
+use crate::state::drift::StepText;
 use crate::state::outcome::{Outcome, StepData};
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +70,9 @@ pub enum Record {
         time: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         plan: Option<FileDigest>,
+        /// Every step as it rendered when the run began (secrets masked).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        rendered: Vec<StepText>,
     },
     RunResumed {
         host: String,
@@ -131,6 +135,7 @@ impl Record {
         run_id: &str,
         cwd: &Path,
         plan: Option<FileDigest>,
+        rendered: Vec<StepText>,
     ) -> Record {
         Record::RunStarted {
             run_id: run_id.to_owned(),
@@ -147,6 +152,7 @@ impl Record {
             cwd: cwd.display().to_string(),
             time: now(),
             plan,
+            rendered,
         }
     }
 
@@ -335,6 +341,13 @@ pub struct RunSummary {
     pub steps: Vec<StepDigest>,
     pub inputs: IndexMap<String, serde_json::Value>,
     pub secret_inputs: Vec<String>,
+    /// Who ran it, where, when: the start, then each resume.
+    pub sessions: Vec<Session>,
+    pub tool_version: String,
+    /// The reviewed plan it ran (`run --plan`).
+    pub plan: Option<FileDigest>,
+    /// Every step as it rendered when the run began (empty in journals of older versions).
+    pub rendered: Vec<StepText>,
     pub outcome: Option<RunOutcome>,
     pub finished: Option<String>,
     /// Per journal step id, its last state.
@@ -354,9 +367,19 @@ pub enum StepState {
         data: StepData,
         cwd: String,
         error: Option<String>,
+        duration_ms: u64,
     },
     /// The operator said it was done by hand (`--mark-done`).
     MarkedDone,
+}
+
+/// One sitting of a run: its start or a resume.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    pub resumed: bool,
+    pub host: String,
+    pub user: String,
+    pub time: String,
 }
 
 /// The process a step's command ran in, as journaled when it started.
@@ -401,7 +424,21 @@ pub fn summarize(path: &Path) -> Result<RunSummary, JournalError> {
     let garbled = |reason: &str| JournalError::Garbled { path: path.to_path_buf(), line: 1, reason: reason.into() };
     let mut records = replay.records.into_iter();
     let Some(Record::RunStarted {
-        run_id, runbook, path: rb_path, files, steps, inputs, secret_inputs, time, cwd, ..
+        run_id,
+        runbook,
+        path: rb_path,
+        files,
+        steps,
+        inputs,
+        secret_inputs,
+        time,
+        cwd,
+        host,
+        user,
+        tool_version,
+        plan,
+        rendered,
+        ..
     }) = records.next()
     else {
         return Err(garbled("the first record is not `run_started`"));
@@ -412,11 +449,15 @@ pub fn summarize(path: &Path) -> Result<RunSummary, JournalError> {
         runbook,
         runbook_path: rb_path,
         cwd,
-        started: time,
+        started: time.clone(),
         files,
         steps,
         inputs,
         secret_inputs,
+        sessions: vec![Session { resumed: false, host, user, time }],
+        tool_version,
+        plan,
+        rendered,
         outcome: None,
         finished: None,
         step_states: IndexMap::new(),
@@ -434,7 +475,8 @@ impl RunSummary {
         let states = &mut self.step_states;
         match record {
             Record::RunStarted { .. } => {}
-            Record::RunResumed { .. } => {
+            Record::RunResumed { host, user, time, .. } => {
+                self.sessions.push(Session { resumed: true, host, user, time });
                 self.outcome = None;
                 self.finished = None;
             }
@@ -449,8 +491,8 @@ impl RunSummary {
                 states.shift_remove(&step);
                 states.insert(step, StepState::Started { command: None });
             }
-            Record::StepFinished { step, outcome, data, cwd, error, .. } => {
-                states.insert(step, StepState::Finished { outcome, data, cwd, error });
+            Record::StepFinished { step, outcome, data, cwd, error, duration_ms, .. } => {
+                states.insert(step, StepState::Finished { outcome, data, cwd, error, duration_ms });
             }
             Record::CommandStarted { step, pid, process_start, time } => {
                 if let Some(StepState::Started { command }) = states.get_mut(&step) {
@@ -526,6 +568,7 @@ mod tests {
             cwd: "/".into(),
             time: now(),
             plan: None,
+            rendered: vec![],
         }
     }
 

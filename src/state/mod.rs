@@ -1,6 +1,7 @@
 //! What outlives a process: the journal of each run, the run lock, and the outcomes they record.
 
 pub mod changes;
+pub mod drift;
 pub mod journal;
 pub mod lock;
 pub mod outcome;

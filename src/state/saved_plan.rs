@@ -12,6 +12,7 @@ use crate::compile::runbook::{FileDigest, Runbook};
 use crate::format::diagnostic::Diagnostic;
 use crate::format::digest::sha256_hex;
 use crate::format::source::{Located, Source, Span};
+use crate::state::drift::{self, Difference, StepText};
 
 /// A step's predicted fate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,8 +49,23 @@ pub struct PlannedStep {
     pub title: String,
     /// The fully rendered action, or `None` when it cannot be rendered before the run.
     pub action: Option<String>,
+    /// How it runs and is checked, and the full texts it writes or shows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<String>,
     #[serde(flatten)]
     pub verdict: Verdict,
+}
+
+impl PlannedStep {
+    /// The step as rendered, without the verdict.
+    pub fn text(&self) -> StepText {
+        StepText {
+            id: self.id.clone(),
+            title: self.title.clone(),
+            action: self.action.clone(),
+            details: self.details.clone(),
+        }
+    }
 }
 
 /// The format of saved plans this version writes and reads.
@@ -61,6 +77,8 @@ pub struct SavedPlan {
     pub format: u32,
     pub tool_version: String,
     pub runbook: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
     pub path: String,
     pub files: Vec<FileDigest>,
     pub inputs: IndexMap<String, serde_json::Value>,
@@ -77,6 +95,7 @@ impl SavedPlan {
             format: FORMAT,
             tool_version: env!("CARGO_PKG_VERSION").into(),
             runbook: runbook.name.clone(),
+            title: runbook.title.clone(),
             path: path.display().to_string(),
             files: runbook.file_digests(),
             inputs: inputs.recordable(runbook),
@@ -89,6 +108,11 @@ impl SavedPlan {
     /// The saved form (pretty JSON, one trailing newline).
     pub fn to_text(&self) -> String {
         serde_json::to_string_pretty(self).expect("a plan serializes") + "\n"
+    }
+
+    /// The SHA-256 of the saved form: what `run --plan` records of the plan it ran.
+    pub fn digest(&self) -> String {
+        sha256_hex(self.to_text().as_bytes())
     }
 
     /// Reads a saved plan; returns it with the SHA-256 of its file (the run records it).
@@ -115,64 +139,37 @@ impl SavedPlan {
 
 impl SavedPlan {
     /// How the runbook, its inputs (`inputs`, secrets left out) and the plan now (`now`) differ
-    /// from what was reviewed; empty when they render to exactly the reviewed plan.
-    pub fn drift(&self, runbook: &Runbook, inputs: &Inputs, now: &[PlannedStep]) -> Vec<String> {
+    /// from what was reviewed, step by step; empty when they render to exactly the reviewed plan.
+    pub fn drift(&self, runbook: &Runbook, inputs: &Inputs, now: &[PlannedStep]) -> Vec<Difference> {
         let mut out = Vec::new();
         let now_files = runbook.file_digests();
         for f in &self.files {
             match now_files.iter().find(|n| n.path == f.path) {
                 Some(n) if n.sha256 == f.sha256 => {}
-                Some(_) => out.push(format!("{} changed since the review", f.path)),
-                None => out.push(format!("{} is no longer loaded", f.path)),
+                Some(_) => out.push(Difference::File(format!("{} changed since the review", f.path))),
+                None => out.push(Difference::File(format!("{} is no longer loaded", f.path))),
             }
         }
         for n in &now_files {
             if !self.files.iter().any(|f| f.path == n.path) {
-                out.push(format!("{} is loaded now but was not reviewed", n.path));
+                out.push(Difference::File(format!("{} is loaded now but was not reviewed", n.path)));
             }
         }
         for (name, value) in inputs.recordable(runbook) {
             match self.inputs.get(&name) {
                 Some(reviewed) if *reviewed == value => {}
-                Some(reviewed) => out.push(format!("input `{name}`: reviewed {reviewed}, now {value}")),
-                None => out.push(format!("input `{name}` was not in the reviewed plan")),
+                Some(reviewed) => {
+                    out.push(Difference::Input(format!("input `{name}`: reviewed {reviewed}, now {value}")))
+                }
+                None => out.push(Difference::Input(format!("input `{name}` was not in the reviewed plan"))),
             }
         }
-        out.extend(step_differences(&self.steps, now));
+        for name in runbook.secret_names().filter(|n| !self.secret_inputs.iter().any(|s| s == n)) {
+            out.push(Difference::Input(format!("secret input `{name}` was not in the reviewed plan")));
+        }
+        let reviewed: Vec<StepText> = self.steps.iter().map(PlannedStep::text).collect();
+        let now: Vec<StepText> = now.iter().map(PlannedStep::text).collect();
+        out.extend(drift::steps(&reviewed, &now));
         out
     }
-}
-
-/// Step-by-step differences between a reviewed plan and the plan now.
-fn step_differences(reviewed: &[PlannedStep], now: &[PlannedStep]) -> Vec<String> {
-    let mut out = Vec::new();
-    for (i, r) in reviewed.iter().enumerate() {
-        match now.iter().position(|n| n.id == r.id) {
-            None => out.push(format!("step {} ({}) is gone", i + 1, r.id)),
-            Some(j) => {
-                let n = &now[j];
-                if j != i {
-                    out.push(format!("step `{}` moved from position {} to {}", r.id, i + 1, j + 1));
-                }
-                if n.action != r.action {
-                    let show = |a: &Option<String>| a.clone().unwrap_or_else(|| "(decided at run time)".into());
-                    out.push(format!(
-                        "step {} ({}): reviewed `{}`, now `{}`",
-                        i + 1,
-                        r.id,
-                        show(&r.action),
-                        show(&n.action)
-                    ));
-                } else if n.title != r.title {
-                    out.push(format!("step {} ({}): reviewed title `{}`, now `{}`", i + 1, r.id, r.title, n.title));
-                }
-            }
-        }
-    }
-    for (j, n) in now.iter().enumerate() {
-        if !reviewed.iter().any(|r| r.id == n.id) {
-            out.push(format!("step {} ({}) is new", j + 1, n.id));
-        }
-    }
-    out
 }

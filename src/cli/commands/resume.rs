@@ -1,6 +1,7 @@
 //! `resume`: the newest unfinished run, continued where it stopped, once it is safe to.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::cli::args::ResumeArgs;
 use crate::cli::config::Config;
@@ -11,7 +12,9 @@ use crate::engine::runner::Start;
 use crate::format::diagnostic::Diagnostic;
 use crate::os::args::quote;
 use crate::state::changes;
+use crate::state::drift::{self, StepText};
 use crate::state::journal::{self, RunOutcome, RunSummary, StepState};
+use crate::state::saved_plan::PlannedStep;
 
 pub fn run(config: &Config, args: &ResumeArgs) -> CmdResult {
     let ui = &config.ui;
@@ -87,7 +90,7 @@ fn check_unchanged(
     config: &Config,
     args: &ResumeArgs,
     file: &Path,
-    runbook: &Runbook,
+    runbook: &Arc<Runbook>,
     summary: &RunSummary,
 ) -> Result<(), Failure> {
     let changes = changes::since_run(summary, runbook, &config.cwd);
@@ -95,6 +98,7 @@ fn check_unchanged(
         return Ok(());
     }
     let listed = changes.steps_listed();
+    let rendering = rendering_changes(config, args, runbook, summary);
     if args.force && changes.before_stop.is_empty() {
         config.ui.info(&format!("note: the runbook changed (steps: {listed}); accepted with --force"));
         return Ok(());
@@ -110,13 +114,42 @@ fn check_unchanged(
     };
     Err(Failure::refused(
         Diagnostic::error(format!(
-            "the runbook {} changed since run {} started ({} changed); steps that differ: {listed}",
+            "the runbook {} changed since run {} started ({} changed); steps that differ: {listed}{}",
             file.display(),
             summary.run_id,
-            changes.files.join(", ")
+            changes.files.join(", "),
+            rendering.map(|r| format!("\n{}", r.trim_end())).unwrap_or_default()
         ))
         .hint(hint),
     ))
+}
+
+/// The changed runbook's steps as they render now against how they rendered when the run began
+/// (with the run's inputs; secrets are not asked for, only their masks compared). `None` when
+/// the journal has no rendering (an older version wrote it) or the runbook cannot render now.
+fn rendering_changes(
+    config: &Config,
+    args: &ResumeArgs,
+    runbook: &Arc<Runbook>,
+    summary: &RunSummary,
+) -> Option<String> {
+    if summary.rendered.is_empty() {
+        return None;
+    }
+    let mut input_args = config.input_args(&args.inputs);
+    input_args.recorded = Some((summary.inputs.clone(), format!("the journal {}", summary.path.display())));
+    input_args.prompt = None;
+    input_args.secrets_at_run_time = true;
+    let (inputs, _) = crate::compile::inputs::resolve(runbook, &input_args).ok()?;
+    let masker = inputs.masker(runbook);
+    let now = crate::engine::plan::rendering(runbook, &inputs, &masker, PathBuf::from(&summary.cwd)).ok()?;
+    let now: Vec<StepText> = now.iter().map(PlannedStep::text).collect();
+    let differences = drift::steps(&summary.rendered, &now);
+    Some(if differences.is_empty() {
+        "  text changed; every step renders as it did when the run began".to_string()
+    } else {
+        drift::render(&differences, "then")
+    })
 }
 
 /// Where the run stopped must be safe to continue from: a command still running (left by an

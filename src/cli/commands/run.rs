@@ -5,15 +5,18 @@ use std::sync::Arc;
 
 use crate::cli::args::RunArgs;
 use crate::cli::config::Config;
+use crate::cli::documents;
 use crate::cli::exit::{CmdResult, Failure};
 use crate::cli::session;
 use crate::compile::inputs::Inputs;
 use crate::compile::runbook::{FileDigest, Runbook};
 use crate::engine::runner::Start;
 use crate::format::diagnostic::Diagnostic;
+use crate::format::mask::Masker;
 use crate::os::args::quote;
+use crate::state::drift::{self, Difference};
 use crate::state::journal::{self, Journal, Record, RunOutcome};
-use crate::state::saved_plan::SavedPlan;
+use crate::state::saved_plan::{SavedPlan, Verdict};
 
 pub fn run(config: &Config, args: &RunArgs) -> CmdResult {
     if let Some(plan) = &args.plan {
@@ -23,6 +26,28 @@ pub fn run(config: &Config, args: &RunArgs) -> CmdResult {
     let runbook = session::load_runbook(&config.ui, &file)?;
     let inputs = session::resolve_inputs(&config.ui, &runbook, &config.input_args(&args.inputs))?;
     start(config, args, &file, &runbook, &inputs, None)
+}
+
+/// On a terminal, before anything changes: the plan's summary, its predicted failures, and the
+/// question. Only `y` or `yes` goes on; any other answer refuses (exit 3) with nothing touched.
+fn ask_first(config: &Config, runbook: &Arc<Runbook>, inputs: &Inputs, masker: &Masker) -> Result<(), Failure> {
+    let ui = &config.ui;
+    let steps = session::plan_steps(config, runbook, inputs, masker)?;
+    ui.info(&format!("Plan for {} ({} steps): {}.", runbook.name, steps.len(), documents::summary(&steps)));
+    for (i, s) in steps.iter().enumerate() {
+        if let Verdict::WouldFail(why) = &s.verdict {
+            let first = why.lines().next().unwrap_or("");
+            ui.info(&ui.style_bad(&format!("  step {} ({}) would fail: {first}", i + 1, s.id)));
+        }
+    }
+    let question = format!("Run {} steps? [y/N] ", steps.len());
+    match crate::cli::ui::ask_once(&question) {
+        Ok(true) => Ok(()),
+        _ => Err(Failure::refused(
+            Diagnostic::error("not run: the operator did not say yes; nothing was changed")
+                .hint("`--yes` runs without asking; `runbook plan FILE` shows every step"),
+        )),
+    }
 }
 
 /// Takes the lock, refuses while an unfinished run exists (unless `--fresh`), then runs.
@@ -36,7 +61,28 @@ fn start(
 ) -> CmdResult {
     let masker = inputs.masker(runbook);
     let state = &args.run.state.state_dir;
+    // A reviewed plan was the question; so is `--yes`. Asked before anything is written (the
+    // state folder included), and only when the run could start.
+    if plan.is_none() && !args.run.yes && config.can_ask {
+        refuse_unfinished(config, args, file, runbook, false)?;
+        ask_first(config, runbook, inputs, &masker)?;
+    }
     let _lock = session::take_lock(&config.ui, state, &runbook.name, "run")?;
+    refuse_unfinished(config, args, file, runbook, true)?;
+    let start = Start::Fresh { plan, cwd: config.cwd.clone() };
+    session::execute(config, &args.run, runbook, file, inputs, &masker, start)
+}
+
+/// An unfinished run of the same runbook is refused (exit 3), or with `--fresh` marked abandoned
+/// (when `abandon`: the caller holds the lock).
+fn refuse_unfinished(
+    config: &Config,
+    args: &RunArgs,
+    file: &Path,
+    runbook: &Runbook,
+    abandon: bool,
+) -> Result<(), Failure> {
+    let state = &args.run.state.state_dir;
     if let Some(summary) = journal::newest_run(state, &runbook.name)?.filter(|s| s.unfinished()) {
         let file_word = quote(&file.display().to_string());
         if !args.fresh {
@@ -50,12 +96,27 @@ fn start(
                     )),
             ));
         }
-        let mut old = Journal::open(&summary.path, masker.clone())?;
-        old.append(&Record::RunFinished { outcome: RunOutcome::Abandoned, time: journal::now() }, true)?;
-        config.ui.info(&format!("run {} marked abandoned (--fresh)", summary.run_id));
+        if abandon {
+            let mut old = Journal::open(&summary.path, Masker::default())?;
+            old.append(&Record::RunFinished { outcome: RunOutcome::Abandoned, time: journal::now() }, true)?;
+            config.ui.info(&format!("run {} marked abandoned (--fresh)", summary.run_id));
+        }
     }
-    let start = Start::Fresh { plan, cwd: config.cwd.clone() };
-    session::execute(config, &args.run, runbook, file, inputs, &masker, start)
+    Ok(())
+}
+
+/// The command that makes a new plan of the same runbook with the same inputs, in place of the
+/// reviewed one.
+fn replan_command(plan: &SavedPlan, plan_path: &Path) -> String {
+    let mut words = vec!["runbook".to_string(), "plan".into(), quote(&plan.path)];
+    for (name, value) in &plan.inputs {
+        let text = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+        words.push("--var".into());
+        words.push(quote(&format!("{name}={text}")));
+    }
+    words.push("--out".into());
+    words.push(quote(&plan_path.display().to_string()));
+    words.join(" ")
 }
 
 /// `run --plan`: runs only if the runbook and inputs still render to exactly the reviewed plan.
@@ -72,15 +133,17 @@ fn run_reviewed_plan(config: &Config, args: &RunArgs, plan_path: &Path) -> CmdRe
     let steps = session::plan_steps(config, &runbook, &inputs, &masker)?;
     let differences = plan.drift(&runbook, &inputs, &steps);
     if !differences.is_empty() {
-        let list: String = differences.iter().map(|d| format!("\n  - {d}")).collect();
+        let mut list = drift::render(&differences, "reviewed");
+        if !differences.iter().any(|d| matches!(d, Difference::Input(_)) || d.is_step()) {
+            list.push_str("  text changed; every step renders as reviewed\n");
+        }
         return Err(Failure::refused(
-            Diagnostic::error(
-                masker.mask(&format!(
-                    "the runbook no longer renders to the reviewed plan {}:{list}",
-                    plan_path.display()
-                )),
-            )
-            .hint("review a new plan (`runbook plan ... --out PLAN`) before running"),
+            Diagnostic::error(masker.mask(&format!(
+                "the runbook no longer renders to the reviewed plan {}:\n{}",
+                plan_path.display(),
+                list.trim_end()
+            )))
+            .hint(format!("review a new plan before running: `{}`", replan_command(&plan, plan_path))),
         ));
     }
     ui.info(&format!("the runbook renders to the reviewed plan {} ({} steps)", plan_path.display(), steps.len()));

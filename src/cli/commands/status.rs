@@ -1,101 +1,123 @@
+//! `status`: the runs in the state folder, where each stopped; or one run's record, to attach to
+//! the ticket (Markdown or HTML).
+
 use std::fmt::Write as _;
 
-use crate::cli::args::{Format, StatusArgs};
+use crate::cli::args::{DocFormat, StatusArgs};
 use crate::cli::config::Config;
-use crate::cli::exit::{CmdResult, ExitCode};
-use crate::state::journal::{self, StepState};
+use crate::cli::documents::{self, state_label};
+use crate::cli::exit::{CmdResult, ExitCode, Failure};
+use crate::cli::page;
+use crate::format::diagnostic::Diagnostic;
+use crate::state::journal::{self, RunSummary, StepState};
 
 pub fn run(config: &Config, args: &StatusArgs) -> CmdResult {
-    let ui = &config.ui;
-    let name = match &args.file {
-        Some(file) => Some(crate::cli::session::load_runbook(ui, file)?.name.clone()),
-        None => None,
-    };
-    let mut runs = Vec::new();
-    for path in journal::list_runs(&args.state.state_dir, name.as_deref()) {
-        match journal::summarize(&path) {
-            Ok(s) => runs.push(s),
-            Err(e) => ui.diagnostics(&[crate::format::diagnostic::Diagnostic::warning(e.to_string())]),
-        }
-    }
+    let runs = runs(config, args)?;
     match args.format {
-        Format::Json => {
-            let doc: Vec<serde_json::Value> = runs
-                .iter()
-                .map(|r| {
-                    serde_json::json!({
-                        "run_id": r.run_id,
-                        "runbook": r.runbook,
-                        "path": r.runbook_path,
-                        "journal": r.path.display().to_string(),
-                        "started": r.started,
-                        "finished": r.finished,
-                        "outcome": r.outcome,
-                        "inputs": r.inputs,
-                        "secret_inputs": r.secret_inputs,
-                        "stopped_at": r.stopped_at().map(|(id, _)| id),
-                        "steps": r.step_states.iter().map(|(id, s)| serde_json::json!({"step": id, "state": state_label(s), "error": state_error(s)})).collect::<Vec<_>>(),
-                    })
-                })
-                .collect();
+        DocFormat::Json => {
+            let doc: Vec<serde_json::Value> = runs.iter().map(json).collect();
             println!("{}", serde_json::to_string_pretty(&doc).expect("status serializes"));
         }
-        Format::Text => {
-            let mut out = String::new();
-            if runs.is_empty() {
-                let _ = writeln!(out, "no runs in {}", args.state.state_dir.display());
-            }
-            for r in &runs {
-                let outcome = match r.outcome {
-                    Some(o) => {
-                        serde_json::to_value(o).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-                    }
-                    None => "unfinished".into(),
-                };
-                let _ = writeln!(out, "run {}  {}  {outcome}", r.run_id, r.runbook);
-                let _ = writeln!(
-                    out,
-                    "  started {}{}",
-                    r.started,
-                    r.finished.as_ref().map(|f| format!(", finished {f}")).unwrap_or_default()
-                );
-                if !r.inputs.is_empty() || !r.secret_inputs.is_empty() {
-                    let mut parts: Vec<String> = r
-                        .inputs
-                        .iter()
-                        .map(|(k, v)| format!("{k}={}", v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
-                        .collect();
-                    parts.extend(r.secret_inputs.iter().map(|k| format!("{k}=****")));
-                    let _ = writeln!(out, "  inputs: {}", parts.join(" "));
-                }
-                if r.unfinished()
-                    && let Some((id, state)) = r.stopped_at()
-                {
-                    let _ = writeln!(out, "  stopped at {id} ({})", state_label(state));
-                }
-                for (id, s) in &r.step_states {
-                    let _ = writeln!(out, "    {id:<24} {}", state_label(s));
-                    if let Some(e) = state_error(s) {
-                        for l in e.lines().take(4) {
-                            let _ = writeln!(out, "      {l}");
-                        }
-                    }
-                }
-                out.push('\n');
-            }
-            print!("{out}");
+        DocFormat::Text if runs.is_empty() => println!("no runs in {}", args.state.state_dir.display()),
+        DocFormat::Text => print!("{}", runs.iter().map(text).collect::<String>()),
+        DocFormat::Markdown | DocFormat::Html => {
+            // The record of one run: the one named, or the newest.
+            let Some(run) = runs.first() else {
+                return Err(Diagnostic::error(format!("there is no run in {}", args.state.state_dir.display()))
+                    .hint("`runbook run FILE` starts one")
+                    .into());
+            };
+            let page = documents::run_page(run);
+            let shown = if args.format == DocFormat::Html { page::html(&page) } else { page::markdown(&page) };
+            print!("{shown}");
         }
     }
     Ok(ExitCode::Success)
 }
 
-fn state_label(s: &StepState) -> &'static str {
-    match s {
-        StepState::Started { .. } => "started, never finished",
-        StepState::Interrupted => "interrupted",
-        StepState::Finished { outcome, .. } => outcome.as_str(),
-        StepState::MarkedDone => "marked done by the operator",
+/// The runs asked about, newest first: those of FILE's runbook, the run named RUN, or all.
+fn runs(config: &Config, args: &StatusArgs) -> Result<Vec<RunSummary>, Failure> {
+    let ui = &config.ui;
+    let state = &args.state.state_dir;
+    let (name, run_id) = match &args.file {
+        // Not a file but a run's id.
+        Some(given) if !given.exists() && looks_like_run_id(&given.to_string_lossy()) => {
+            (None, Some(given.to_string_lossy().into_owned()))
+        }
+        Some(file) => (Some(crate::cli::session::load_runbook(ui, file)?.name.clone()), None),
+        None => (None, None),
+    };
+    let mut runs = Vec::new();
+    for path in journal::list_runs(state, name.as_deref()) {
+        if let Some(id) = &run_id
+            && !path.file_stem().is_some_and(|s| s.to_string_lossy().starts_with(id.as_str()))
+        {
+            continue;
+        }
+        match journal::summarize(&path) {
+            Ok(s) => runs.push(s),
+            Err(e) => ui.diagnostics(&[Diagnostic::warning(e.to_string())]),
+        }
     }
+    if let Some(id) = run_id
+        && runs.is_empty()
+    {
+        return Err(Diagnostic::error(format!("there is no run `{id}` in {}", state.display()))
+            .hint("`runbook status` lists the runs and their ids")
+            .into());
+    }
+    Ok(runs)
+}
+
+/// A run id (`20261126-013500-123-4567`) or the start of one.
+fn looks_like_run_id(s: &str) -> bool {
+    s.len() >= 8 && s.chars().all(|c| c.is_ascii_digit() || c == '-')
+}
+
+fn json(r: &RunSummary) -> serde_json::Value {
+    serde_json::json!({
+        "run_id": r.run_id,
+        "runbook": r.runbook,
+        "path": r.runbook_path,
+        "journal": r.path.display().to_string(),
+        "started": r.started,
+        "finished": r.finished,
+        "outcome": r.outcome,
+        "inputs": r.inputs,
+        "secret_inputs": r.secret_inputs,
+        "stopped_at": r.stopped_at().map(|(id, _)| id),
+        "steps": r.step_states.iter().map(|(id, s)| serde_json::json!({"step": id, "state": state_label(s), "error": state_error(s)})).collect::<Vec<_>>(),
+    })
+}
+
+fn text(r: &RunSummary) -> String {
+    let mut out = String::new();
+    let outcome = r.outcome.map_or("unfinished", |o| o.as_str());
+    let _ = writeln!(out, "run {}  {}  {outcome}", r.run_id, r.runbook);
+    let finished = r.finished.as_ref().map(|f| format!(", finished {f}")).unwrap_or_default();
+    let _ = writeln!(out, "  started {}{finished}", r.started);
+    if !r.inputs.is_empty() || !r.secret_inputs.is_empty() {
+        let mut parts: Vec<String> = r
+            .inputs
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
+            .collect();
+        parts.extend(r.secret_inputs.iter().map(|k| format!("{k}=****")));
+        let _ = writeln!(out, "  inputs: {}", parts.join(" "));
+    }
+    if r.unfinished()
+        && let Some((id, state)) = r.stopped_at()
+    {
+        let _ = writeln!(out, "  stopped at {id} ({})", state_label(state));
+    }
+    for (id, s) in &r.step_states {
+        let _ = writeln!(out, "    {id:<24} {}", state_label(s));
+        for l in state_error(s).into_iter().flat_map(|e| e.lines().take(4)) {
+            let _ = writeln!(out, "      {l}");
+        }
+    }
+    out.push('\n');
+    out
 }
 
 fn state_error(s: &StepState) -> Option<&str> {
