@@ -350,9 +350,9 @@ fn manual_without_a_terminal_needs_yes() {
 
 #[test]
 fn a_template_error_at_run_time_fails_the_step() {
-    run("  - id: e\n    exec: [helper, exit, '0']\n  - id: l\n    log: '{{ steps.e.captures.nope }}'\n")
+    run("  - id: e\n    exec: [helper, exit, '0']\n  - id: l\n    log: '{{ steps.e.stdout.nope }}'\n")
         .code(1)
-        .stderr_contains(["[2/2] l: log: {{ steps.e.captures.nope }}\n      failed\n      undefined value (in `{{ steps.e.captures.nope }}` at rb.yaml:7:10)\n"])
+        .stderr_contains(["[2/2] l: log: {{ steps.e.stdout.nope }}\n      failed\n      undefined value (in `{{ steps.e.stdout.nope }}` at rb.yaml:7:10)\n"])
         .run();
 }
 

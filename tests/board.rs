@@ -328,7 +328,7 @@ steps:
     manual: { instructions: nothing to do, confirm: true }
   - id: broken
     continue-on-error: true
-    log: '{{ steps.cmd.captures.nothing }}'
+    log: '{{ steps.cmd.stdout.nothing }}'
   - id: after
     exec: [helper, echo, done]
   - id: skipped_last

@@ -16,6 +16,22 @@ fn every_broken_runbook_is_reported_precisely() {
     });
 }
 
+/// Runbooks that load, with a warning at the line to look at.
+#[test]
+fn every_warned_runbook_is_reported_precisely() {
+    insta::glob!("corpus/warnings/*.yaml", |path| {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let text = std::fs::read_to_string(path).unwrap();
+        let out = Test::new().file(name, &text).args(["validate", name]).any_stderr().run();
+        assert!(out.stderr.starts_with("warning: "), "{name}: {}", out.stderr);
+        let located = regex::Regex::new(&format!(r"(?m)^ *--> {}:\d+:\d+", regex::escape(name))).unwrap();
+        assert!(located.is_match(&out.stderr), "{name}: no file:line:col in\n{}", out.stderr);
+        // A secret written in the file is not repeated in the warning's quoted line.
+        assert!(!out.stderr.contains("Apex-Install-2019!"), "{}", out.stderr);
+        insta::assert_snapshot!(out.stderr);
+    });
+}
+
 #[test]
 fn the_corpus_is_large_enough() {
     let n = std::fs::read_dir(crate::support::crate_path("tests/corpus/invalid")).unwrap().count();

@@ -82,6 +82,8 @@ fn the_schema_knows_every_top_level_key_the_loader_knows() {
         .run();
     let known = regex::Regex::new(r"the top-level keys are: ([a-z, -]+)").unwrap();
     let listed = &known.captures(&out.stderr).unwrap_or_else(|| panic!("{}", out.stderr))[1];
-    let loader_keys: Vec<&str> = listed.split(", ").collect();
+    let loader_keys: Vec<&str> = listed.trim_end().split(", ").collect();
     assert_eq!(props, loader_keys);
+    assert!(out.stderr.contains("(and keys starting with `x-`, which are ignored)"), "{}", out.stderr);
+    assert!(schema["patternProperties"]["^x-"].is_object(), "the schema allows `x-` keys too");
 }

@@ -24,6 +24,7 @@ fn show_describes_the_runbook() {
     Test::new()
         .file("rb.yaml", RB)
         .args(["show", "rb.yaml"])
+        .stderr_contains(["warning: the secret input `password` has a default", "default: **** }\n"])
         .stdout(
             "demo\n  A demo\n\n  Shows things.\n\nInputs:\n  install_dir (string, default: C:/Apex One)\n      Where it lives\n  build (int, required)\n      Server build\n  password (string, secret, has a default)\n  edition (choice, default: apex-one, choices: apex-one, officescan)\n\nSteps:\n   1. hello                Say hello\n   2. maybe                mkdir /tmp/x\n      when: build >= 8378\n",
         )
@@ -37,6 +38,7 @@ fn explain_inputs_names_each_layer_and_masks_secrets() {
         .file("site.yaml", "build: 8000\ninstall_dir: D:/Apex\n")
         .env("RUNBOOK_INPUT_BUILD", "8400")
         .args(["show", "rb.yaml", "--explain-inputs", "--vars", "site.yaml", "--var", "edition=officescan"])
+        .stderr_contains(["warning: the secret input `password` has a default"])
         .stdout_contains([
             "Input values:\n",
             "  install_dir  D:/Apex  (--vars site.yaml)\n",

@@ -66,3 +66,55 @@ fn help_and_version_exit_0() {
     Test::new().args(["--version"]).stdout(&format!("runbook {}\n", env!("CARGO_PKG_VERSION"))).run();
     Test::new().args(["--help"]).stdout_contains(["Usage: runbook", "validate", "plan", "resume"]).run();
 }
+
+/// The same runbook as Notepad ("Unicode") and PowerShell 5.1's `>` save it: UTF-16 with a byte
+/// order mark; UTF-32 too. Problems are still reported at their line and column.
+#[test]
+fn utf16_and_utf32_runbooks_with_a_bom_are_read() {
+    let text = "runbook: 1\r\nname: wide\r\nsteps:\r\n  - id: note\r\n    log: 証明書をバックアップしました\r\n";
+    let le: Vec<u8> = [0xFF, 0xFE].into_iter().chain(text.encode_utf16().flat_map(u16::to_le_bytes)).collect();
+    let be: Vec<u8> = [0xFE, 0xFF].into_iter().chain(text.encode_utf16().flat_map(u16::to_be_bytes)).collect();
+    let utf32: Vec<u8> =
+        [0xFF, 0xFE, 0, 0].into_iter().chain(text.chars().flat_map(|c| (c as u32).to_le_bytes())).collect();
+    for (name, bytes) in [("le.yaml", le), ("be.yaml", be), ("utf32.yaml", utf32)] {
+        Test::new().file(name, bytes).args(["validate", name]).stderr(&format!("ok: {name} is valid\n")).run();
+    }
+    let broken = text.replace("log:", "lgo:");
+    let le: Vec<u8> = [0xFF, 0xFE].into_iter().chain(broken.encode_utf16().flat_map(u16::to_le_bytes)).collect();
+    Test::new()
+        .file("le.yaml", le)
+        .args(["validate", "le.yaml"])
+        .code(2)
+        .stderr_contains(["error: step `note`: unknown key `lgo`\n --> le.yaml:5:5\n"])
+        .run();
+    // An input file saved the same way.
+    let site = "install_dir: 'D:/Apex One'\r\n";
+    let vars: Vec<u8> = [0xFF, 0xFE].into_iter().chain(site.encode_utf16().flat_map(u16::to_le_bytes)).collect();
+    Test::new()
+        .file(
+            "rb.yaml",
+            "runbook: 1\nname: s\ninputs:\n  install_dir: {}\nsteps:\n  - id: a\n    log: '{{ install_dir }}'\n",
+        )
+        .file("site.yaml", vars)
+        .args(["show", "rb.yaml", "--vars", "site.yaml", "--explain-inputs"])
+        .stdout_contains(["D:/Apex One"])
+        .run();
+}
+
+#[test]
+fn top_level_x_keys_hold_anchors_and_are_ignored() {
+    let text = "runbook: 1\nname: anchors\nx-defaults: &slow\n  timeout: 10m\n  retries: 2\nx-note: anything at all\nsteps:\n  - id: a\n    <<: *slow\n    log: one\n  - id: b\n    <<: *slow\n    log: two\n";
+    Test::new().file("rb.yaml", text).args(["validate", "rb.yaml"]).stderr("ok: rb.yaml is valid\n").run();
+    Test::new()
+        .file("rb.yaml", text)
+        .args(["plan", "rb.yaml", "-v"])
+        .stdout_contains(["1. a: log\n   log: one\n   · timeout: 10m\n   · retries: 2 (1s apart)\n"])
+        .run();
+    // Elsewhere an unknown key is still an error.
+    Test::new()
+        .file("rb.yaml", "runbook: 1\nname: x\nsteps:\n  - id: a\n    x-note: no\n    log: one\n")
+        .args(["validate", "rb.yaml"])
+        .code(2)
+        .stderr_contains(["error: step `a`: unknown key `x-note`"])
+        .run();
+}

@@ -356,6 +356,7 @@ fn read_vars_file(path: &std::path::Path) -> Result<VarsEntries, Diagnostic> {
         let offset = source.offset_of(e.line, e.col);
         Diagnostic::error(format!("invalid YAML in input file: {}", e.message))
             .at(Located::new(&source, Span::new(offset, 1)))
+            .hint(e.hint())
     })?;
     let entries = match &root.kind {
         NodeKind::Map(entries) => entries,

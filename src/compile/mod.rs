@@ -15,6 +15,7 @@ use crate::compile::template::Templates;
 use crate::format::diagnostic::{Diagnostic, did_you_mean};
 use crate::format::digest::sha256_hex;
 use crate::format::file::read_text;
+use crate::format::mask::MASK;
 use crate::format::model::{self, InputType, Sp};
 use crate::format::source::{Located, Source, Span};
 use crate::format::yaml::{self, DeError, Node, NodeKind};
@@ -96,6 +97,8 @@ enum StepShape {
     Broken,
     Plain {
         command: bool,
+        /// The names its results hold under `captures` (`None`: known only at run time).
+        captures: Option<Vec<String>>,
     },
     Include(IndexMap<String, StepShape>),
 }
@@ -126,7 +129,7 @@ impl Loader<'_> {
                 self.diags.push(
                     Diagnostic::error(format!("invalid YAML: {}", e.message))
                         .at(Located::new(&source, Span::new(offset, 1)))
-                        .hint("fix the YAML syntax at this point (indentation, quotes, a missing `:`)"),
+                        .hint(e.hint()),
                 );
                 return None;
             }
@@ -166,6 +169,16 @@ struct FileLoader<'l, 'd> {
 impl FileLoader<'_, '_> {
     fn loc(&self, span: Span) -> Located {
         Located::new(&self.source, span)
+    }
+
+    /// A location whose quoted line shows the text at `span` (a secret written in the file) as
+    /// `****`; where it starts stays right.
+    fn loc_masked(&self, span: Span) -> Located {
+        let text = &self.source.text;
+        let start = span.offset.min(text.len());
+        let end = (span.offset + span.len).min(text.len());
+        let masked = format!("{}{MASK}{}", &text[..start], &text[end..]);
+        Located::new(&Source::new(&self.source.path, masked), Span::new(start, MASK.len()))
     }
 
     fn error(&mut self, span: Span, message: impl Into<String>) -> &mut Diagnostic {
@@ -304,10 +317,17 @@ impl FileLoader<'_, '_> {
                 "inputs" => top.inputs = Some(value),
                 "vars" => top.vars = Some(value),
                 "steps" => top.steps = Some(value),
+                // Extension keys hold YAML anchors for the rest of the file; nothing reads them.
+                other if other.starts_with("x-") => {}
                 other => {
                     let hint = did_you_mean(other, model::TOP_LEVEL_KEYS.iter().copied())
                         .map(|s| format!("did you mean `{s}`?"))
-                        .unwrap_or_else(|| format!("the top-level keys are: {}", model::TOP_LEVEL_KEYS.join(", ")));
+                        .unwrap_or_else(|| {
+                            format!(
+                                "the top-level keys are: {} (and keys starting with `x-`, which are ignored)",
+                                model::TOP_LEVEL_KEYS.join(", ")
+                            )
+                        });
                     self.error(key.span, format!("unknown key `{other}`")).hint = Some(hint);
                 }
             }
@@ -440,12 +460,29 @@ impl FileLoader<'_, '_> {
             secret: raw.secret,
             loc: self.loc(span),
         };
+        // A secret's default is shown masked, in the message and in the quoted line.
+        let at = |this: &Self, span: Span| if def.secret { this.loc_masked(span) } else { this.loc(span) };
         let default = match raw.default {
             Some(d) => match crate::compile::inputs::coerce(&def, &d.value) {
-                Ok(v) => Some(v),
+                Ok(v) => {
+                    if def.secret {
+                        self.push(
+                            Diagnostic::warning(format!(
+                                "the secret input `{name}` has a default: its value sits in the runbook in clear text"
+                            ))
+                            .at(at(self, d.span))
+                            .hint(format!(
+                                "remove the default and give the secret when the runbook runs ({} or the prompt)",
+                                crate::compile::inputs::env_name(&name)
+                            )),
+                        );
+                    }
+                    Some(v)
+                }
                 Err(why) => {
                     let shown = if def.secret { "****".to_string() } else { d.value.to_string() };
-                    self.error(d.span, format!("the default of input `{name}` ({shown}) is invalid: {why}"));
+                    let message = format!("the default of input `{name}` ({shown}) is invalid: {why}");
+                    self.push(Diagnostic::error(message).at(at(self, d.span)));
                     ok = false;
                     None
                 }

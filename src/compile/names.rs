@@ -6,9 +6,11 @@ use std::collections::BTreeSet;
 use super::{FileLoader, Scope, StepShape};
 use crate::compile::runbook::{Condition, Tpl};
 use crate::compile::template::Compiled;
-use crate::compile::template::{self, BUILTIN_NAMES, STEP_FIELDS};
+use crate::compile::template::{self, BUILTIN_NAMES, Callable, STEP_FIELDS};
 use crate::format::diagnostic::did_you_mean;
 use crate::format::source::{Source, Span};
+use regex::Regex;
+use std::sync::LazyLock;
 
 impl FileLoader<'_, '_> {
     /// Checks a template's syntax and names; always returns it (errors are recorded).
@@ -23,6 +25,7 @@ impl FileLoader<'_, '_> {
             Ok((name, names)) => {
                 tpl.compiled = Some(name);
                 self.check_names(&tpl, &names, scope);
+                self.check_callables(&tpl, false);
             }
             Err(e) => self.template_error(&tpl, &e),
         }
@@ -35,6 +38,7 @@ impl FileLoader<'_, '_> {
         match Compiled::new(&tpl.text) {
             Ok((compiled, names)) => {
                 self.check_names(&tpl, &names, scope);
+                self.check_callables(&tpl, true);
                 Some(Condition::Expr { tpl, compiled })
             }
             Err(e) => {
@@ -91,6 +95,15 @@ impl FileLoader<'_, '_> {
                 continue;
             }
             let span = at(self, root);
+            // Called, it is a function that does not exist.
+            if parts.len() == 1 && called(&tpl.text, root) {
+                let hint = match did_you_mean(root, Callable::Function.candidates()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("the functions: {}", Callable::Function.candidates().join(", ")),
+                };
+                self.error(span, format!("unknown function `{root}`")).hint = Some(hint);
+                continue;
+            }
             let known: Vec<&str> = scope
                 .inputs
                 .keys()
@@ -103,6 +116,23 @@ impl FileLoader<'_, '_> {
                 None => "declare it under `inputs:` or `vars:`".to_string(),
             };
             self.error(span, format!("undefined name `{root}`")).hint = Some(hint);
+        }
+    }
+
+    /// Filters, tests and functions a template calls by name must exist: minijinja would find
+    /// out only when the step renders, in the middle of a run.
+    fn check_callables(&mut self, tpl: &Tpl, expression: bool) {
+        for (kind, name, at) in callables(&tpl.text, expression) {
+            // An unknown function is an undefined name too: `check_names` reports it.
+            if kind == Callable::Function || kind.exists(name) {
+                continue;
+            }
+            let span = span_in_template(&self.source, tpl, at, name.len());
+            let hint = match did_you_mean(name, kind.candidates()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("the {}s: {}", kind.word(), kind.candidates().join(", ")),
+            };
+            self.error(span, format!("unknown {} `{name}`", kind.word())).hint = Some(hint);
         }
     }
 
@@ -144,7 +174,24 @@ impl FileLoader<'_, '_> {
                         }
                     }
                 }
-                StepShape::Plain { .. } => {
+                StepShape::Plain { captures, .. } => {
+                    if let (Some(&"captures"), Some(name), Some(names)) = (rest.first(), rest.get(1), captures)
+                        && !names.iter().any(|n| n == name)
+                    {
+                        let id = parts[1..parts.len() - rest.len()].join(".");
+                        let hint = if names.is_empty() {
+                            format!(
+                                "`{id}` captures nothing: give its check a `matches` regex with a named group, `(?P<{name}>...)`"
+                            )
+                        } else {
+                            did_you_mean(name, names.iter().map(String::as_str)).map_or_else(
+                                || format!("its named groups are: {}", names.join(", ")),
+                                |s| format!("did you mean `{s}`?"),
+                            )
+                        };
+                        self.error(span, format!("step `{id}` has no capture `{name}`")).hint = Some(hint);
+                        return;
+                    }
                     if let Some(field) = rest.first()
                         && !STEP_FIELDS.contains(field)
                     {
@@ -159,6 +206,84 @@ impl FileLoader<'_, '_> {
             }
         }
     }
+}
+
+/// The filters, tests and functions a template calls, each with its offset in the text. Only
+/// code is read (inside `{{ }}` and `{% %}`, or all of an expression), with string literals
+/// blanked out; methods (`x.items()`) and macros the template defines are not names to check.
+fn callables(text: &str, expression: bool) -> Vec<(Callable, &str, usize)> {
+    static FILTER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\|\s*([A-Za-z_][A-Za-z0-9_]*)").expect("valid"));
+    static TEST: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"\bis\s+(?:not\s+)?([A-Za-z_][A-Za-z0-9_]*)").expect("valid"));
+    static CALL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b([A-Za-z_][A-Za-z0-9_]*)\s*\(").expect("valid"));
+    static MACRO: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\bmacro\s+([A-Za-z_][A-Za-z0-9_]*)").expect("valid"));
+    const KEYWORDS: &[&str] =
+        &["and", "or", "not", "in", "is", "if", "else", "elif", "for", "recursive", "macro", "call"];
+    let code = code_only(text, expression);
+    let macros: Vec<&str> = MACRO.captures_iter(&code).filter_map(|c| c.get(1)).map(|m| &text[m.range()]).collect();
+    let mut out = Vec::new();
+    for (kind, re) in [(Callable::Filter, &*FILTER), (Callable::Test, &*TEST), (Callable::Function, &*CALL)] {
+        for m in re.captures_iter(&code).filter_map(|c| c.get(1)) {
+            let name = &text[m.range()];
+            let method = code[..m.start()].trim_end().ends_with('.');
+            let skip = match kind {
+                Callable::Function => method || KEYWORDS.contains(&name) || macros.contains(&name),
+                Callable::Test => KEYWORDS.contains(&name),
+                Callable::Filter => false,
+            };
+            if !skip {
+                out.push((kind, name, m.start()));
+            }
+        }
+    }
+    out.sort_by_key(|(_, _, at)| *at);
+    out
+}
+
+/// Whether the template calls `name` as a function.
+fn called(text: &str, name: &str) -> bool {
+    let expression = !template::is_template(text);
+    callables(text, expression).iter().any(|(kind, n, _)| *kind == Callable::Function && *n == name)
+}
+
+/// `text` with everything but code blanked out (same length, same offsets): text outside the
+/// delimiters, comments, and the inside of string literals.
+fn code_only(text: &str, expression: bool) -> String {
+    let bytes = text.as_bytes();
+    let mut out = vec![b' '; bytes.len()];
+    let mut i = 0;
+    let mut in_code = expression;
+    let mut quote: Option<u8> = None;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let next = bytes.get(i + 1).copied();
+        if !in_code {
+            if b == b'{' && matches!(next, Some(b'{' | b'%')) {
+                in_code = true;
+                i += 2;
+            } else if b == b'{' && next == Some(b'#') {
+                // A comment: skipped to its end.
+                i = text[i..].find("#}").map_or(bytes.len(), |e| i + e + 2);
+            } else {
+                i += 1;
+            }
+            continue;
+        }
+        match quote {
+            Some(_) if b == b'\\' => i += 1,
+            Some(q) if b == q => quote = None,
+            Some(_) => {}
+            None if b == b'\'' || b == b'"' => quote = Some(b),
+            None if !expression && matches!(b, b'}' | b'%') && next == Some(b'}') => {
+                in_code = false;
+                i += 1;
+            }
+            None => out[i] = if b.is_ascii() { b } else { b' ' },
+        }
+        i += 1;
+    }
+    // Only ASCII bytes were copied, so the result is valid UTF-8 of the same length.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Maps a byte range inside a template's text to the file, when the text was written on one line

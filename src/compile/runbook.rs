@@ -314,6 +314,25 @@ pub enum Matcher {
     Template(Tpl),
 }
 
+impl Action {
+    /// The names under `steps.<id>.captures` this action's results hold; `None` when they are
+    /// known only at run time (a regex made by a template).
+    pub fn capture_names(&self) -> Option<Vec<String>> {
+        let of = |x: Option<&Expect>| match x.and_then(|x| x.matches.as_ref()) {
+            None => Some(Vec::new()),
+            Some(Matcher::Fixed(re)) => Some(re.capture_names().flatten().map(str::to_owned).collect()),
+            Some(Matcher::Template(_)) => None,
+        };
+        match self {
+            Action::Copy(_) => Some(vec!["sha256".into()]),
+            Action::Exec(e) => of(e.expect.as_ref()),
+            Action::Shell(s) => of(s.expect.as_ref()),
+            Action::ExpectOutput(x) => of(Some(&x.expect)),
+            _ => Some(Vec::new()),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Assert {
     pub exists: Option<Tpl>,

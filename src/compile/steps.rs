@@ -187,8 +187,8 @@ impl FileLoader<'_, '_> {
         let action = match raw {
             RawAction::Copy(t) => Action::Copy(self.transfer(t.value, scope)),
             RawAction::Rename(t) => Action::Rename(self.transfer(t.value, scope)),
-            RawAction::Cd(p) => Action::Cd(self.tpl(p, scope)),
-            RawAction::Mkdir(p) => Action::Mkdir(self.tpl(p, scope)),
+            RawAction::Cd(p) => Action::Cd(self.path(p, scope)),
+            RawAction::Mkdir(p) => Action::Mkdir(self.path(p, scope)),
             RawAction::Fail(m) => Action::Fail(self.tpl(m, scope)),
             RawAction::Log(m) => Action::Log(self.tpl(m, scope)),
             RawAction::Exec(e) => Action::Exec(self.exec(e.value, scope)),
@@ -200,12 +200,12 @@ impl FileLoader<'_, '_> {
                     model::RemoveAction::Path(p) => (Sp { value: p, span }, false),
                     model::RemoveAction::Full(f) => (f.path, f.recursive),
                 };
-                Action::Remove { path: self.tpl(path, scope), recursive }
+                Action::Remove { path: self.path(path, scope), recursive }
             }
             RawAction::Write(w) => {
                 let w = w.value;
                 Action::Write {
-                    path: self.tpl(w.path, scope),
+                    path: self.path(w.path, scope),
                     content: self.tpl(w.content, scope),
                     overwrite: w.overwrite,
                 }
@@ -222,7 +222,8 @@ impl FileLoader<'_, '_> {
             RawAction::Include(inc) => return self.include(inc, scope),
         };
         let command = matches!(action, Action::Exec(_) | Action::Shell(_));
-        Some((action, StepShape::Plain { command }))
+        let captures = action.capture_names();
+        Some((action, StepShape::Plain { command, captures }))
     }
 
     fn exec(&mut self, raw: model::ExecAction, scope: &Scope) -> Exec {
@@ -294,7 +295,7 @@ impl FileLoader<'_, '_> {
         let (step, expect) = raw.value.split();
         let target = match step {
             Some(s) => match scope.steps.get(&s.value) {
-                Some(StepShape::Plain { command: true }) => s.value,
+                Some(StepShape::Plain { command: true, .. }) => s.value,
                 Some(_) => {
                     self.error(s.span, format!("`{}` is not an exec or shell step", s.value)).hint =
                         Some("expect-output checks the output of a command step".into());
@@ -330,17 +331,29 @@ impl FileLoader<'_, '_> {
                 Some("give at least one of `exists`, `missing`, `file`, `dir`, `that`".into());
         }
         Assert {
-            exists: a.exists.map(|p| self.tpl(p, scope)),
-            missing: a.missing.map(|p| self.tpl(p, scope)),
-            file: a.file.map(|p| self.tpl(p, scope)),
-            dir: a.dir.map(|p| self.tpl(p, scope)),
+            exists: a.exists.map(|p| self.path(p, scope)),
+            missing: a.missing.map(|p| self.path(p, scope)),
+            file: a.file.map(|p| self.path(p, scope)),
+            dir: a.dir.map(|p| self.path(p, scope)),
             that: a.that.and_then(|t| self.condition(t, scope)),
             message: a.message.map(|m| self.tpl(m, scope)),
         }
     }
 
     fn transfer(&mut self, raw: model::TransferAction, scope: &Scope) -> Transfer {
-        Transfer { from: self.tpl(raw.from, scope), to: self.tpl(raw.to, scope), overwrite: raw.overwrite }
+        Transfer { from: self.path(raw.from, scope), to: self.path(raw.to, scope), overwrite: raw.overwrite }
+    }
+
+    /// A path: a template that must not be empty as written (one that renders empty is caught
+    /// when it renders).
+    fn path(&mut self, raw: Sp<String>, scope: &Scope) -> Tpl {
+        if raw.value.trim().is_empty() {
+            self.error(raw.span, "an empty path").hint = Some(
+                "give a file or folder path (relative paths start at the working folder, `.` is the folder itself)"
+                    .into(),
+            );
+        }
+        self.tpl(raw, scope)
     }
 
     fn expect(&mut self, raw: model::Expectation, span: Span, scope: &Scope) -> Expect {
@@ -435,7 +448,14 @@ impl FileLoader<'_, '_> {
             }
         }
         let shape = StepShape::Include(
-            inner.steps.iter().map(|s| (s.id.clone(), StepShape::Plain { command: s.is_command() })).collect(),
+            inner
+                .steps
+                .iter()
+                .map(|s| {
+                    let shape = StepShape::Plain { command: s.is_command(), captures: s.action.capture_names() };
+                    (s.id.clone(), shape)
+                })
+                .collect(),
         );
         Some((Action::Include(Include { runbook: inner, with }), shape))
     }

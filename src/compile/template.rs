@@ -49,6 +49,142 @@ pub fn is_engine_global(name: &str) -> bool {
     ENV.globals().any(|(n, _)| n == name)
 }
 
+/// What a template calls by name that may not exist: a filter (`x | name`), a test
+/// (`x is name`) or a function (`name(...)`). minijinja resolves these only when it renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Callable {
+    Filter,
+    Test,
+    Function,
+}
+
+impl Callable {
+    pub fn word(self) -> &'static str {
+        match self {
+            Callable::Filter => "filter",
+            Callable::Test => "test",
+            Callable::Function => "function",
+        }
+    }
+
+    /// Whether the template environment knows `name` of this kind (asked of minijinja once per
+    /// name: a probe that fails only when the name is unknown).
+    pub fn exists(self, name: &str) -> bool {
+        static KNOWN: LazyLock<std::sync::Mutex<std::collections::HashMap<(Callable, String), bool>>> =
+            LazyLock::new(Default::default);
+        let key = (self, name.to_owned());
+        if let Some(known) = KNOWN.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return *known;
+        }
+        let known = match self {
+            Callable::Function => {
+                FUNCTIONS.contains(&name)
+                    || ENV.globals().any(|(n, v)| n == name && v.kind() != minijinja::value::ValueKind::Undefined)
+            }
+            Callable::Filter => probe(&format!("{{{{ none | {name} }}}}"), ErrorKind::UnknownFilter),
+            Callable::Test => probe(&format!("{{{{ none is {name} }}}}"), ErrorKind::UnknownTest),
+        };
+        KNOWN.lock().unwrap_or_else(|e| e.into_inner()).insert(key, known);
+        known
+    }
+
+    /// The names of this kind a slip of the pen most likely meant (for did-you-mean).
+    pub fn candidates(self) -> Vec<&'static str> {
+        let all: &[&'static str] = match self {
+            Callable::Filter => FILTER_NAMES,
+            Callable::Test => TEST_NAMES,
+            Callable::Function => &["range", "dict", "namespace", "path_join", "exists", "is_file", "is_dir"],
+        };
+        all.iter().copied().filter(|n| self.exists(n)).collect()
+    }
+}
+
+/// Functions the runbook scope provides (besides the environment's globals).
+const FUNCTIONS: &[&str] = &["exists", "is_file", "is_dir", "path_join"];
+
+/// Filters and tests minijinja and the runbook add, as far as suggestions go.
+const FILTER_NAMES: &[&str] = &[
+    "abs",
+    "attr",
+    "basename",
+    "batch",
+    "bool",
+    "capitalize",
+    "count",
+    "default",
+    "dictsort",
+    "dirname",
+    "escape",
+    "first",
+    "float",
+    "groupby",
+    "indent",
+    "int",
+    "items",
+    "join",
+    "last",
+    "length",
+    "lines",
+    "list",
+    "lower",
+    "map",
+    "max",
+    "min",
+    "pprint",
+    "reject",
+    "rejectattr",
+    "replace",
+    "reverse",
+    "round",
+    "select",
+    "selectattr",
+    "slice",
+    "sort",
+    "split",
+    "stem",
+    "string",
+    "sum",
+    "title",
+    "trim",
+    "unique",
+    "upper",
+    "with_extension",
+];
+const TEST_NAMES: &[&str] = &[
+    "boolean",
+    "defined",
+    "divisibleby",
+    "endingwith",
+    "eq",
+    "even",
+    "false",
+    "float",
+    "ge",
+    "gt",
+    "in",
+    "integer",
+    "iterable",
+    "le",
+    "lower",
+    "lt",
+    "mapping",
+    "ne",
+    "none",
+    "number",
+    "odd",
+    "sameas",
+    "sequence",
+    "startingwith",
+    "string",
+    "true",
+    "undefined",
+    "upper",
+];
+
+fn probe(template: &str, unknown: ErrorKind) -> bool {
+    !matches!(ENV.render_str(template, ()), Err(e) if e.kind() == unknown)
+}
+
 /// Whether `text` needs rendering at all (most strings are plain text).
 pub fn is_template(text: &str) -> bool {
     text.contains("{{") || text.contains("{%") || text.contains("{#")
@@ -288,6 +424,21 @@ mod tests {
         let err = render("{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}", &ctx)
             .unwrap_err();
         assert!(err.message.contains("too much work"), "{err:?}");
+    }
+
+    #[test]
+    fn unknown_filters_tests_and_functions_are_told_apart() {
+        assert!(Callable::Filter.exists("upper") && Callable::Filter.exists("basename"));
+        assert!(!Callable::Filter.exists("upcase"));
+        assert!(Callable::Test.exists("defined") && !Callable::Test.exists("definied"));
+        assert!(Callable::Function.exists("range") && Callable::Function.exists("exists"));
+        assert!(!Callable::Function.exists("lenght"));
+        // Every suggestion is one that exists.
+        for kind in [Callable::Filter, Callable::Test, Callable::Function] {
+            assert!(kind.candidates().len() > 5, "{kind:?}");
+        }
+        assert_eq!(Callable::Filter.candidates().len(), FILTER_NAMES.len(), "a listed filter does not exist");
+        assert_eq!(Callable::Test.candidates().len(), TEST_NAMES.len(), "a listed test does not exist");
     }
 
     #[test]

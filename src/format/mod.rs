@@ -6,5 +6,6 @@ pub mod digest;
 pub mod file;
 pub mod mask;
 pub mod model;
+pub mod schema;
 pub mod source;
 pub mod yaml;

@@ -104,6 +104,17 @@ pub struct ParseError {
     pub col: usize,
 }
 
+impl ParseError {
+    /// What to do about it.
+    pub fn hint(&self) -> &'static str {
+        if self.message.starts_with("a tab character") {
+            "indent with spaces; YAML does not allow tabs for indentation"
+        } else {
+            "fix the YAML syntax at this point (indentation, quotes, a missing `:`)"
+        }
+    }
+}
+
 /// Parses one YAML document. An empty document is `Null`.
 pub fn parse(text: &str) -> Result<Node, ParseError> {
     let options = serde_saphyr::options! {
@@ -122,12 +133,33 @@ pub fn parse(text: &str) -> Result<Node, ParseError> {
     serde_saphyr::from_str_with_options::<Node>(text, options).map_err(|e| {
         let loc = e.location();
         let message = clean_parse_message(&e.without_snippet().to_string());
-        ParseError {
-            message,
-            line: loc.map_or(1, |l| l.line() as usize).max(1),
-            col: loc.map_or(1, |l| l.column() as usize).max(1),
+        let line = loc.map_or(1, |l| l.line() as usize).max(1);
+        let col = loc.map_or(1, |l| l.column() as usize).max(1);
+        // The scanner reports a tab where the value it was reading began (often the line
+        // before); the tab itself is what to fix.
+        if (message.contains("found a tab") || message.contains("tabs disallowed"))
+            && let Some((line, col)) = first_tab_from(text, line, col)
+        {
+            return ParseError { message: "a tab character, where YAML allows only spaces".into(), line, col };
         }
+        ParseError { message, line, col }
     })
+}
+
+/// The line and column (1-based) of the tab to blame for an error at (`line`, `col`): the first
+/// on that line, or else the first after it.
+fn first_tab_from(text: &str, line: usize, col: usize) -> Option<(usize, usize)> {
+    let line_start: usize = text.split_inclusive('\n').take(line - 1).map(str::len).sum();
+    let line_text = text.get(line_start..)?.split('\n').next().unwrap_or("");
+    let start = line_start + line_text.chars().take(col - 1).map(char::len_utf8).sum::<usize>();
+    let tab = match line_text.find('\t') {
+        Some(i) => line_start + i,
+        None => start + text.get(start..)?.find('\t')?,
+    };
+    let before = &text[..tab];
+    let tab_line = before.matches('\n').count() + 1;
+    let tab_col = before[before.rfind('\n').map_or(0, |i| i + 1)..].chars().count() + 1;
+    Some((tab_line, tab_col))
 }
 
 /// serde-saphyr appends " at line X column Y" and similar; the diagnostic shows the position itself.

@@ -1,9 +1,8 @@
 use crate::cli::exit::{CmdResult, ExitCode};
 
-/// The JSON Schema of the runbook format, generated from [`crate::format::model::RawRunbook`].
+/// The JSON Schema of the runbook format (see [`crate::format::schema`]).
 pub fn schema_json() -> String {
-    let schema = schemars::schema_for!(crate::format::model::RawRunbook);
-    let mut text = serde_json::to_string_pretty(&schema).expect("a schema serializes");
+    let mut text = serde_json::to_string_pretty(&crate::format::schema::json_schema()).expect("a schema serializes");
     text.push('\n');
     text
 }
