@@ -8,6 +8,7 @@ mod apex;
 mod architecture;
 mod board;
 mod change;
+mod editor;
 mod errors;
 mod faults;
 mod hostile;

@@ -56,6 +56,9 @@ pub enum Command {
     },
     /// Print the JSON Schema of the runbook format.
     Schema,
+    /// Run the language server (stdio): validate's diagnostics, hover, completion and go to
+    /// definition for runbooks, in any editor with an LSP client.
+    Lsp,
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -248,7 +251,7 @@ impl Cli {
                 inputs = Some(&mut a.inputs);
             }
             Command::ShowPlan { plan, .. } => singles.push(plan),
-            Command::Schema | Command::Completions { .. } | Command::Man => {}
+            Command::Schema | Command::Lsp | Command::Completions { .. } | Command::Man => {}
         }
         if let Some(inputs) = inputs {
             singles.extend(inputs.vars_files.iter_mut());

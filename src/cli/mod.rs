@@ -7,6 +7,7 @@ pub mod config;
 pub mod documents;
 pub mod exit;
 pub mod junit;
+mod lsp;
 pub mod page;
 pub mod reporter;
 pub mod session;
@@ -70,6 +71,10 @@ fn dispatch(config: &Config, command: Command) -> CmdResult {
         Command::Validate { files } => commands::validate::run(config, &files),
         Command::Show(args) => commands::show::run(config, &args),
         Command::Schema => commands::schema::run(),
+        Command::Lsp => match lsp::serve() {
+            Ok(()) => Ok(ExitCode::Success),
+            Err(e) => Err(crate::format::diagnostic::Diagnostic::error(e).into()),
+        },
         Command::ShowPlan { plan, format } => commands::show_plan::run(&plan, format),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();

@@ -12,6 +12,8 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+pub mod lsp;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::rc::Rc;
