@@ -91,10 +91,11 @@ fn plan_100_logs(bencher: divan::Bencher, templates: bool) {
 
 #[divan::bench(args = [false, true])]
 fn journal_append(bencher: divan::Bencher, sync: bool) {
-    use runbook::{Journal, Record};
+    use runbook::{Durability, Journal, Record};
     let dir = tempfile::tempdir().unwrap();
     let first = Record::StepInterrupted { step: "start".into(), time: "2026-01-01T00:00:00Z".into() };
-    let mut journal = Journal::create(dir.path(), "bench", "run", Masker::new(["s3cret"]), &first).unwrap();
+    let mut journal =
+        Journal::create(dir.path(), "bench", "run", Masker::new(["s3cret"]), &first, Durability::Full).unwrap();
     let record = Record::StepStarted { step: "import".into(), attempt: 1, time: "2026-01-01T00:00:00Z".into() };
     bencher.bench_local(|| journal.append(&record, sync).unwrap());
 }

@@ -22,5 +22,5 @@ pub use compile::{Loaded, load, load_text};
 pub use engine::plan::plan;
 pub use format::diagnostic::Diagnostic;
 pub use format::mask::Masker;
-pub use state::journal::{Journal, Record};
+pub use state::journal::{Durability, Journal, Record};
 pub use state::saved_plan::{PlannedStep, Verdict};

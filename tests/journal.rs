@@ -61,8 +61,13 @@ fn setup(dir: &Path) {
 }
 
 fn runbook(dir: &Path, args: &[&str], crash: Option<&str>) -> (i32, String) {
+    runbook_at(dir, args, crash, "full")
+}
+
+/// The engine at a durability level (`full` or `process`).
+fn runbook_at(dir: &Path, args: &[&str], crash: Option<&str>, level: &str) -> (i32, String) {
     let mut cmd = command(dir);
-    cmd.args(args).stdout(Stdio::null()).stderr(Stdio::piped());
+    cmd.args(args).env("RUNBOOK_DURABILITY", level).stdout(Stdio::null()).stderr(Stdio::piped());
     if let Some(c) = crash {
         cmd.env("RUNBOOK_TEST_CRASH", c);
     }
@@ -72,8 +77,8 @@ fn runbook(dir: &Path, args: &[&str], crash: Option<&str>) -> (i32, String) {
 
 /// Runs with a crash at `crash`, then resumes until done, deciding "may have run" as an
 /// operator would: by looking at what the command leaves behind. Returns how many runs it took.
-fn converge(dir: &Path, crash: &str) -> usize {
-    let (mut code, mut err) = runbook(dir, &["run", "rb.yaml"], Some(crash));
+fn converge(dir: &Path, crash: &str, level: &str) -> usize {
+    let (mut code, mut err) = runbook_at(dir, &["run", "rb.yaml"], Some(crash), level);
     let mut runs = 1;
     while code != 0 {
         assert!(runs < 10, "{crash}: no convergence; last stderr:\n{err}");
@@ -96,7 +101,7 @@ fn converge(dir: &Path, crash: &str) -> usize {
             args.push(step.into());
         }
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-        (code, err) = runbook(dir, &argv, None);
+        (code, err) = runbook_at(dir, &argv, None, level);
         runs += 1;
         // Every journal still reads: `status` lists them without a warning.
         let status = crate::support::output(command(dir).args(["status", "--format", "json"]));
@@ -112,6 +117,17 @@ fn final_tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
 
 #[test]
 fn killed_at_every_point_the_run_converges() {
+    converges_at("full");
+}
+
+/// Unsynced, records are still written before the step they announce: a killed engine resumes
+/// exactly as at `full`.
+#[test]
+fn killed_at_every_point_an_unsynced_run_converges() {
+    converges_at("process");
+}
+
+fn converges_at(level: &str) {
     let reference = tempfile::tempdir().unwrap();
     setup(reference.path());
     assert_eq!(runbook(reference.path(), &["run", "rb.yaml"], None).0, 0);
@@ -124,14 +140,14 @@ fn killed_at_every_point_the_run_converges() {
             let dir = tempfile::tempdir().unwrap();
             setup(dir.path());
             let crash = format!("{point}:{n}");
-            let runs = converge(dir.path(), &crash);
+            let runs = converge(dir.path(), &crash, level);
             let got = final_tree(dir.path());
             if got != expected {
                 let digest = |t: &std::collections::BTreeMap<String, Vec<u8>>| -> Vec<(String, String)> {
                     t.iter().map(|(p, b)| (p.clone(), crate::support::sha256_hex(b)[..12].to_string())).collect()
                 };
                 panic!(
-                    "{crash}: the final files differ\nexpected {:?}\ngot      {:?}",
+                    "{level} {crash}: the final files differ\nexpected {:?}\ngot      {:?}",
                     digest(&expected),
                     digest(&got)
                 );
@@ -140,6 +156,7 @@ fn killed_at_every_point_the_run_converges() {
             for journal in std::fs::read_dir(dir.path().join(".runbook/runs/crashy")).unwrap() {
                 let text = std::fs::read_to_string(journal.unwrap().path()).unwrap();
                 assert!(!text.contains("Sup3r-Secret!"), "{crash}: the secret reached the journal");
+                assert!(text.contains(&format!("\"durability\":\"{level}\"")), "{crash}: the level is recorded");
             }
             if runs == 1 {
                 break; // the hook never fired: past the last point
@@ -205,4 +222,42 @@ fn the_journal_records_what_the_schema_describes() {
     }
     assert!(text.contains("\"secret_inputs\":[\"secret\"]"));
     assert!(text.contains("tool ok ****"));
+}
+
+/// At `process` durability an OS crash may lose the journal's last records: after the machine
+/// restarted, a command that is not safe to run twice and comes after the last recorded step may
+/// have run, so resume asks for the operator's word. Without a restart, resume is as usual.
+#[test]
+fn an_unsynced_run_after_a_restart_does_not_run_a_command_twice_unasked() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path());
+    let boot = |id: &str, args: &[&str], crash: Option<&str>| {
+        let mut cmd = command(dir.path());
+        cmd.args(args).env("RUNBOOK_DURABILITY", "process").env("RUNBOOK_TEST_BOOT_ID", id);
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+        if let Some(c) = crash {
+            cmd.env("RUNBOOK_TEST_CRASH", c);
+        }
+        let out = crate::support::output(&mut cmd);
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    // Killed after the first steps are written (not synced), in the first boot.
+    let (code, _) = boot("boot-1", &["run", "rb.yaml"], Some("after-sync:3"));
+    assert_eq!(code, KILLED);
+    let status = crate::support::output(command(dir.path()).args(["status"]));
+    assert!(String::from_utf8_lossy(&status.stdout).contains("durability process"));
+    // The machine restarted: `charge` and `again`, later and not idempotent, may have run.
+    let (code, err) = boot("boot-2", &["resume", "rb.yaml"], None);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("was not synced (--durability process) and the machine has restarted since its last record"),
+        "{err}"
+    );
+    assert!(err.contains("so these commands may have run: charge, again"), "{err}");
+    assert!(err.contains("--force"), "{err}");
+    assert!(!dir.path().join("out/ledger").exists(), "nothing ran");
+    // The same boot: the records are all there, and resume goes on.
+    let (code, err) = boot("boot-1", &["resume", "rb.yaml"], None);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(std::fs::read_to_string(dir.path().join("out/ledger")).unwrap(), "charged\n");
 }

@@ -186,8 +186,29 @@ pub struct RunFlags {
     /// Progress as text on stderr, or one JSON event per line on stdout.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+    /// `full`: every journal record and copy is synced to the disk before the step counts (a
+    /// power cut loses nothing reported). `process`: written in the same order, not synced (a
+    /// killed engine resumes exactly; an OS crash may lose the last records).
+    #[arg(long, value_enum, env = "RUNBOOK_DURABILITY", default_value_t, value_name = "LEVEL")]
+    pub durability: DurabilityArg,
     #[command(flatten)]
     pub state: StateFlags,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum DurabilityArg {
+    #[default]
+    Full,
+    Process,
+}
+
+impl From<DurabilityArg> for crate::state::journal::Durability {
+    fn from(d: DurabilityArg) -> Self {
+        match d {
+            DurabilityArg::Full => Self::Full,
+            DurabilityArg::Process => Self::Process,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -237,6 +237,7 @@ pub fn run_page(run: &RunSummary) -> Page {
         ("Runbook".into(), Cell::code(&run.runbook)),
         ("File".into(), Cell::code(&run.runbook_path)),
         ("Outcome".into(), Cell::text(&outcome)),
+        ("Durability".into(), Cell::text(run.durability.as_str())),
     ];
     for s in &run.sessions {
         let label = if s.resumed { "Resumed" } else { "Started" };

@@ -83,7 +83,12 @@ pub fn execute(
         (false, true) => Confirm::Ask,
         (false, false) => Confirm::Impossible,
     };
-    let run_config = RunConfig { state_dir: flags.state.state_dir.clone(), confirm, step_confirm: flags.step };
+    let run_config = RunConfig {
+        state_dir: flags.state.state_dir.clone(),
+        durability: flags.durability.into(),
+        confirm,
+        step_confirm: flags.step,
+    };
     let reporter = Reporter::new(&config.ui, flags.format, masker.clone(), runbook.count_steps(), path);
     let finished = runner::execute(runbook, path, inputs, masker, &run_config, start, &reporter)?;
     write_report(flags.report.as_deref(), runbook, junit::run_cases(&finished), masker)?;
@@ -98,5 +103,7 @@ pub fn write_report(path: Option<&Path>, runbook: &Runbook, cases: Vec<Case>, ma
 
 /// Writes a file the command produces (a plan, a report) in one step: never a partial file.
 pub fn save(path: &Path, text: &str, what: &str) -> Result<(), Failure> {
-    RealFs.write(path, text.as_bytes()).map_err(|e| Diagnostic::error(format!("cannot save {what}: {e}")).into())
+    RealFs::default()
+        .write(path, text.as_bytes())
+        .map_err(|e| Diagnostic::error(format!("cannot save {what}: {e}")).into())
 }

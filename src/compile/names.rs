@@ -212,11 +212,14 @@ impl FileLoader<'_, '_> {
 /// code is read (inside `{{ }}` and `{% %}`, or all of an expression), with string literals
 /// blanked out; methods (`x.items()`) and macros the template defines are not names to check.
 fn callables(text: &str, expression: bool) -> Vec<(Callable, &str, usize)> {
-    static FILTER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\|\s*([A-Za-z_][A-Za-z0-9_]*)").expect("valid"));
+    static FILTER: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?-u)\|\s*([A-Za-z_][A-Za-z0-9_]*)").expect("valid"));
     static TEST: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"\bis\s+(?:not\s+)?([A-Za-z_][A-Za-z0-9_]*)").expect("valid"));
-    static CALL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b([A-Za-z_][A-Za-z0-9_]*)\s*\(").expect("valid"));
-    static MACRO: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\bmacro\s+([A-Za-z_][A-Za-z0-9_]*)").expect("valid"));
+        LazyLock::new(|| Regex::new(r"(?-u)\bis\s+(?:not\s+)?([A-Za-z_][A-Za-z0-9_]*)").expect("valid"));
+    static CALL: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?-u)\b([A-Za-z_][A-Za-z0-9_]*)\s*\(").expect("valid"));
+    static MACRO: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?-u)\bmacro\s+([A-Za-z_][A-Za-z0-9_]*)").expect("valid"));
     const KEYWORDS: &[&str] =
         &["and", "or", "not", "in", "is", "if", "else", "elif", "for", "recursive", "macro", "call"];
     let code = code_only(text, expression);

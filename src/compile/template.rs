@@ -220,29 +220,63 @@ fn convert(e: &minijinja::Error) -> TemplateError {
     TemplateError { message, range: e.range(), undefined: e.kind() == ErrorKind::UndefinedError }
 }
 
-/// One runbook's templates, compiled, by name.
+/// How many compiled templates (or expressions) are kept at once. minijinja reserves about 12 KiB
+/// for each compiled template, so keeping every one of a 10,000-step runbook would hold over
+/// 100 MiB; a template renders once a step (again on a retry), and the last ones rendered are
+/// the ones rendered again.
+const KEEP: usize = 256;
+
+/// One runbook's templates by name: checked when the runbook loads, compiled when first rendered
+/// and kept compiled (the most recently used [`KEEP`]), so a retry or a loop does not parse again.
 #[derive(Debug, Default)]
 pub struct Templates {
-    env: Option<Environment<'static>>,
-    count: usize,
+    sources: Vec<Arc<str>>,
+    compiled: std::sync::Mutex<Option<Cache>>,
+}
+
+/// The compiled templates and their order of use, oldest first.
+#[derive(Debug)]
+struct Cache {
+    env: Environment<'static>,
+    used: std::collections::VecDeque<usize>,
 }
 
 impl Templates {
-    /// Compiles a template (checking its syntax) and returns its name and the dotted names it
-    /// reads (`steps.x.stdout`, `install_dir`).
+    /// Checks a template's syntax and returns its name and the dotted names it reads
+    /// (`steps.x.stdout`, `install_dir`).
     pub fn add(&mut self, text: &str) -> Result<(Arc<str>, BTreeSet<String>), TemplateError> {
-        let name: Arc<str> = Arc::from(format!("t{}", self.count).as_str());
-        let env = self.env.get_or_insert_with(|| ENV.clone());
-        env.add_template_owned(name.to_string(), text.to_owned()).map_err(|e| convert(&e))?;
-        self.count += 1;
-        let template = env.get_template(&name).map_err(|e| convert(&e))?;
-        Ok((name, template.undeclared_variables(true).into_iter().collect()))
+        let names = {
+            let template = ENV.template_from_str(text).map_err(|e| convert(&e))?;
+            template.undeclared_variables(true).into_iter().collect()
+        };
+        let name: Arc<str> = Arc::from(format!("t{}", self.sources.len()).as_str());
+        self.sources.push(Arc::from(text));
+        Ok((name, names))
     }
 
     /// Renders the template of that name.
     pub fn render(&self, name: &str, ctx: &Value) -> Result<String, TemplateError> {
-        let env = self.env.as_ref().unwrap_or(&ENV);
-        let out = env.get_template(name).and_then(|t| t.render(ctx)).map_err(|e| convert(&e))?;
+        let index: usize = name[1..].parse().expect("a name `add` gave");
+        let mut guard = self.compiled.lock().unwrap_or_else(|e| e.into_inner());
+        let cache = guard.get_or_insert_with(|| Cache { env: ENV.clone(), used: Default::default() });
+        match cache.used.iter().position(|&i| i == index) {
+            Some(at) => {
+                cache.used.remove(at);
+            }
+            None => {
+                cache
+                    .env
+                    .add_template_owned(name.to_owned(), self.sources[index].to_string())
+                    .map_err(|e| convert(&e))?;
+                if cache.used.len() >= KEEP
+                    && let Some(oldest) = cache.used.pop_front()
+                {
+                    cache.env.remove_template(&format!("t{oldest}"));
+                }
+            }
+        }
+        cache.used.push_back(index);
+        let out = cache.env.get_template(name).and_then(|t| t.render(ctx)).map_err(|e| convert(&e))?;
         if out.len() > MAX_RENDERED {
             return Err(TemplateError {
                 message: format!("the rendered text is larger than {} MiB", MAX_RENDERED >> 20),
@@ -254,21 +288,55 @@ impl Templates {
     }
 }
 
-/// An expression (`when`, `assert.that`), compiled once.
+/// An expression (`when`, `assert.that`): checked when the runbook loads, compiled when first
+/// evaluated and kept compiled (the most recently used [`KEEP`] of the process).
 #[derive(Debug, Clone)]
-pub struct Compiled(Arc<Expression<'static, 'static>>);
+pub struct Compiled(Arc<str>);
+
+type Expr = Arc<Expression<'static, 'static>>;
+
+/// Compiled expressions by text, and their order of use (oldest first).
+#[derive(Default)]
+struct Expressions {
+    known: std::collections::HashMap<Arc<str>, Expr>,
+    used: std::collections::VecDeque<Arc<str>>,
+}
+
+static EXPRESSIONS: LazyLock<std::sync::Mutex<Expressions>> = LazyLock::new(Default::default);
 
 impl Compiled {
-    /// Compiles an expression (checking its syntax); returns it with the dotted names it reads.
+    /// Checks an expression's syntax; returns it with the dotted names it reads.
     pub fn new(expr: &str) -> Result<(Compiled, BTreeSet<String>), TemplateError> {
-        let compiled = ENV.compile_expression_owned(expr.to_owned()).map_err(|e| convert(&e))?;
+        let compiled = ENV.compile_expression(expr).map_err(|e| convert(&e))?;
         let names = compiled.undeclared_variables(true).into_iter().collect();
-        Ok((Compiled(Arc::new(compiled)), names))
+        Ok((Compiled(Arc::from(expr)), names))
+    }
+
+    fn compiled(&self) -> Result<Expr, TemplateError> {
+        let mut guard = EXPRESSIONS.lock().unwrap_or_else(|e| e.into_inner());
+        let Expressions { known, used } = &mut *guard;
+        if let Some(e) = known.get(&self.0) {
+            let e = e.clone();
+            if let Some(at) = used.iter().position(|t| *t == self.0) {
+                used.remove(at);
+            }
+            used.push_back(self.0.clone());
+            return Ok(e);
+        }
+        let e: Expr = Arc::new(ENV.compile_expression_owned(self.0.to_string()).map_err(|e| convert(&e))?);
+        if used.len() >= KEEP
+            && let Some(oldest) = used.pop_front()
+        {
+            known.remove(&oldest);
+        }
+        known.insert(self.0.clone(), e.clone());
+        used.push_back(self.0.clone());
+        Ok(e)
     }
 
     /// Evaluates it; an undefined result is an error, never false.
     pub fn eval(&self, ctx: &Value) -> Result<Value, TemplateError> {
-        let value = self.0.eval(ctx.clone()).map_err(|e| convert(&e))?;
+        let value = self.compiled()?.eval(ctx.clone()).map_err(|e| convert(&e))?;
         if value.is_undefined() {
             return Err(TemplateError { message: "the expression is undefined".into(), range: None, undefined: true });
         }

@@ -21,7 +21,9 @@ use crate::format::model::Stream;
 use crate::os::process::{Captured, Spec};
 use crate::os::signals::interrupted;
 use crate::state::drift::StepText;
-use crate::state::journal::{self, Journal, JournalError, Record, RunOutcome, RunSummary, StepState};
+use crate::state::journal::{
+    self, Beginning, Durability, Journal, JournalError, Record, RunOutcome, RunSummary, StepState,
+};
 use crate::state::outcome::{Outcome, StepData};
 use crate::state::saved_plan::PlannedStep;
 
@@ -41,6 +43,8 @@ pub enum Confirm {
 
 pub struct RunConfig {
     pub state_dir: PathBuf,
+    /// Whether records and copies are synced before a step counts (`--durability`).
+    pub durability: Durability,
     pub confirm: Confirm,
     /// Ask before each step (`--step`).
     pub step_confirm: bool,
@@ -148,8 +152,11 @@ fn scope_for(
     masker: &Masker,
     cwd: PathBuf,
     run_id: &str,
+    journal: &Journal,
+    durability: Durability,
 ) -> Result<Arc<Scope>, RunError> {
-    let shared = Shared::new(Arc::new(RealFs), cwd, run_id, false, masker.clone());
+    let disk = RealFs::for_run(durability.syncs(), crate::os::path::parent_dir(&journal.path));
+    let shared = Shared::new(Arc::new(disk), cwd, run_id, false, masker.clone());
     render::new_scope(runbook, inputs, shared).map_err(|e| RunError::Vars(masker.mask(&e.message)))
 }
 
@@ -175,8 +182,10 @@ pub fn execute(
                 .map_err(|e| RunError::Vars(masker.mask(&e.message)))?;
             let rendered: Vec<StepText> = rendering.iter().map(PlannedStep::text).collect();
             all = rendered.iter().map(|s| (s.id.clone(), s.title.clone())).collect();
-            let first = Record::run_started(runbook, path, inputs, &run_id, &cwd, plan, rendered);
-            let journal = Journal::create(&config.state_dir, &runbook.name, &run_id, masker.clone(), &first)?;
+            let beginning = Beginning { run_id: &run_id, cwd: &cwd, plan, rendered, durability: config.durability };
+            let first = Record::run_started(runbook, path, inputs, beginning);
+            let journal =
+                Journal::create(&config.state_dir, &runbook.name, &run_id, masker.clone(), &first, config.durability)?;
             (journal, run_id, None, cwd)
         }
         Start::Resume { summary, forced, redo, mark_done } => {
@@ -185,8 +194,8 @@ pub fn execute(
             } else {
                 summary.rendered.iter().map(|s| (s.id.clone(), s.title.clone())).collect()
             };
-            let mut journal = Journal::open(&summary.path, masker.clone())?;
-            journal.append(&Record::run_resumed(forced), false)?;
+            let mut journal = Journal::open(&summary.path, masker.clone(), config.durability)?;
+            journal.append(&Record::run_resumed(forced, config.durability), false)?;
             let mut states = summary.step_states.clone();
             for (step, decision) in [(redo, "redo"), (mark_done, "mark_done")] {
                 let Some(step) = step else { continue };
@@ -211,7 +220,7 @@ pub fn execute(
             (journal, summary.run_id.clone(), Some(states), cwd)
         }
     };
-    let scope = scope_for(runbook, inputs, masker, cwd, &run_id)?;
+    let scope = scope_for(runbook, inputs, masker, cwd, &run_id, &journal, config.durability)?;
     events.run_started(&runbook.name, &run_id, &journal.path, resume.is_some());
     let mut runner = Runner {
         journal,

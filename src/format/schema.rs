@@ -101,7 +101,9 @@ fn markdown_descriptions(value: &mut Value) {
     match value {
         Value::Object(map) => {
             if let Some(Value::String(d)) = map.get("description") {
-                let d = d.clone();
+                // Doc comments wrap lines; a description is one paragraph.
+                let d = d.split("\n\n").map(|p| p.replace('\n', " ")).collect::<Vec<_>>().join("\n\n");
+                map.insert("description".into(), Value::String(d.clone()));
                 map.insert("markdownDescription".into(), Value::String(d));
             }
             for (k, v) in map.iter_mut() {
@@ -151,7 +153,7 @@ mod tests {
         assert!(undescribed.is_empty(), "fields without a description: {undescribed:?}");
         for action in ACTION_KEYS {
             let d = schema["$defs"]["RawStep"]["properties"][action]["description"].as_str().unwrap();
-            assert!(d.replace('\n', " ").contains("Example: `"), "{action}: {d}");
+            assert!(d.contains("Example: `") && !d.contains('\n'), "{action}: {d}");
         }
     }
 }

@@ -11,12 +11,41 @@ use std::time::{Duration, Instant};
 const SHARING_RETRY: Duration = Duration::from_secs(2);
 
 /// Moves the file `from` over `to` in one step: `to` names either its old content or the new
-/// one, never neither, and the move is on disk when this returns (Unix: `rename(2)` then a
-/// sync of the folder; Windows: `MoveFileExW` with `REPLACE_EXISTING | WRITE_THROUGH`).
-pub fn replace_file(from: &Path, to: &Path) -> io::Result<()> {
-    retry_while_shared(&[from, to], || imp::replace_file(from, to))?;
-    sync_dir(super::path::parent_dir(to));
+/// one, never neither; when `durable`, the move is on disk when this returns (Unix: `rename(2)`
+/// then a sync of the folder; Windows: `MoveFileExW` with `REPLACE_EXISTING | WRITE_THROUGH`).
+pub fn replace_file(from: &Path, to: &Path, durable: bool) -> io::Result<()> {
+    retry_while_shared(&[from, to], || imp::replace_file(from, to, durable))?;
+    if durable {
+        sync_dir(super::path::parent_dir(to));
+    }
     Ok(())
+}
+
+/// Moves `from` over `to` in one step, leaving the folder's sync to a later sync of a file on
+/// the same file system that orders metadata (see [`Ordering`]).
+pub fn replace_file_unsynced(from: &Path, to: &Path) -> io::Result<()> {
+    retry_while_shared(&[from, to], || imp::replace_file(from, to, true))
+}
+
+/// Whether syncing one file makes earlier changes to folders of the same file system durable
+/// too: so on Linux for ext4 and XFS, whose journals commit metadata in order (an `fdatasync`
+/// of the run's journal, after a rename, commits the rename). Elsewhere folders are synced.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ordering {
+    /// The device of the file whose sync follows, when its file system orders metadata.
+    device: Option<u64>,
+}
+
+impl Ordering {
+    /// For the file system of `path` (the folder of the file that will be synced after).
+    pub fn of(path: &Path) -> Ordering {
+        Ordering { device: imp::ordered_device(path) }
+    }
+
+    /// Whether a rename in `dir` is made durable by the later sync.
+    pub fn covers(&self, dir: &Path) -> bool {
+        self.device.is_some() && imp::device(dir) == self.device
+    }
 }
 
 /// Makes a folder's entries (a rename, a new file) durable. On Windows the rename itself is
@@ -102,12 +131,39 @@ mod imp {
     use std::io;
     use std::path::Path;
 
-    pub fn replace_file(from: &Path, to: &Path) -> io::Result<()> {
+    pub fn replace_file(from: &Path, to: &Path, _durable: bool) -> io::Result<()> {
         std::fs::rename(from, to)
     }
 
     pub fn is_sharing_violation(_: &io::Error) -> bool {
         false
+    }
+
+    pub fn device(path: &Path) -> Option<u64> {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).ok().map(|m| m.dev())
+    }
+
+    /// The device of `path` when its file system commits metadata in order (ext4, XFS).
+    #[cfg(target_os = "linux")]
+    pub fn ordered_device(path: &Path) -> Option<u64> {
+        use std::os::unix::ffi::OsStrExt;
+        const EXT4: i64 = 0xEF53;
+        const XFS: i64 = 0x5846_5342;
+        let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+        // SAFETY: a NUL-terminated path and a zeroed statfs the call fills in.
+        let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
+            return None;
+        }
+        #[allow(clippy::unnecessary_cast)]
+        let kind = st.f_type as i64;
+        if kind == EXT4 || kind == XFS { device(path) } else { None }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn ordered_device(_: &Path) -> Option<u64> {
+        None
     }
 
     pub fn holders(_: &Path) -> Vec<String> {
@@ -142,10 +198,12 @@ mod imp {
         std::ffi::OsStr::new(&text).encode_wide().chain(std::iter::once(0)).collect()
     }
 
-    pub fn replace_file(from: &Path, to: &Path) -> io::Result<()> {
+    pub fn replace_file(from: &Path, to: &Path, durable: bool) -> io::Result<()> {
         let (from, to) = (wide(from), wide(to));
+        let flags =
+            if durable { MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH } else { MOVEFILE_REPLACE_EXISTING };
         // SAFETY: both are NUL-terminated wide strings that live across the call.
-        let ok = unsafe { MoveFileExW(from.as_ptr(), to.as_ptr(), MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH) };
+        let ok = unsafe { MoveFileExW(from.as_ptr(), to.as_ptr(), flags) };
         if ok == 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
     }
 
@@ -157,6 +215,15 @@ mod imp {
     }
 
     /// The programs holding a file open, by the Restart Manager (empty when it cannot tell).
+    /// A rename is written through (`MOVEFILE_WRITE_THROUGH`): there is no folder to sync.
+    pub fn device(_: &Path) -> Option<u64> {
+        None
+    }
+
+    pub fn ordered_device(_: &Path) -> Option<u64> {
+        None
+    }
+
     pub fn holders(path: &Path) -> Vec<String> {
         let mut session = 0u32;
         let mut key = [0u16; CCH_RM_SESSION_KEY as usize + 1];

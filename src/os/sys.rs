@@ -107,6 +107,41 @@ pub fn process_start(pid: u32) -> Option<u64> {
     }
 }
 
+/// What tells this boot of the machine from the next: the kernel's boot id on Linux, the time the
+/// system started (to the second) elsewhere. A journal that was not synced may have lost its tail
+/// when the boot it was written in has ended. `RUNBOOK_TEST_BOOT_ID` stands in for it in tests.
+pub fn boot_id() -> Option<String> {
+    if let Ok(id) = std::env::var("RUNBOOK_TEST_BOOT_ID") {
+        return Some(id);
+    }
+    #[cfg(target_os = "linux")]
+    {
+        std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok().map(|s| s.trim().to_owned())
+    }
+    #[cfg(windows)]
+    {
+        // SAFETY: no arguments; returns milliseconds since the system started.
+        let up = unsafe { windows_sys::Win32::System::SystemInformation::GetTickCount64() };
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?;
+        Some(format!("started {}", now.as_secs().saturating_sub(up / 1000)))
+    }
+    #[cfg(not(any(target_os = "linux", windows)))]
+    {
+        None
+    }
+}
+
+/// Whether two boot ids name the same boot (a start time may be a second off, read twice).
+pub fn same_boot(a: &str, b: &str) -> bool {
+    match (a.strip_prefix("started "), b.strip_prefix("started ")) {
+        (Some(x), Some(y)) => match (x.parse::<u64>(), y.parse::<u64>()) {
+            (Ok(x), Ok(y)) => x.abs_diff(y) <= 2,
+            _ => a == b,
+        },
+        _ => a == b,
+    }
+}
+
 /// Ends this process at once, as a crash would (the crash-test hook): SIGKILL on Unix,
 /// `TerminateProcess` on Windows. No destructor, buffer flush or handler runs.
 pub fn kill_self() -> ! {

@@ -28,6 +28,32 @@ pub enum JournalError {
     Garbled { path: PathBuf, line: usize, reason: String },
 }
 
+/// How far a run's records and copies are pushed before they count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    /// Synced to the disk before the step they announce takes effect: a power cut loses nothing
+    /// that was reported.
+    #[default]
+    Full,
+    /// Written to the system in the same order, not synced: a killed engine resumes exactly; an
+    /// OS crash may lose the tail.
+    Process,
+}
+
+impl Durability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Durability::Full => "full",
+            Durability::Process => "process",
+        }
+    }
+
+    pub fn syncs(self) -> bool {
+        self == Durability::Full
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunOutcome {
@@ -73,6 +99,11 @@ pub enum Record {
         /// Every step as it rendered when the run began (secrets masked).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         rendered: Vec<StepText>,
+        #[serde(default)]
+        durability: Durability,
+        /// The machine's boot this was written in.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        boot: Option<String>,
     },
     RunResumed {
         host: String,
@@ -80,6 +111,10 @@ pub enum Record {
         pid: u32,
         time: String,
         forced: bool,
+        #[serde(default)]
+        durability: Durability,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        boot: Option<String>,
     },
     OperatorDecision {
         step: String,
@@ -126,17 +161,21 @@ pub enum Record {
     },
 }
 
+/// How a run begins, besides its runbook and inputs.
+pub struct Beginning<'a> {
+    pub run_id: &'a str,
+    pub cwd: &'a Path,
+    /// The reviewed plan it runs (`run --plan`).
+    pub plan: Option<FileDigest>,
+    /// Every step as it renders now.
+    pub rendered: Vec<StepText>,
+    pub durability: Durability,
+}
+
 impl Record {
     /// The first record of a run: what it runs, with which inputs (secrets by name only), where.
-    pub fn run_started(
-        runbook: &Runbook,
-        path: &Path,
-        inputs: &Inputs,
-        run_id: &str,
-        cwd: &Path,
-        plan: Option<FileDigest>,
-        rendered: Vec<StepText>,
-    ) -> Record {
+    pub fn run_started(runbook: &Runbook, path: &Path, inputs: &Inputs, start: Beginning) -> Record {
+        let Beginning { run_id, cwd, plan, rendered, durability } = start;
         Record::RunStarted {
             run_id: run_id.to_owned(),
             runbook: runbook.name.clone(),
@@ -153,11 +192,21 @@ impl Record {
             time: now(),
             plan,
             rendered,
+            durability,
+            boot: crate::os::sys::boot_id(),
         }
     }
 
-    pub fn run_resumed(forced: bool) -> Record {
-        Record::RunResumed { host: host(), user: user(), pid: std::process::id(), time: now(), forced }
+    pub fn run_resumed(forced: bool, durability: Durability) -> Record {
+        Record::RunResumed {
+            host: host(),
+            user: user(),
+            pid: std::process::id(),
+            time: now(),
+            forced,
+            durability,
+            boot: crate::os::sys::boot_id(),
+        }
     }
 
     pub fn operator_decision(step: &str, decision: &str) -> Record {
@@ -198,6 +247,7 @@ pub struct Journal {
     /// Records written to the file but not yet synced.
     unsynced: bool,
     masker: Masker,
+    durability: Durability,
 }
 
 impl Journal {
@@ -209,6 +259,7 @@ impl Journal {
         run_id: &str,
         masker: Masker,
         first: &Record,
+        durability: Durability,
     ) -> Result<Journal, JournalError> {
         let dir = runs_dir(state, runbook);
         fs::create_dir_all(&dir).map_err(|e| JournalError::StateDir {
@@ -224,13 +275,15 @@ impl Journal {
             pending: Vec::new(),
             unsynced: false,
             masker,
+            durability,
         };
         journal.append(first, false)?;
+        let synced = durability.syncs();
         let result = journal
             .file
             .write_all(&journal.pending)
-            .and_then(|()| journal.file.sync_data())
-            .and_then(|()| crate::os::fs::replace_file(&temp, &path));
+            .and_then(|()| if synced { journal.file.sync_data() } else { Ok(()) })
+            .and_then(|()| crate::os::fs::replace_file(&temp, &path, synced));
         if let Err(e) = result {
             let _ = fs::remove_file(&temp);
             return Err(werr(e));
@@ -239,7 +292,7 @@ impl Journal {
         Ok(journal)
     }
 
-    pub fn open(path: &Path, masker: Masker) -> Result<Journal, JournalError> {
+    pub fn open(path: &Path, masker: Masker, durability: Durability) -> Result<Journal, JournalError> {
         let mut file = OpenOptions::new()
             .append(true)
             .open(path)
@@ -249,7 +302,7 @@ impl Journal {
         if !text.is_empty() && !text.ends_with(b"\n") {
             let _ = file.write_all(b"\n");
         }
-        Ok(Journal { file, path: path.to_path_buf(), pending: Vec::new(), unsynced: false, masker })
+        Ok(Journal { file, path: path.to_path_buf(), pending: Vec::new(), unsynced: false, masker, durability })
     }
 
     /// Adds a record; with `sync` it and everything before it are written and on disk on return.
@@ -274,6 +327,7 @@ impl Journal {
         Ok(())
     }
 
+    /// Writes what is pending to the file and, at `full` durability, waits for the disk.
     pub fn sync(&mut self) -> Result<(), JournalError> {
         if self.pending.is_empty() && !self.unsynced {
             return Ok(());
@@ -284,7 +338,9 @@ impl Journal {
         };
         crate::os::hooks::point("before-sync");
         self.file.write_all(&self.pending).map_err(|e| err(e, &self.path))?;
-        self.file.sync_data().map_err(|e| err(e, &self.path))?;
+        if self.durability.syncs() {
+            self.file.sync_data().map_err(|e| err(e, &self.path))?;
+        }
         self.pending.clear();
         self.unsynced = false;
         crate::os::hooks::point("after-sync");
@@ -348,6 +404,9 @@ pub struct RunSummary {
     pub plan: Option<FileDigest>,
     /// Every step as it rendered when the run began (empty in journals of older versions).
     pub rendered: Vec<StepText>,
+    /// The durability of the latest sitting, and the machine's boot it ran in.
+    pub durability: Durability,
+    pub boot: Option<String>,
     pub outcome: Option<RunOutcome>,
     pub finished: Option<String>,
     /// Per journal step id, its last state.
@@ -403,6 +462,17 @@ impl CommandProcess {
 }
 
 impl RunSummary {
+    /// Whether the journal's last records may have been lost: it was not synced (`process`
+    /// durability) and the machine has restarted since it was written.
+    pub fn tail_may_be_lost(&self) -> bool {
+        self.durability == Durability::Process
+            && match (&self.boot, crate::os::sys::boot_id()) {
+                (Some(then), Some(now)) => !crate::os::sys::same_boot(then, &now),
+                // Unknown on this system: assume the worst.
+                _ => true,
+            }
+    }
+
     pub fn unfinished(&self) -> bool {
         !matches!(self.outcome, Some(RunOutcome::Succeeded | RunOutcome::Abandoned))
     }
@@ -438,6 +508,8 @@ pub fn summarize(path: &Path) -> Result<RunSummary, JournalError> {
         tool_version,
         plan,
         rendered,
+        durability,
+        boot,
         ..
     }) = records.next()
     else {
@@ -458,6 +530,8 @@ pub fn summarize(path: &Path) -> Result<RunSummary, JournalError> {
         tool_version,
         plan,
         rendered,
+        durability,
+        boot,
         outcome: None,
         finished: None,
         step_states: IndexMap::new(),
@@ -475,8 +549,10 @@ impl RunSummary {
         let states = &mut self.step_states;
         match record {
             Record::RunStarted { .. } => {}
-            Record::RunResumed { host, user, time, .. } => {
+            Record::RunResumed { host, user, time, durability, boot, .. } => {
                 self.sessions.push(Session { resumed: true, host, user, time });
+                self.durability = durability;
+                self.boot = boot;
                 self.outcome = None;
                 self.finished = None;
             }
@@ -569,13 +645,15 @@ mod tests {
             time: now(),
             plan: None,
             rendered: vec![],
+            durability: Durability::Full,
+            boot: None,
         }
     }
 
     #[test]
     fn torn_last_line_is_ignored_and_garbled_middle_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let mut j = Journal::create(dir.path(), "rb", "r1", Masker::default(), &started()).unwrap();
+        let mut j = Journal::create(dir.path(), "rb", "r1", Masker::default(), &started(), Durability::Full).unwrap();
         j.append(&Record::StepStarted { step: "a".into(), attempt: 1, time: now() }, true).unwrap();
         let path = j.path.clone();
         drop(j);
@@ -594,7 +672,8 @@ mod tests {
     #[test]
     fn secrets_are_masked_in_records() {
         let dir = tempfile::tempdir().unwrap();
-        let mut j = Journal::create(dir.path(), "rb", "r2", Masker::new(["hunter2"]), &started()).unwrap();
+        let mut j =
+            Journal::create(dir.path(), "rb", "r2", Masker::new(["hunter2"]), &started(), Durability::Process).unwrap();
         j.append(&Record::StepInterrupted { step: "x hunter2".into(), time: now() }, true).unwrap();
         let text = fs::read_to_string(&j.path).unwrap();
         assert!(!text.contains("hunter2") && text.contains("x ****"), "{text}");

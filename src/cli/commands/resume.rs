@@ -29,6 +29,7 @@ pub fn run(config: &Config, args: &ResumeArgs) -> CmdResult {
         ))]);
     }
     check_unchanged(config, args, &file, &runbook, &summary)?;
+    check_lost_tail(config, args, &file, &summary)?;
     check_stopping_point(args, &file, &summary)?;
     // Inputs: the run's recorded values, then what is given now; secrets are asked again.
     let mut input_args = config.input_args(&args.inputs);
@@ -150,6 +151,33 @@ fn rendering_changes(
     } else {
         drift::render(&differences, "then")
     })
+}
+
+/// A run that did not sync its journal (`--durability process`) may have lost its last records
+/// when the machine went down: a command after the last one recorded may have run without a
+/// trace. Those that are not safe to run twice need the operator's word (`--force`).
+fn check_lost_tail(config: &Config, args: &ResumeArgs, file: &Path, summary: &RunSummary) -> Result<(), Failure> {
+    if !summary.unfinished() || !summary.tail_may_be_lost() {
+        return Ok(());
+    }
+    let last_done = summary.steps.iter().rposition(|s| {
+        matches!(summary.step_states.get(&s.id), Some(StepState::Finished { .. } | StepState::MarkedDone))
+    });
+    let after = &summary.steps[last_done.map_or(0, |i| i + 1)..];
+    let unsafe_commands: Vec<&str> =
+        after.iter().filter(|s| s.command && !s.idempotent).map(|s| s.id.as_str()).collect();
+    let note = format!(
+        "run {} was not synced (--durability process) and the machine has restarted since its last record: the records after it may be lost",
+        summary.run_id
+    );
+    if unsafe_commands.is_empty() || args.force {
+        config.ui.info(&format!("note: {note}; the steps after it are run again"));
+        return Ok(());
+    }
+    Err(Failure::refused(Diagnostic::error(format!("{note}, so these commands may have run: {}", unsafe_commands.join(", "))).hint(format!(
+        "check what they did, then `runbook resume {} --force` to continue from the last recorded step (use --mark-done ID first for one that completed)",
+        quote(&file.display().to_string())
+    ))))
 }
 
 /// Where the run stopped must be safe to continue from: a command still running (left by an

@@ -15,7 +15,7 @@ use crate::format::diagnostic::Diagnostic;
 use crate::format::mask::Masker;
 use crate::os::args::quote;
 use crate::state::drift::{self, Difference};
-use crate::state::journal::{self, Journal, Record, RunOutcome};
+use crate::state::journal::{self, Durability, Journal, Record, RunOutcome};
 use crate::state::saved_plan::{SavedPlan, Verdict};
 
 pub fn run(config: &Config, args: &RunArgs) -> CmdResult {
@@ -97,7 +97,7 @@ fn refuse_unfinished(
             ));
         }
         if abandon {
-            let mut old = Journal::open(&summary.path, Masker::default())?;
+            let mut old = Journal::open(&summary.path, Masker::default(), Durability::Full)?;
             old.append(&Record::RunFinished { outcome: RunOutcome::Abandoned, time: journal::now() }, true)?;
             config.ui.info(&format!("run {} marked abandoned (--fresh)", summary.run_id));
         }

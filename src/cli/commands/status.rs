@@ -83,6 +83,7 @@ fn json(r: &RunSummary) -> serde_json::Value {
         "started": r.started,
         "finished": r.finished,
         "outcome": r.outcome,
+        "durability": r.durability,
         "inputs": r.inputs,
         "secret_inputs": r.secret_inputs,
         "stopped_at": r.stopped_at().map(|(id, _)| id),
@@ -95,7 +96,7 @@ fn text(r: &RunSummary) -> String {
     let outcome = r.outcome.map_or("unfinished", |o| o.as_str());
     let _ = writeln!(out, "run {}  {}  {outcome}", r.run_id, r.runbook);
     let finished = r.finished.as_ref().map(|f| format!(", finished {f}")).unwrap_or_default();
-    let _ = writeln!(out, "  started {}{finished}", r.started);
+    let _ = writeln!(out, "  started {}{finished}; durability {}", r.started, r.durability.as_str());
     if !r.inputs.is_empty() || !r.secret_inputs.is_empty() {
         let mut parts: Vec<String> = r
             .inputs

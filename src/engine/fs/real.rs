@@ -1,6 +1,8 @@
 //! The disk. A copy or a write goes to a temporary name beside its target, is synced (and a copy
-//! verified by SHA-256), then replaces the target in one step, so the target's name never holds a
-//! partial file, even when the disk fills up or the engine is killed.
+//! verified), then replaces the target in one step, so the target's name never holds a partial
+//! file, even when the disk fills up or the engine is killed. At `process` durability nothing is
+//! synced (the steps are still atomic and verified); at `full`, a rename's folder is synced at
+//! once, or by the run journal's sync that follows when one file system commit covers both.
 
 use std::ffi::OsString;
 use std::fs::{self, File};
@@ -17,8 +19,40 @@ const BUF: usize = 1 << 20;
 /// How much a large copy writes before asking the disk to start on it.
 const WRITEBACK_WINDOW: u64 = 16 << 20;
 
-#[derive(Debug, Default)]
-pub struct RealFs;
+/// Files at most this large are copied in one read and checked by reading them back whole.
+const SMALL: u64 = BUF as u64;
+
+#[derive(Debug)]
+pub struct RealFs {
+    /// Files and renames are synced before a step counts as done.
+    durable: bool,
+    /// When the journal's sync, which follows every step, also makes a rename in a folder
+    /// durable (same file system, metadata committed in order).
+    ordering: crate::os::fs::Ordering,
+}
+
+impl Default for RealFs {
+    fn default() -> RealFs {
+        RealFs { durable: true, ordering: crate::os::fs::Ordering::default() }
+    }
+}
+
+impl RealFs {
+    /// The disk for a run: `durable` or not, with its journal in `journal_dir`.
+    pub fn for_run(durable: bool, journal_dir: &Path) -> RealFs {
+        let ordering = if durable { crate::os::fs::Ordering::of(journal_dir) } else { Default::default() };
+        RealFs { durable, ordering }
+    }
+
+    /// Moves a finished temporary file into place, durably as the run needs.
+    fn replace(&self, temp: &Path, to: &Path) -> io::Result<()> {
+        if self.durable && self.ordering.covers(parent_dir(to)) {
+            crate::os::fs::replace_file_unsynced(temp, to)
+        } else {
+            crate::os::fs::replace_file(temp, to, self.durable)
+        }
+    }
+}
 
 impl FsView for RealFs {
     fn stat(&self, path: &Path) -> Option<Stat> {
@@ -47,9 +81,8 @@ impl FsView for RealFs {
 
     fn copy_file(&self, from: &Path, to: &Path, _: bool, progress: Progress) -> Result<Option<String>, FsError> {
         let temp = temp_name(to);
-        let result = write_verified(from, &temp, progress).and_then(|sha| {
-            crate::os::fs::replace_file(&temp, to)
-                .map_err(|e| FsError::io("cannot move the copy into place at", to, &e))?;
+        let result = write_verified(from, &temp, self.durable, progress).and_then(|sha| {
+            self.replace(&temp, to).map_err(|e| FsError::io("cannot move the copy into place at", to, &e))?;
             Ok(sha)
         });
         if result.is_err() {
@@ -83,9 +116,11 @@ impl FsView for RealFs {
         let result = (|| {
             let mut f = File::create(&temp)?;
             f.write_all(content)?;
-            f.sync_data()?;
+            if self.durable {
+                f.sync_data()?;
+            }
             drop(f);
-            crate::os::fs::replace_file(&temp, path)
+            self.replace(&temp, path)
         })();
         if let Err(e) = result {
             let _ = fs::remove_file(&temp);
@@ -97,9 +132,13 @@ impl FsView for RealFs {
     fn rename(&self, from: &Path, to: &Path, progress: Progress) -> Result<(), FsError> {
         let is_file = fs::metadata(from).is_ok_and(|m| m.is_file());
         let renamed = if is_file {
-            crate::os::fs::replace_file(from, to)
+            self.replace(from, to)
         } else {
-            fs::rename(from, to).map(|()| crate::os::fs::sync_dir(parent_dir(to)))
+            fs::rename(from, to).map(|()| {
+                if self.durable && !self.ordering.covers(parent_dir(to)) {
+                    crate::os::fs::sync_dir(parent_dir(to));
+                }
+            })
         };
         match renamed {
             Ok(()) => Ok(()),
@@ -126,6 +165,34 @@ impl RealFs {
     }
 }
 
+/// A small file in one pass: read whole, written, read back and compared byte for byte (a
+/// stronger check than comparing digests, without a second thread or a second open).
+fn write_small(
+    src: &mut File,
+    from: &Path,
+    dst: &mut File,
+    temp: &Path,
+    meta: &fs::Metadata,
+    durable: bool,
+    progress: Progress,
+) -> Result<String, FsError> {
+    let mut content = Vec::with_capacity(meta.len() as usize);
+    src.read_to_end(&mut content).map_err(|e| FsError::io("cannot read the source", from, &e))?;
+    dst.write_all(&content).map_err(|e| FsError::io("cannot write", temp, &e))?;
+    crate::os::hooks::point("copy-chunk");
+    let mut back = vec![0u8; content.len()];
+    crate::os::sys::read_exact_at(dst, &mut back, 0).map_err(|e| FsError::io("cannot verify", temp, &e))?;
+    if back != content {
+        return Err(FsError(format!("the copy of {} does not match the source", from.display())));
+    }
+    let _ = dst.set_permissions(meta.permissions());
+    if durable {
+        dst.sync_data().map_err(|e| FsError::io("cannot write", temp, &e))?;
+    }
+    progress(content.len() as u64, content.len() as u64);
+    Ok(hex(&Sha256::digest(&content)))
+}
+
 /// The temporary name a copy or write of `target` uses beside it. It is the same for every
 /// attempt, so a retry after a crash simply replaces what the interrupted one left (runs of one
 /// runbook never overlap: the run lock sees to that).
@@ -134,11 +201,22 @@ pub fn temp_name(target: &Path) -> PathBuf {
     parent_dir(target).join(format!(".{name}.runbook-tmp"))
 }
 
-/// Copies `from` to `temp`, hashing on the way, and verifies what was written; returns the digest.
-fn write_verified(from: &Path, temp: &Path, progress: Progress) -> Result<String, FsError> {
+/// Copies `from` to `temp`, hashing on the way, and verifies what was written (read back from
+/// the system); synced when `durable`. Returns the source's SHA-256.
+fn write_verified(from: &Path, temp: &Path, durable: bool, progress: Progress) -> Result<String, FsError> {
     let mut src = crate::os::fs::open_shared(from).map_err(|e| FsError::io("cannot read the source", from, &e))?;
+    let meta = src.metadata().map_err(|e| FsError::io("cannot read the source", from, &e))?;
     let dir = parent_dir(temp);
-    let mut dst = File::create(temp).map_err(|e| FsError::io("cannot write in", dir, &e))?;
+    let mut dst = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(temp)
+        .map_err(|e| FsError::io("cannot write in", dir, &e))?;
+    if meta.len() <= SMALL {
+        return write_small(&mut src, from, &mut dst, temp, &meta, durable, progress);
+    }
     // The copy is read back and hashed while it is written, on a second thread: verifying
     // then costs no extra pass. The check covers what the kernel will write, not the disk
     // surface (which fdatasync and the filesystem answer for).
@@ -157,7 +235,7 @@ fn write_verified(from: &Path, temp: &Path, progress: Progress) -> Result<String
     let mut buf = vec![0u8; BUF];
     let mut offset = 0u64;
     let mut written_back = 0u64;
-    let total = src.metadata().map(|m| m.len()).unwrap_or(0);
+    let total = meta.len();
     let copied = (|| {
         loop {
             let n = src.read(&mut buf).map_err(|e| FsError::io("cannot read the source", from, &e))?;
@@ -176,15 +254,13 @@ fn write_verified(from: &Path, temp: &Path, progress: Progress) -> Result<String
             progress(offset, total);
             crate::os::hooks::point("copy-chunk");
         }
-        dst.sync_data().map_err(|e| FsError::io("cannot write", temp, &e))
+        if durable { dst.sync_data().map_err(|e| FsError::io("cannot write", temp, &e)) } else { Ok(()) }
     })();
     drop(tx);
     let written = verifier.join().map_err(|_| FsError("the verification of the copy failed".into()))?;
     copied?;
+    let _ = dst.set_permissions(meta.permissions());
     drop(dst);
-    if let Ok(perm) = fs::metadata(from).map(|m| m.permissions()) {
-        let _ = fs::set_permissions(temp, perm);
-    }
     let expected = hex(&hasher.finalize());
     let written = written.map_err(|e| FsError::io("cannot verify", temp, &e))?;
     if written != expected {
