@@ -96,7 +96,12 @@ fn journal_append(bencher: divan::Bencher, sync: bool) {
     let first = Record::StepInterrupted { step: "start".into(), time: "2026-01-01T00:00:00Z".into() };
     let mut journal =
         Journal::create(dir.path(), "bench", "run", Masker::new(["s3cret"]), &first, Durability::Full).unwrap();
-    let record = Record::StepStarted { step: "import".into(), attempt: 1, time: "2026-01-01T00:00:00Z".into() };
+    let record = Record::StepStarted {
+        step: "import".into(),
+        attempt: 1,
+        time: "2026-01-01T00:00:00Z".into(),
+        backout: Default::default(),
+    };
     bencher.bench_local(|| journal.append(&record, sync).unwrap());
 }
 

@@ -2,7 +2,8 @@
 //! and without `recursive`, assert, `when` with `exists()`) over a random starting tree are
 //! planned, then run in a fresh copy of the same tree; every step's predicted verdict must match
 //! its outcome (would change ↔ done, unchanged ↔ unchanged, skipped ↔ skipped, would fail ↔
-//! failed, at the same step).
+//! failed, at the same step). Then the run is rolled back: the tree must be the starting tree
+//! again, exactly.
 
 use std::path::Path;
 
@@ -109,6 +110,29 @@ fn outcomes(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Every file (with its content) and folder under `dir`, but the runbook and the state folder.
+fn snapshot(dir: &Path) -> Vec<(String, Option<Vec<u8>>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(dir).unwrap().to_string_lossy().replace('\\', "/");
+            if rel == "rb.yaml" || rel.starts_with(".runbook") {
+                continue;
+            }
+            if p.is_dir() {
+                out.push((rel, None));
+                stack.push(p);
+            } else {
+                out.push((rel, Some(std::fs::read(&p).unwrap())));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 fn expected_outcome(verdict: &str) -> &'static str {
     match verdict {
         "would_change" => "done",
@@ -134,11 +158,16 @@ proptest! {
             build(dir, &entries);
             std::fs::write(dir.join("rb.yaml"), &text).unwrap();
         }
+        let before = snapshot(run_dir.path());
         let predicted = verdicts(plan_dir.path());
         let done = outcomes(run_dir.path());
         // The run stops at its first failure; the plan goes on predicting.
         let compared = predicted.iter().position(|v| v == "would_fail").map_or(predicted.len(), |i| i + 1);
         let expected: Vec<&str> = predicted[..compared].iter().map(|v| expected_outcome(v)).collect();
         prop_assert_eq!(&done, &expected, "starting tree {:?}\n{}", entries, text);
+        // Backed out, wherever it stopped: the tree is the starting one again.
+        let rollback = crate::support::output(command(run_dir.path()).args(["rollback", "rb.yaml", "--yes"]));
+        prop_assert!(rollback.status.success(), "rollback: {}\n{}", String::from_utf8_lossy(&rollback.stderr), text);
+        prop_assert_eq!(snapshot(run_dir.path()), before, "starting tree {:?}\n{}", entries, text);
     }
 }

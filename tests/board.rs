@@ -53,6 +53,12 @@ fn a_plan_needs_no_secret_and_says_which_the_run_asks_for() {
             "   => would change\n",
             "\n",
             "Summary: 3 would change, 2 decided at run time.\n",
+            "\n",
+            "Backout (if the last step fails, `runbook rollback` undoes, newest first):\n",
+            "  4. note: remove [TMP]/out/login.txt (created)\n",
+            "  3. dir: remove the folder [TMP]/out (created)\n",
+            "Cannot be undone:\n",
+            "  5. tool: `exec` has no automatic inverse and the step declares no `undo:`\n",
         ))
         .stderr("plan saved to plan.json\n")
         .run();
@@ -171,7 +177,12 @@ fn an_html_plan_is_one_page_that_parses_and_colours_each_verdict() {
         roxmltree::ParsingOptions { allow_dtd: true, ..Default::default() },
     )
     .expect("the page is well-formed");
-    let steps = doc.descendants().rfind(|n| n.has_tag_name("table")).expect("the steps table");
+    let steps = doc
+        .descendants()
+        .find(|n| {
+            n.has_tag_name("table") && n.descendants().any(|c| c.has_tag_name("th") && c.text() == Some("Verdict"))
+        })
+        .expect("the steps table");
     let rows: Vec<_> = steps.descendants().filter(|n| n.has_tag_name("tr") && n.attribute("class").is_some()).collect();
     let ids: Vec<String> = rows
         .iter()

@@ -41,6 +41,8 @@ pub enum Command {
     Run(RunArgs),
     /// Continue the newest unfinished run of a runbook where it stopped.
     Resume(ResumeArgs),
+    /// Back out the newest run of a runbook: undo the steps it did, newest first.
+    Rollback(RollbackArgs),
     /// Show the runs in the state folder and where each one stopped.
     Status(StatusArgs),
     /// Show a runbook's title, description, inputs and steps.
@@ -129,6 +131,8 @@ pub struct PlanArgs {
     /// Write a JUnit XML report: one test case per step.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub backout: BackoutFlags,
 }
 
 #[derive(Debug, Args)]
@@ -191,8 +195,32 @@ pub struct RunFlags {
     /// killed engine resumes exactly; an OS crash may lose the last records).
     #[arg(long, value_enum, env = "RUNBOOK_DURABILITY", default_value_t, value_name = "LEVEL")]
     pub durability: DurabilityArg,
+    /// When a step fails: `stop` there (the default, or the runbook's `on-failure:`), or
+    /// `rollback`: undo the steps done, newest first (the exit code stays 1).
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub on_failure: Option<OnFailureArg>,
+    #[command(flatten)]
+    pub backout: BackoutFlags,
     #[command(flatten)]
     pub state: StateFlags,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnFailureArg {
+    Stop,
+    Rollback,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BackoutFlags {
+    /// The most a run keeps of what its steps replace or remove, to undo them (e.g. `256MiB`,
+    /// `1G`); a step past it is not undoable, and the plan says so.
+    #[arg(long, value_name = "SIZE", env = "RUNBOOK_BACKUP_LIMIT", default_value = "256MiB", value_parser = parse_size)]
+    pub backup_limit: u64,
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    crate::state::undo::parse_size(text)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -209,6 +237,30 @@ impl From<DurabilityArg> for crate::state::journal::Durability {
             DurabilityArg::Process => Self::Process,
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The runbook file (default: the newest run's).
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub inputs: InputFlags,
+    /// Predict the rollback over the disk as it is, touching nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Undo even where a path was changed since the run (the change is lost), or the runbook
+    /// changed.
+    #[arg(long)]
+    pub force: bool,
+    /// Run this interrupted undo command again.
+    #[arg(long, value_name = "ID", conflicts_with = "mark_done")]
+    pub redo: Option<String>,
+    /// Take this interrupted undo (or this step's undo) as done and go on.
+    #[arg(long, value_name = "ID")]
+    pub mark_done: Option<String>,
+    #[command(flatten)]
+    pub run: RunFlags,
 }
 
 #[derive(Debug, Args)]
@@ -267,6 +319,10 @@ impl Cli {
                 inputs = Some(&mut a.inputs);
             }
             Command::Status(a) => singles.extend(a.file.as_mut()),
+            Command::Rollback(a) => {
+                singles.extend(a.file.as_mut());
+                inputs = Some(&mut a.inputs);
+            }
             Command::Show(a) => {
                 singles.push(&mut a.file);
                 inputs = Some(&mut a.inputs);

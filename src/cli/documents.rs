@@ -6,9 +6,9 @@ use indexmap::IndexMap;
 
 use crate::cli::page::{Cell, Page, Row, Table, Tone};
 use crate::format::diagnostic::tail;
-use crate::state::journal::{RunSummary, StepState};
+use crate::state::journal::{RollbackOutcome, RunSummary, StepState, UndoOutcome};
 use crate::state::outcome::Outcome;
-use crate::state::saved_plan::{PlannedStep, SavedPlan, Verdict};
+use crate::state::saved_plan::{PlannedBackout, PlannedStep, SavedPlan, Verdict, backout};
 
 /// A plan's steps, each with its rendered action and verdict, and a summary.
 pub fn plan_text(runbook: &str, steps: &[PlannedStep], details: bool) -> String {
@@ -44,7 +44,58 @@ pub fn plan_text(runbook: &str, steps: &[PlannedStep], details: bool) -> String 
     if let Some(first) = steps.iter().position(|s| s.verdict.fails()) {
         let _ = writeln!(out, "The run would stop at step {} ({}).", first + 1, steps[first].id);
     }
+    out.push_str(&backout_text(steps));
     out
+}
+
+/// The backout a failure at the last step would run (`runbook rollback`), newest first, and the
+/// steps that cannot be undone.
+fn backout_text(steps: &[PlannedStep]) -> String {
+    let mut out = String::new();
+    let entries = backout(steps);
+    if entries.is_empty() {
+        return out;
+    }
+    let position = |s: &PlannedStep| steps.iter().position(|x| std::ptr::eq(x, s)).map_or(0, |i| i + 1);
+    let _ = writeln!(out);
+    if entries.iter().any(|(_, b)| matches!(b, PlannedBackout::Undo(_))) {
+        let _ = writeln!(out, "Backout (if the last step fails, `runbook rollback` undoes, newest first):");
+    }
+    for (step, b) in &entries {
+        if let PlannedBackout::Undo(lines) = b {
+            let _ = writeln!(out, "  {}. {}: {}", position(step), step.id, lines.join("; "));
+        }
+    }
+    let impossible: Vec<_> = entries.iter().filter(|(_, b)| matches!(b, PlannedBackout::Impossible(_))).collect();
+    if !impossible.is_empty() {
+        let _ = writeln!(out, "Cannot be undone:");
+        for (step, b) in impossible {
+            if let PlannedBackout::Impossible(why) = b {
+                let _ = writeln!(out, "  {}. {}: {why}", position(step), step.id);
+            }
+        }
+    }
+    out
+}
+
+/// The backout as a table for the plan's page.
+fn backout_table(steps: &[PlannedStep]) -> Option<Table> {
+    let entries = backout(steps);
+    if entries.is_empty() {
+        return None;
+    }
+    let rows = entries
+        .iter()
+        .map(|(step, b)| {
+            let position = steps.iter().position(|x| std::ptr::eq(x, *step)).map_or(0, |i| i + 1);
+            let (tone, undo) = match b {
+                PlannedBackout::Undo(lines) => (Tone::Change, Cell::code(lines.join("\n"))),
+                PlannedBackout::Impossible(why) => (Tone::Bad, Cell::text(format!("cannot be undone: {why}"))),
+            };
+            Row { tone, cells: vec![Cell::text(position.to_string()), Cell::code(&step.id), undo] }
+        })
+        .collect();
+    Some(Table { heading: "Backout (newest first)".into(), columns: vec!["#", "Step", "Undo"], rows })
 }
 
 /// How many steps get each verdict, e.g. "3 would change, 1 unchanged".
@@ -161,6 +212,7 @@ pub fn plan_page(plan: &SavedPlan, digest: &str, saved_as: Option<&str>) -> Page
         tables.push(inputs_table(&plan.inputs, &plan.secret_inputs, "secret: asked at run time"));
     }
     tables.push(Table { heading: "Steps".into(), columns: vec!["#", "Step", "Action", "Verdict", "Reason"], rows });
+    tables.extend(backout_table(steps));
     let mut footer: Vec<(String, Cell)> = plan
         .files
         .iter()
@@ -198,6 +250,24 @@ fn outcome_tone(state: Option<&StepState>) -> Tone {
     }
 }
 
+/// How a run ended, in words: `succeeded`, `failed`, `unfinished`, `rolled back (partly: ...)`.
+pub fn outcome_text(run: &RunSummary) -> String {
+    let base = run.outcome.map_or("unfinished", |o| o.as_str()).to_string();
+    let Some(rollback) = &run.rollback else { return base };
+    let not_undone: Vec<&str> = rollback
+        .undone
+        .iter()
+        .filter(|(_, u)| matches!(u, Some((UndoOutcome::Impossible, _))))
+        .map(|(id, _)| id.as_str())
+        .collect();
+    match rollback.outcome {
+        Some(RollbackOutcome::Partial) => format!("{base} (partly: {} cannot be undone)", not_undone.join(", ")),
+        Some(RollbackOutcome::Failed) => format!("{base}; rollback failed, unfinished"),
+        Some(RollbackOutcome::Interrupted) | None => format!("{base}; rollback interrupted, unfinished"),
+        Some(RollbackOutcome::Complete) => base,
+    }
+}
+
 /// A step's state in words, as `status` prints it.
 pub fn state_label(s: &StepState) -> &'static str {
     match s {
@@ -229,10 +299,7 @@ const OUTPUT_LINES: usize = 5;
 /// The record of a run, to attach when closing the ticket: who ran it, when and where, with
 /// which inputs (secrets masked), and each step's outcome, duration and last lines of output.
 pub fn run_page(run: &RunSummary) -> Page {
-    let outcome = match run.outcome {
-        Some(o) => o.as_str().to_string(),
-        None => "unfinished".into(),
-    };
+    let outcome = outcome_text(run);
     let mut facts = vec![
         ("Runbook".into(), Cell::code(&run.runbook)),
         ("File".into(), Cell::code(&run.runbook_path)),
@@ -264,11 +331,14 @@ pub fn run_page(run: &RunSummary) -> Page {
             let state = run.step_states.get(id);
             let rendered = run.rendered.iter().find(|s| s.id == *id);
             let action = rendered.and_then(|s| s.action.clone()).unwrap_or_default();
-            let word = match (state, &stopped) {
+            let mut word = match (state, &stopped) {
                 (Some(s), _) => state_label(s).to_string(),
                 (None, Some(at)) => format!("not run: the run stopped at {at}"),
                 (None, None) => "not run".to_string(),
             };
+            if let Some(Some((undo, _))) = run.rollback.as_ref().and_then(|r| r.undone.get(id)) {
+                word = format!("{word}; {}", undo.as_str());
+            }
             let duration = match state {
                 Some(StepState::Finished { duration_ms, .. }) => {
                     humantime::format_duration(std::time::Duration::from_millis(*duration_ms)).to_string()

@@ -98,11 +98,13 @@ fn dispatch(config: &Config, command: Command) -> CmdResult {
                 format: args.run.format.into(),
                 out: None,
                 report: args.run.report,
+                backout: args.run.backout,
             };
             commands::plan::run(config, &plan)
         }
         Command::Run(args) => commands::run::run(config, &args),
         Command::Resume(args) => commands::resume::run(config, &args),
+        Command::Rollback(args) => commands::rollback::run(config, &args),
         Command::Status(args) => commands::status::run(config, &args),
     }
 }

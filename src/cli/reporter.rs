@@ -17,7 +17,7 @@ use crate::cli::ui::Ui;
 use crate::engine::events::Events;
 use crate::format::mask::Masker;
 use crate::format::model::Stream;
-use crate::state::journal::RunOutcome;
+use crate::state::journal::{RollbackOutcome, RunOutcome, UndoOutcome};
 use crate::state::outcome::Outcome;
 
 pub struct Reporter {
@@ -219,6 +219,74 @@ impl Events for Reporter {
 
     fn ask(&self, question: &str) -> std::io::Result<bool> {
         self.suspend(|| crate::cli::ui::ask(question))
+    }
+
+    fn rollback_started(&self, run_id: &str, steps: usize) {
+        match self.format {
+            Format::Json => self.event(json!({"event": "rollback_started", "run_id": run_id, "steps": steps})),
+            Format::Text if !self.ui.quiet => {
+                let what = if steps == 1 { "1 step".to_string() } else { format!("{steps} steps") };
+                self.line(&format!("Rolling back run {run_id}: {what} to undo, newest first"));
+            }
+            Format::Text => {}
+        }
+    }
+
+    fn undo_started(&self, index: usize, id: &str, what: &str) {
+        match self.format {
+            Format::Json => {
+                self.event(json!({"event": "undo_started", "step": id, "index": index + 1, "action": what}))
+            }
+            Format::Text if !self.ui.quiet => self.line(&format!("[undo {}] {id}: {what}", index + 1)),
+            Format::Text => {}
+        }
+    }
+
+    fn undo_finished(&self, id: &str, outcome: UndoOutcome, duration: Duration, error: Option<&str>) {
+        match self.format {
+            Format::Json => self.event(json!({"event": "undo_finished", "step": id, "outcome": outcome, "duration_ms": duration.as_millis() as u64, "error": error})),
+            Format::Text => {
+                let label = match outcome {
+                    UndoOutcome::Failed => self.ui.style_bad(outcome.as_str()),
+                    UndoOutcome::Impossible => self.ui.style_bad(outcome.as_str()),
+                    UndoOutcome::Done => self.ui.style_ok(outcome.as_str()),
+                    UndoOutcome::Unchanged => outcome.as_str().to_string(),
+                };
+                if outcome == UndoOutcome::Failed || !self.ui.quiet {
+                    self.line(&format!("      {label}"));
+                }
+                for l in error.into_iter().flat_map(str::lines) {
+                    self.line(&format!("      {l}"));
+                }
+            }
+        }
+    }
+
+    fn rollback_finished(&self, outcome: RollbackOutcome, not_undone: &[String], elapsed: Duration) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        match self.format {
+            Format::Json => self.event(json!({"event": "rollback_finished", "outcome": outcome, "not_undone": not_undone, "duration_ms": elapsed.as_millis() as u64})),
+            Format::Text => {
+                let file = crate::os::args::quote(&self.path.display().to_string());
+                let line = match outcome {
+                    RollbackOutcome::Complete => "Rolled back completely.".to_string(),
+                    RollbackOutcome::Partial => format!(
+                        "Rolled back partly: {} cannot be undone; see to {} by hand.",
+                        not_undone.join(", "),
+                        if not_undone.len() == 1 { "it" } else { "them" }
+                    ),
+                    RollbackOutcome::Failed => {
+                        format!("Rollback failed. Fix the cause, then continue it with: runbook rollback {file}")
+                    }
+                    RollbackOutcome::Interrupted => {
+                        format!("Rollback interrupted. Continue it with: runbook rollback {file}")
+                    }
+                };
+                self.line(&line);
+            }
+        }
     }
 }
 

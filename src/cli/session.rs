@@ -1,10 +1,10 @@
 //! What the commands share: loading a runbook, resolving its inputs, taking its lock, planning,
 //! running with a reporter, and writing reports. Commands never use each other; they use this.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::cli::args::RunFlags;
+use crate::cli::args::{OnFailureArg, RunFlags};
 use crate::cli::config::Config;
 use crate::cli::exit::{ExitCode, Failure};
 use crate::cli::junit::{self, Case};
@@ -14,9 +14,15 @@ use crate::compile::inputs::{self, InputArgs, Inputs};
 use crate::compile::runbook::Runbook;
 use crate::engine::fs::FsView;
 use crate::engine::fs::real::RealFs;
+use crate::engine::rollback::{self, Refusal, RollbackConfig};
+use crate::engine::runner::Ending;
 use crate::engine::runner::{self, Confirm, RunConfig, Start};
 use crate::format::diagnostic::Diagnostic;
 use crate::format::mask::Masker;
+use crate::format::model::OnFailure;
+use crate::state::drift::{self, StepText};
+use crate::state::journal::RollbackOutcome;
+use crate::state::journal::RunSummary;
 use crate::state::lock::{self, RunLock};
 use crate::state::saved_plan::PlannedStep;
 
@@ -60,8 +66,9 @@ pub fn plan_steps(
     runbook: &Arc<Runbook>,
     inputs: &Inputs,
     masker: &Masker,
+    backup_limit: u64,
 ) -> Result<Vec<PlannedStep>, Failure> {
-    crate::engine::plan::plan(runbook, inputs, masker, config.cwd.clone())
+    crate::engine::plan::plan_within(runbook, inputs, masker, config.cwd.clone(), backup_limit)
         .map_err(|e| Diagnostic::error(masker.mask(&e.message)).into())
 }
 
@@ -78,21 +85,96 @@ pub fn execute(
     start: Start,
 ) -> Result<ExitCode, Failure> {
     crate::os::signals::install_handlers();
-    let confirm = match (flags.yes, config.can_ask) {
-        (true, _) => Confirm::Yes,
-        (false, true) => Confirm::Ask,
-        (false, false) => Confirm::Impossible,
-    };
+    let confirm = confirm_of(config, flags);
     let run_config = RunConfig {
         state_dir: flags.state.state_dir.clone(),
         durability: flags.durability.into(),
+        backup_limit: flags.backout.backup_limit,
         confirm,
         step_confirm: flags.step,
     };
     let reporter = Reporter::new(&config.ui, flags.format, masker.clone(), runbook.count_steps(), path);
     let finished = runner::execute(runbook, path, inputs, masker, &run_config, start, &reporter)?;
     write_report(flags.report.as_deref(), runbook, junit::run_cases(&finished), masker)?;
+    let wants_rollback = match flags.on_failure {
+        Some(choice) => choice == OnFailureArg::Rollback,
+        None => runbook.on_failure == OnFailure::Rollback,
+    };
+    if finished.ending == Ending::Failed && wants_rollback {
+        drop(reporter);
+        // The run failed: that stays its exit code, however the rollback goes.
+        let rolled = crate::state::journal::summarize(&finished.journal).map_err(Failure::from).and_then(|summary| {
+            roll_back(config, flags, runbook, path, inputs, masker, &summary, RollbackChoice::default())
+        });
+        if let Err(failure) = rolled {
+            config.ui.diagnostics(&failure.diagnostics);
+        }
+    }
     Ok(finished.ending.into())
+}
+
+/// Backs out run `summary` of `runbook` (the caller holds the lock): what to undo, refused with
+/// exit 3 when a path the run left changed since (unless `forced`) or an undo command may have
+/// run; then each undo, journaled and reported. Returns how it ended.
+#[allow(clippy::too_many_arguments)]
+pub fn roll_back(
+    config: &Config,
+    flags: &RunFlags,
+    runbook: &Arc<Runbook>,
+    path: &Path,
+    inputs: &Inputs,
+    masker: &Masker,
+    summary: &RunSummary,
+    choice: RollbackChoice,
+) -> Result<RollbackOutcome, Failure> {
+    crate::os::signals::install_handlers();
+    let file_word = crate::os::args::quote(&path.display().to_string());
+    let rollback_config = RollbackConfig {
+        durability: flags.durability.into(),
+        confirm: confirm_of(config, flags),
+        forced: choice.forced,
+        redo: choice.redo,
+        mark_done: choice.mark_done,
+    };
+    let steps = match rollback::to_undo(runbook, inputs, masker, summary, &rollback_config) {
+        Ok(steps) => steps,
+        Err(Refusal::Changed(changed)) => {
+            let list: String = changed.iter().map(|(id, paths)| format!("\n  - {id}: {}", paths.join(", "))).collect();
+            return Err(Failure::refused(
+                Diagnostic::error(format!(
+                    "files the run left were changed since; undoing them would lose the changes:{list}"
+                ))
+                .hint(format!("check them; `runbook rollback {file_word} --force` restores them anyway")),
+            ));
+        }
+        Err(Refusal::MayHaveRun(id)) => {
+            return Err(Failure::refused(
+                Diagnostic::error(format!("the undo of step `{id}` started a command that never reported back: it may have run"))
+                    .hint(format!(
+                        "check what it did, then `runbook rollback {file_word} --redo {id}` to run it again, or `--mark-done {id}` if it completed"
+                    )),
+            ));
+        }
+        Err(Refusal::Render(message)) => return Err(Diagnostic::error(message).into()),
+    };
+    let reporter = Reporter::new(&config.ui, flags.format, masker.clone(), steps.len(), path);
+    Ok(rollback::execute(&steps, summary, masker, &rollback_config, &reporter)?)
+}
+
+/// The operator's word for a rollback.
+#[derive(Debug, Default)]
+pub struct RollbackChoice {
+    pub forced: bool,
+    pub redo: Option<String>,
+    pub mark_done: Option<String>,
+}
+
+fn confirm_of(config: &Config, flags: &RunFlags) -> Confirm {
+    match (flags.yes, config.can_ask) {
+        (true, _) => Confirm::Yes,
+        (false, true) => Confirm::Ask,
+        (false, false) => Confirm::Impossible,
+    }
 }
 
 /// Writes a JUnit report when one was asked for.
@@ -106,4 +188,32 @@ pub fn save(path: &Path, text: &str, what: &str) -> Result<(), Failure> {
     RealFs::default()
         .write(path, text.as_bytes())
         .map_err(|e| Diagnostic::error(format!("cannot save {what}: {e}")).into())
+}
+
+/// The changed runbook's steps as they render now against how they rendered when the run began
+/// (with the run's inputs; secrets are not asked for, only their masks compared). `None` when
+/// the journal has no rendering (an older version wrote it) or the runbook cannot render now.
+pub fn rendering_changes(
+    config: &Config,
+    flags: &crate::cli::args::InputFlags,
+    runbook: &Arc<Runbook>,
+    summary: &RunSummary,
+) -> Option<String> {
+    if summary.rendered.is_empty() {
+        return None;
+    }
+    let mut input_args = config.input_args(flags);
+    input_args.recorded = Some((summary.inputs.clone(), format!("the journal {}", summary.path.display())));
+    input_args.prompt = None;
+    input_args.secrets_at_run_time = true;
+    let (inputs, _) = crate::compile::inputs::resolve(runbook, &input_args).ok()?;
+    let masker = inputs.masker(runbook);
+    let now = crate::engine::plan::rendering(runbook, &inputs, &masker, PathBuf::from(&summary.cwd)).ok()?;
+    let now: Vec<StepText> = now.iter().map(PlannedStep::text).collect();
+    let differences = drift::steps(&summary.rendered, &now);
+    Some(if differences.is_empty() {
+        "  text changed; every step renders as it did when the run began".to_string()
+    } else {
+        drift::render(&differences, "then")
+    })
 }

@@ -79,6 +79,7 @@ struct TopLevel<'n> {
     inputs: Option<&'n Node>,
     vars: Option<&'n Node>,
     steps: Option<&'n Node>,
+    on_failure: Option<model::OnFailure>,
 }
 
 /// What templates in one place may name.
@@ -295,6 +296,7 @@ impl FileLoader<'_, '_> {
             vars,
             steps,
             templates: std::mem::take(&mut self.templates),
+            on_failure: top.on_failure.unwrap_or_default(),
         })
     }
 
@@ -317,6 +319,7 @@ impl FileLoader<'_, '_> {
                 "inputs" => top.inputs = Some(value),
                 "vars" => top.vars = Some(value),
                 "steps" => top.steps = Some(value),
+                "on-failure" => top.on_failure = self.read::<model::OnFailure>(value, "on-failure"),
                 // Extension keys hold YAML anchors for the rest of the file; nothing reads them.
                 other if other.starts_with("x-") => {}
                 other => {

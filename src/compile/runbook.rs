@@ -24,6 +24,8 @@ pub struct Runbook {
     pub steps: Vec<Step>,
     /// Every template of this file, compiled.
     pub templates: Templates,
+    /// What a failed run does (`on-failure`).
+    pub on_failure: crate::format::model::OnFailure,
 }
 
 impl Runbook {
@@ -177,6 +179,16 @@ pub struct Step {
     pub reads: Vec<String>,
     /// A later step reads this step's results.
     pub read_later: bool,
+    /// A declared way to back the step out (`undo:`).
+    pub undo: Option<Undo>,
+}
+
+/// A step's declared undo: one action, rendered with the step's inputs and `steps.*`.
+#[derive(Debug)]
+pub struct Undo {
+    pub action: Action,
+    pub timeout: Option<Duration>,
+    pub loc: Located,
 }
 
 impl Step {
@@ -214,6 +226,31 @@ pub enum Action {
 
 impl Action {
     /// The action as written (templates unrendered).
+    /// The action's key as written (`copy`, `exec`, ...).
+    pub fn key(&self) -> &'static str {
+        match self {
+            Action::Copy(_) => "copy",
+            Action::Rename(_) => "rename",
+            Action::Cd(_) => "cd",
+            Action::Exec(_) => "exec",
+            Action::Shell(_) => "shell",
+            Action::ExpectOutput(_) => "expect-output",
+            Action::Mkdir(_) => "mkdir",
+            Action::Remove { .. } => "remove",
+            Action::Write { .. } => "write",
+            Action::Assert(_) => "assert",
+            Action::Fail(_) => "fail",
+            Action::Log(_) => "log",
+            Action::Manual { .. } => "manual",
+            Action::Include(_) => "include",
+        }
+    }
+
+    /// Whether only a declared `undo:` can back it out (it has no automatic inverse).
+    pub fn needs_declared_undo(&self) -> bool {
+        matches!(self, Action::Exec(_) | Action::Shell(_) | Action::Manual { .. })
+    }
+
     pub fn summary(&self) -> String {
         match self {
             Action::Copy(t) => format!("copy {} → {}", t.from.text, t.to.text),

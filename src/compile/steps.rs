@@ -129,6 +129,7 @@ impl FileLoader<'_, '_> {
         let retry_delay =
             raw.retry_delay.and_then(|t| self.duration(&t, "retry-delay")).unwrap_or(Duration::from_secs(1));
         let (action, shape) = self.action(action, scope, last_command)?;
+        let undo = node.get("undo").and_then(|u| self.undo(u, &id, scope));
         let fingerprint = sha256_hex(node.to_json().to_string().as_bytes());
         Some((
             Step {
@@ -143,12 +144,62 @@ impl FileLoader<'_, '_> {
                 when_reads,
                 reads: std::mem::take(&mut self.reads).into_iter().collect(),
                 read_later: false,
+                undo,
                 action,
                 loc,
                 fingerprint,
             },
             shape,
         ))
+    }
+
+    /// A step's `undo:`: a mapping with exactly one action (and optionally `timeout`), which may
+    /// read the step's own results.
+    fn undo(&mut self, node: &Node, id: &str, scope: &Scope) -> Option<Undo> {
+        let what = format!("the undo of step `{id}`");
+        let Some(entries) = node.as_map() else {
+            self.error(node.span, format!("{what} must be a mapping with one action, not {}", node.describe())).hint =
+                Some("write e.g. `undo: { exec: [net, start, ofcservice] }`".into());
+            return None;
+        };
+        for (k, _) in entries {
+            let key = k.as_str().unwrap_or_default();
+            if !model::ACTION_KEYS.contains(&key) && key != "timeout" {
+                self.error(k.span, format!("{what} cannot have `{key}`")).hint = Some(format!(
+                    "an undo is one action (one of: {}) and an optional `timeout`",
+                    model::ACTION_KEYS.join(", ")
+                ));
+                return None;
+            }
+        }
+        let mut raw: model::RawStep = self.read_all(node, &what)?;
+        let actions = raw_action_fields(&mut raw);
+        match actions.len() {
+            1 => {}
+            0 => {
+                self.error(node.span, format!("{what} has no action")).hint =
+                    Some(format!("give exactly one of: {}", model::ACTION_KEYS.join(", ")));
+                return None;
+            }
+            n => {
+                self.error(node.span, format!("{what} has {n} actions")).hint =
+                    Some("an undo does one thing; give it one action".into());
+                return None;
+            }
+        }
+        let action = RawAction::take(actions)?;
+        if matches!(action, RawAction::Include(_) | RawAction::ExpectOutput(_)) {
+            self.error(node.span, format!("{what} cannot be an include or an expect-output")).hint =
+                Some("use `exec`, `shell`, `manual` or a file action".into());
+            return None;
+        }
+        let timeout = raw.timeout.and_then(|t| self.duration(&t, "timeout"));
+        // The undo runs after the step: it may read the step's own results.
+        let mut steps = scope.steps.clone();
+        steps.insert(id.to_owned(), StepShape::Plain { command: true, captures: None });
+        let inner = Scope { inputs: scope.inputs, vars: scope.vars, steps: &steps, all_steps: scope.all_steps };
+        let (action, _) = self.action(action, &inner, None)?;
+        Some(Undo { action, timeout, loc: self.loc(node.span) })
     }
 
     /// A `when` or `that`; `None` when it does not compile (the error is recorded, and the

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::format::model::Stream;
-use crate::state::journal::RunOutcome;
+use crate::state::journal::{RollbackOutcome, RunOutcome, UndoOutcome};
 use crate::state::outcome::Outcome;
 
 pub trait Events {
@@ -25,4 +25,12 @@ pub trait Events {
     fn run_finished(&self, outcome: RunOutcome, counts: &[(Outcome, usize)], elapsed: Duration);
     /// Asks the operator a yes/no question (with any progress display out of the way).
     fn ask(&self, question: &str) -> io::Result<bool>;
+
+    /// A rollback of run `run_id` begins, with `steps` steps to undo.
+    fn rollback_started(&self, run_id: &str, steps: usize);
+    /// The undo of a step begins: `what` it does.
+    fn undo_started(&self, index: usize, step: &str, what: &str);
+    fn undo_finished(&self, step: &str, outcome: UndoOutcome, duration: Duration, error: Option<&str>);
+    /// The rollback ends; `not_undone` lists the steps that could not be undone.
+    fn rollback_finished(&self, outcome: RollbackOutcome, not_undone: &[String], elapsed: Duration);
 }

@@ -8,6 +8,8 @@ pub mod events;
 pub mod fs;
 pub mod plan;
 pub mod render;
+pub mod rollback;
 pub mod runner;
 pub mod scope;
+pub mod undo;
 pub mod walk;

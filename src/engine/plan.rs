@@ -8,14 +8,19 @@ use std::sync::Arc;
 use crate::compile::inputs::Inputs;
 use crate::compile::runbook::{Runbook, Step};
 use crate::engine::actions::{self, Confirmation, Context, StepError, World};
+use crate::engine::fs::Kind;
 use crate::engine::fs::overlay::Overlay;
 use crate::engine::render::{self, Check, RenderError, Rendered};
 use crate::engine::scope::{Scope, Shared};
+use crate::engine::undo::{Change, Recorder};
 use crate::engine::walk::{Flow, Phase, walk};
 use crate::format::mask::Masker;
 use crate::os::process::{Captured, Spec};
 use crate::state::outcome::{Outcome, StepData};
-use crate::state::saved_plan::{PlannedStep, Verdict};
+use crate::state::saved_plan::{PlannedBackout, PlannedStep, Verdict};
+
+/// How much a run keeps of what its steps replace or remove, unless told otherwise.
+pub const DEFAULT_BACKUP_LIMIT: u64 = 256 << 20;
 
 /// Predicts every step of `runbook` run from `cwd` with these inputs; secrets are masked.
 pub fn plan(
@@ -24,7 +29,18 @@ pub fn plan(
     masker: &Masker,
     cwd: PathBuf,
 ) -> Result<Vec<PlannedStep>, RenderError> {
-    walk_plan(runbook, inputs, masker, cwd, true)
+    walk_plan(runbook, inputs, masker, cwd, true, DEFAULT_BACKUP_LIMIT)
+}
+
+/// [`plan`], with a run's limit on what it keeps to undo its steps.
+pub fn plan_within(
+    runbook: &Arc<Runbook>,
+    inputs: &Inputs,
+    masker: &Masker,
+    cwd: PathBuf,
+    backup_limit: u64,
+) -> Result<Vec<PlannedStep>, RenderError> {
+    walk_plan(runbook, inputs, masker, cwd, true, backup_limit)
 }
 
 /// Every step as rendered, predicted without running anything, not even read-only probes (what
@@ -35,7 +51,7 @@ pub fn rendering(
     masker: &Masker,
     cwd: PathBuf,
 ) -> Result<Vec<PlannedStep>, RenderError> {
-    walk_plan(runbook, inputs, masker, cwd, false)
+    walk_plan(runbook, inputs, masker, cwd, false, DEFAULT_BACKUP_LIMIT)
 }
 
 fn walk_plan(
@@ -44,10 +60,11 @@ fn walk_plan(
     masker: &Masker,
     cwd: PathBuf,
     probes: bool,
+    backup_limit: u64,
 ) -> Result<Vec<PlannedStep>, RenderError> {
     let shared = Shared::new(Arc::new(Overlay::default()), cwd, "plan", true, masker.clone());
     let scope = render::new_scope(runbook, inputs, shared)?;
-    let mut planner = Planner { masker, probes, steps: Vec::new() };
+    let mut planner = Planner { masker, probes, steps: Vec::new(), kept: 0, backup_limit };
     let Ok(_) = walk(&mut planner, runbook, &scope, "");
     Ok(planner.steps)
 }
@@ -57,6 +74,9 @@ struct Planner<'a> {
     /// Whether read-only probes run.
     probes: bool,
     steps: Vec<PlannedStep>,
+    /// Bytes the run would keep to undo the steps so far, and the most it may.
+    kept: u64,
+    backup_limit: u64,
 }
 
 /// A plan's world: only read-only probes run, when they may (for real: later steps are
@@ -98,7 +118,54 @@ impl Planner<'_> {
             action: rendered.map(|r| r.describe(m)),
             details: rendered.map(|r| render::details(step, r, m)).unwrap_or_default(),
             verdict,
+            backout: None,
         });
+    }
+
+    /// The backout of the step just predicted, from the changes it would make.
+    fn back_out(&mut self, step: &Step, changes: &[Change], scope: &Arc<Scope>) {
+        let backout = match &step.undo {
+            Some(undo) => Some(match render::undo_action(undo, scope) {
+                Ok(r) => PlannedBackout::Undo(vec![r.describe(self.masker)]),
+                Err(_) => PlannedBackout::Undo(vec![format!("{} (rendered at run time)", undo.action.summary())]),
+            }),
+            None if step.action.needs_declared_undo() => Some(PlannedBackout::Impossible(format!(
+                "`{}` has no automatic inverse and the step declares no `undo:`",
+                step.action.key()
+            ))),
+            None if changes.is_empty() => None,
+            None => {
+                let needed: u64 = changes.iter().map(Change::kept_bytes).sum();
+                if self.kept + needed > self.backup_limit {
+                    Some(PlannedBackout::Impossible(crate::engine::undo::over_limit(needed, self.backup_limit)))
+                } else {
+                    self.kept += needed;
+                    Some(PlannedBackout::Undo(changes.iter().rev().map(describe_inverse).collect()))
+                }
+            }
+        };
+        if let Some(last) = self.steps.last_mut() {
+            last.backout = backout.map(|b| match b {
+                PlannedBackout::Undo(lines) => {
+                    PlannedBackout::Undo(lines.iter().map(|l| self.masker.mask(l)).collect())
+                }
+                PlannedBackout::Impossible(why) => PlannedBackout::Impossible(self.masker.mask(&why)),
+            });
+        }
+    }
+}
+
+/// What undoing a change does, for the plan.
+fn describe_inverse(change: &Change) -> String {
+    let p = |p: &std::path::Path| p.display().to_string();
+    match change {
+        Change::Created { path, kind: Kind::File } => format!("remove {} (created)", p(path)),
+        Change::Created { path, kind: Kind::Dir } => format!("remove the folder {} (created)", p(path)),
+        Change::Replaced { path, .. } | Change::Removed { path, kind: Kind::File, .. } => {
+            format!("restore {} (previous content kept)", p(path))
+        }
+        Change::Removed { path, kind: Kind::Dir, .. } => format!("restore the folder {} (kept)", p(path)),
+        Change::Moved { from, to } => format!("rename {} → {} (back)", p(to), p(from)),
     }
 }
 
@@ -156,7 +223,9 @@ impl Phase for Planner<'_> {
             return Ok(Flow::Continue);
         }
         let mut world = PlanWorld { probes: self.probes };
-        let mut cx = Context { scope, world: &mut world, timeout: step.timeout, read_later: step.read_later };
+        let recorder = Recorder::new(&*scope.shared.fs);
+        let mut cx =
+            Context { scope, fs: &recorder, world: &mut world, timeout: step.timeout, read_later: step.read_later };
         let verdict = match actions::execute(rendered, &mut cx) {
             Ok(done) => {
                 match done.data {
@@ -184,7 +253,12 @@ impl Phase for Planner<'_> {
                 Verdict::WouldFail(e.to_string())
             }
         };
+        let changes = recorder.changes();
+        let counts = matches!(verdict, Verdict::WouldChange | Verdict::DecidedAtRunTime(_));
         self.push(step, id, title, Some(rendered), verdict);
+        if counts {
+            self.back_out(step, &changes, scope);
+        }
         Ok(Flow::Continue)
     }
 

@@ -365,7 +365,16 @@ pub fn expect(x: &Expect, scope: &Arc<Scope>) -> Result<RenderedExpect, RenderEr
 }
 
 pub fn action(step: &Step, scope: &Arc<Scope>) -> Result<Rendered, RenderError> {
-    Ok(match &step.action {
+    of_action(&step.action, scope)
+}
+
+/// A step's declared undo, rendered (with the step's own results in the scope).
+pub fn undo_action(undo: &crate::compile::runbook::Undo, scope: &Arc<Scope>) -> Result<Rendered, RenderError> {
+    of_action(&undo.action, scope)
+}
+
+fn of_action(action: &Action, scope: &Arc<Scope>) -> Result<Rendered, RenderError> {
+    Ok(match action {
         Action::Copy(t) => {
             Rendered::Copy { from: path(&t.from, scope)?, to: path(&t.to, scope)?, overwrite: t.overwrite }
         }

@@ -14,6 +14,7 @@ use crate::engine::events::Events;
 use crate::engine::fs::real::RealFs;
 use crate::engine::render::{self, RenderError, Rendered};
 use crate::engine::scope::{Scope, Shared};
+use crate::engine::undo::{Keeper, Recorder};
 use crate::engine::walk::{Flow, Phase, walk};
 use crate::format::diagnostic::tail;
 use crate::format::mask::Masker;
@@ -26,6 +27,7 @@ use crate::state::journal::{
 };
 use crate::state::outcome::{Outcome, StepData};
 use crate::state::saved_plan::PlannedStep;
+use crate::state::undo::Backout;
 
 /// The journal keeps at most this much of each output stream (the end of it).
 pub const JOURNAL_OUTPUT: usize = 64 * 1024;
@@ -45,6 +47,8 @@ pub struct RunConfig {
     pub state_dir: PathBuf,
     /// Whether records and copies are synced before a step counts (`--durability`).
     pub durability: Durability,
+    /// The most a run keeps of what its steps replace or remove, to undo them.
+    pub backup_limit: u64,
     pub confirm: Confirm,
     /// Ask before each step (`--step`).
     pub step_confirm: bool,
@@ -100,6 +104,8 @@ pub struct Finished {
     pub steps: Vec<StepReport>,
     /// Every step of the runbook as the run knows it (id, title), reached or not.
     pub all: Vec<(String, String)>,
+    /// The run's journal.
+    pub journal: PathBuf,
 }
 
 impl Finished {
@@ -144,6 +150,10 @@ struct Runner<'a> {
     counts: [usize; 4],
     results: Vec<StepReport>,
     ending: Ending,
+    /// Keeps what steps replace or remove, to undo them.
+    keeper: Keeper,
+    /// How the step being run is backed out.
+    backout: Backout,
 }
 
 fn scope_for(
@@ -233,6 +243,8 @@ pub fn execute(
         counts: [0; 4],
         results: Vec::new(),
         ending: Ending::Succeeded,
+        keeper: Keeper::new(&config.state_dir, &runbook.name, &run_id, config.backup_limit, config.durability.syncs()),
+        backout: Backout::Nothing,
     };
     walk(&mut runner, runbook, &scope, "")?;
     let outcome = runner.ending.journal_outcome();
@@ -240,7 +252,7 @@ pub fn execute(
     runner.flush();
     let counts: Vec<(Outcome, usize)> = Outcome::ALL.into_iter().zip(runner.counts).collect();
     events.run_finished(outcome, &counts, started.elapsed());
-    Ok(Finished { ending: runner.ending, steps: runner.results, all })
+    Ok(Finished { ending: runner.ending, steps: runner.results, all, journal: runner.journal.path.clone() })
 }
 
 impl Runner<'_> {
@@ -292,6 +304,11 @@ impl Runner<'_> {
                 error: error.clone(),
                 confirmed_by,
                 time: journal::now(),
+                left: if outcome == Outcome::Done || outcome == Outcome::Failed {
+                    crate::engine::undo::left_by(&self.backout)
+                } else {
+                    Vec::new()
+                },
             },
             false,
         )?;
@@ -322,7 +339,10 @@ impl Runner<'_> {
         let index = self.next_index();
         let title = render::title(step, None, scope);
         if outcome == Outcome::Failed {
-            self.journal.append(&Record::StepStarted { step: id.into(), attempt: 1, time: journal::now() }, false)?;
+            self.backout = Backout::Nothing;
+            let started =
+                Record::StepStarted { step: id.into(), attempt: 1, time: journal::now(), backout: Backout::Nothing };
+            self.journal.append(&started, false)?;
         }
         let end = self.record(step, id, &title, outcome, Duration::ZERO, StepData::default(), error, scope)?;
         self.sync()?;
@@ -366,7 +386,8 @@ impl Runner<'_> {
         scope: &Arc<Scope>,
         attempt: u32,
     ) -> Result<(Result<actions::Done, StepError>, Duration), JournalError> {
-        self.journal.append(&Record::StepStarted { step: id.into(), attempt, time: journal::now() }, true)?;
+        let backout = if attempt == 1 { self.backout.clone() } else { Backout::Nothing };
+        self.journal.append(&Record::StepStarted { step: id.into(), attempt, time: journal::now(), backout }, true)?;
         self.flush();
         if attempt == 1 {
             self.events.step_started(index, id, title, &rendered.describe(self.masker));
@@ -374,9 +395,38 @@ impl Runner<'_> {
         let t0 = Instant::now();
         let mut world =
             RunWorld { events: self.events, journal: &mut self.journal, step: id, confirm: self.config.confirm };
-        let mut cx = Context { scope, world: &mut world, timeout: step.timeout, read_later: true };
+        let mut cx =
+            Context { scope, fs: &*scope.shared.fs, world: &mut world, timeout: step.timeout, read_later: true };
         let result = actions::execute(rendered, &mut cx);
         Ok((result, t0.elapsed()))
+    }
+
+    /// How the step will be backed out: its declared undo, or the inverse of each change it will
+    /// make (predicted over an overlay of the disk, with what it replaces or removes kept now).
+    fn back_out(&mut self, step: &Step, rendered: &Rendered, scope: &Arc<Scope>) -> Backout {
+        if step.undo.is_some() {
+            return Backout::Declared;
+        }
+        if step.action.needs_declared_undo() {
+            let reason = format!("`{}` has no automatic inverse and the step declares no `undo:`", step.action.key());
+            return Backout::Impossible { reason };
+        }
+        if !matches!(
+            rendered,
+            Rendered::Copy { .. }
+                | Rendered::Rename { .. }
+                | Rendered::Mkdir(_)
+                | Rendered::Remove { .. }
+                | Rendered::Write { .. }
+        ) {
+            return Backout::Nothing;
+        }
+        let preview = crate::engine::undo::preview_fs();
+        let recorder = Recorder::new(&preview);
+        let mut world = actions::Silent;
+        let mut cx = Context { scope, fs: &recorder, world: &mut world, timeout: None, read_later: false };
+        let _ = actions::execute(rendered, &mut cx);
+        self.keeper.back_out(&recorder.changes())
     }
 }
 
@@ -455,6 +505,7 @@ impl Phase for Runner<'_> {
         if self.config.step_confirm && !self.operator_agrees(id, rendered)? {
             return Ok(Flow::Stop);
         }
+        self.backout = self.back_out(step, rendered, scope);
         let attempts = step.retries + 1;
         for attempt in 1..=attempts {
             let (result, duration) = self.attempt(step, id, index, &title, rendered, scope, attempt)?;
@@ -487,6 +538,7 @@ impl Phase for Runner<'_> {
                     error: Some(message.clone()),
                     confirmed_by: None,
                     time: journal::now(),
+                    left: Vec::new(),
                 };
                 self.journal.append(&record, false)?;
                 self.events.message(id, &message);
@@ -511,11 +563,11 @@ impl Phase for Runner<'_> {
 
 /// A run's world: commands run (their output shown as it comes, their pid journaled once they
 /// start), messages and questions go to the operator.
-struct RunWorld<'a> {
-    events: &'a dyn Events,
-    journal: &'a mut Journal,
-    step: &'a str,
-    confirm: Confirm,
+pub(super) struct RunWorld<'a> {
+    pub(super) events: &'a dyn Events,
+    pub(super) journal: &'a mut Journal,
+    pub(super) step: &'a str,
+    pub(super) confirm: Confirm,
 }
 
 impl World for RunWorld<'_> {

@@ -91,10 +91,26 @@ pub struct RawRunbook {
     /// The steps, run in order; each has an `id` and exactly one action. Example:
     /// `steps: [ { id: make_dir, mkdir: 'D:/backup' } ]`
     pub steps: Vec<RawStep>,
+    /// What a failed run does: `stop` (the default; `runbook rollback` can back it out later) or
+    /// `rollback` (undo the steps it did, at once, as `--on-failure rollback`). Example:
+    /// `on-failure: rollback`
+    pub on_failure: Option<OnFailure>,
+}
+
+/// What a failed run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnFailure {
+    /// Stop where it failed.
+    #[default]
+    Stop,
+    /// Undo the steps it did, newest first.
+    Rollback,
 }
 
 /// The top-level keys, in the order they are documented.
-pub const TOP_LEVEL_KEYS: &[&str] = &["runbook", "name", "title", "description", "inputs", "vars", "steps"];
+pub const TOP_LEVEL_KEYS: &[&str] =
+    &["runbook", "name", "title", "description", "inputs", "vars", "steps", "on-failure"];
 
 /// The type of an input's value (default `string`). Example: `type: path`
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, Default)]
@@ -175,6 +191,13 @@ pub struct RawStep {
     /// A failure is recorded and the run goes on. Example: `continue-on-error: true`
     #[serde(default)]
     pub continue_on_error: bool,
+    /// How to back the step out (`runbook rollback`, `--on-failure rollback`): one action,
+    /// rendered with the same inputs and `steps.*` as the step. Built-in actions undo themselves
+    /// (previous contents are kept); `exec`, `shell` and `manual` need one. Example:
+    /// `undo: { exec: [net, start, ofcservice] }`
+    #[schemars(with = "Option<serde_json::Value>")]
+    #[allow(dead_code)] // the loader reads it from the node tree, as a step of its own
+    pub undo: Option<Sp<serde_json::Value>>,
 
     /// Copy a file, or a folder with its content; the copy is verified (SHA-256, captured as
     /// `steps.<id>.captures.sha256`). `to` may be an existing folder. Example:

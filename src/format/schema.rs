@@ -18,6 +18,9 @@ pub fn json_schema() -> Value {
     without_nulls(&mut schema);
     let defs = &mut schema["$defs"];
     step_rules(&mut defs["RawStep"]);
+    defs["RawUndo"] = undo_schema(&defs["RawStep"]);
+    let described = defs["RawStep"]["properties"]["undo"]["description"].clone();
+    defs["RawStep"]["properties"]["undo"] = json!({"$ref": "#/$defs/RawUndo", "description": described});
     input_rules(&mut defs["RawInput"]);
     schema["patternProperties"] = json!({
         "^x-": {
@@ -85,6 +88,24 @@ fn step_rules(step: &mut Value) {
         step["properties"][key]["pattern"] = json!(DURATION);
         step["properties"][key]["patternErrorMessage"] = json!("a duration such as `30s`, `5m` or `1h 30m`");
     }
+}
+
+/// A step's `undo:`: one of the step's actions (and an optional `timeout`), without an id.
+fn undo_schema(step: &Value) -> Value {
+    let mut properties = Map::new();
+    for key in ACTION_KEYS.iter().filter(|k| !matches!(**k, "include" | "expect-output")).chain(&["timeout"]) {
+        properties.insert((*key).to_string(), step["properties"][key].clone());
+    }
+    let actions: Vec<&str> = ACTION_KEYS.iter().copied().filter(|k| properties.contains_key(*k)).collect();
+    let listed = actions.join(", ");
+    json!({
+        "description": "How a step is backed out: one action (rendered with the step's inputs and `steps.*`), and optionally a `timeout`. Example: `{ exec: [net, start, ofcservice] }`",
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": false,
+        "anyOf": actions.iter().map(|k| json!({"required": [k], "errorMessage": format!("an undo needs exactly one action: {listed}")})).collect::<Vec<_>>(),
+        "dependentSchemas": step["dependentSchemas"].clone(),
+    })
 }
 
 fn input_rules(input: &mut Value) {

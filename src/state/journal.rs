@@ -15,6 +15,7 @@ use crate::compile::runbook::{FileDigest, Runbook, StepDigest};
 use crate::format::mask::Masker;
 use crate::state::drift::StepText;
 use crate::state::outcome::{Outcome, StepData};
+use crate::state::undo::{Backout, LeftAt};
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -62,6 +63,61 @@ pub enum RunOutcome {
     Interrupted,
     /// Replaced by a `run --fresh`.
     Abandoned,
+    /// Backed out by `runbook rollback` (or `--on-failure rollback`).
+    RolledBack,
+}
+
+/// How one step's undo ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UndoOutcome {
+    /// Its changes were undone.
+    Done,
+    /// There was nothing left to undo.
+    Unchanged,
+    Failed,
+    /// It cannot be undone (a command with no declared `undo:`, or past the backup limit).
+    Impossible,
+}
+
+impl UndoOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UndoOutcome::Done => "undone",
+            UndoOutcome::Unchanged => "nothing to undo",
+            UndoOutcome::Failed => "undo failed",
+            UndoOutcome::Impossible => "cannot be undone",
+        }
+    }
+}
+
+/// How a rollback ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RollbackOutcome {
+    /// Every step the run did is undone.
+    Complete,
+    /// It went to the end, but some steps cannot be undone.
+    Partial,
+    /// An undo failed; `rollback` again continues there.
+    Failed,
+    Interrupted,
+}
+
+impl RollbackOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RollbackOutcome::Complete => "complete",
+            RollbackOutcome::Partial => "partial",
+            RollbackOutcome::Failed => "failed",
+            RollbackOutcome::Interrupted => "interrupted",
+        }
+    }
+
+    /// Whether the rollback went to its end.
+    pub fn ended(self) -> bool {
+        matches!(self, RollbackOutcome::Complete | RollbackOutcome::Partial)
+    }
 }
 
 impl RunOutcome {
@@ -71,6 +127,7 @@ impl RunOutcome {
             RunOutcome::Failed => "failed",
             RunOutcome::Interrupted => "interrupted",
             RunOutcome::Abandoned => "abandoned",
+            RunOutcome::RolledBack => "rolled back",
         }
     }
 }
@@ -127,6 +184,9 @@ pub enum Record {
         step: String,
         attempt: u32,
         time: String,
+        /// How the step is backed out, recorded before it changes anything.
+        #[serde(default, skip_serializing_if = "Backout::is_nothing")]
+        backout: Backout,
     },
     StepFinished {
         step: String,
@@ -141,6 +201,10 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         confirmed_by: Option<String>,
         time: String,
+        /// What the step left at each path its undo touches (a rollback refuses to undo a step
+        /// whose paths changed since).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        left: Vec<LeftAt>,
     },
     /// A step's command was started: its process, to tell on resume whether it still runs.
     CommandStarted {
@@ -157,6 +221,33 @@ pub enum Record {
     },
     RunFinished {
         outcome: RunOutcome,
+        time: String,
+    },
+    /// A rollback of the run begins (or continues).
+    RollbackStarted {
+        host: String,
+        user: String,
+        pid: u32,
+        time: String,
+        forced: bool,
+        #[serde(default)]
+        durability: Durability,
+    },
+    /// A step's undo begins: on disk before it changes anything.
+    UndoStarted {
+        step: String,
+        time: String,
+    },
+    UndoFinished {
+        step: String,
+        outcome: UndoOutcome,
+        duration_ms: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        time: String,
+    },
+    RollbackFinished {
+        outcome: RollbackOutcome,
         time: String,
     },
 }
@@ -195,6 +286,10 @@ impl Record {
             durability,
             boot: crate::os::sys::boot_id(),
         }
+    }
+
+    pub fn rollback_started(forced: bool, durability: Durability) -> Record {
+        Record::RollbackStarted { host: host(), user: user(), pid: std::process::id(), time: now(), forced, durability }
     }
 
     pub fn run_resumed(forced: bool, durability: Durability) -> Record {
@@ -407,6 +502,12 @@ pub struct RunSummary {
     /// The durability of the latest sitting, and the machine's boot it ran in.
     pub durability: Durability,
     pub boot: Option<String>,
+    /// How each step is backed out, as recorded when it first started.
+    pub backouts: IndexMap<String, Backout>,
+    /// What each step left, as recorded when it last finished.
+    pub lefts: IndexMap<String, Vec<LeftAt>>,
+    /// The run's rollback, once one began.
+    pub rollback: Option<Rollback>,
     pub outcome: Option<RunOutcome>,
     pub finished: Option<String>,
     /// Per journal step id, its last state.
@@ -430,6 +531,16 @@ pub enum StepState {
     },
     /// The operator said it was done by hand (`--mark-done`).
     MarkedDone,
+}
+
+/// A run's rollback, as journaled.
+#[derive(Debug, Clone, Default)]
+pub struct Rollback {
+    pub sessions: Vec<Session>,
+    /// Per step, its undo: `None` while started and not finished.
+    pub undone: IndexMap<String, Option<(UndoOutcome, Option<String>)>>,
+    pub outcome: Option<RollbackOutcome>,
+    pub finished: Option<String>,
 }
 
 /// One sitting of a run: its start or a resume.
@@ -474,7 +585,8 @@ impl RunSummary {
     }
 
     pub fn unfinished(&self) -> bool {
-        !matches!(self.outcome, Some(RunOutcome::Succeeded | RunOutcome::Abandoned))
+        !matches!(self.outcome, Some(RunOutcome::Succeeded | RunOutcome::Abandoned | RunOutcome::RolledBack))
+            && self.rollback.is_none()
     }
 
     /// The first step (journal id) that was started but did not finish, or failed.
@@ -532,6 +644,9 @@ pub fn summarize(path: &Path) -> Result<RunSummary, JournalError> {
         rendered,
         durability,
         boot,
+        backouts: IndexMap::new(),
+        lefts: IndexMap::new(),
+        rollback: None,
         outcome: None,
         finished: None,
         step_states: IndexMap::new(),
@@ -563,11 +678,17 @@ impl RunSummary {
                     states.shift_remove(&step);
                 }
             }
-            Record::StepStarted { step, .. } => {
+            Record::StepStarted { step, backout, .. } => {
+                if !self.backouts.contains_key(&step) || !backout.is_nothing() && self.backouts[&step].is_nothing() {
+                    self.backouts.insert(step.clone(), backout);
+                }
                 states.shift_remove(&step);
                 states.insert(step, StepState::Started { command: None });
             }
-            Record::StepFinished { step, outcome, data, cwd, error, duration_ms, .. } => {
+            Record::StepFinished { step, outcome, data, cwd, error, duration_ms, left, .. } => {
+                if !left.is_empty() {
+                    self.lefts.insert(step.clone(), left);
+                }
                 states.insert(step, StepState::Finished { outcome, data, cwd, error, duration_ms });
             }
             Record::CommandStarted { step, pid, process_start, time } => {
@@ -581,6 +702,26 @@ impl RunSummary {
             Record::RunFinished { outcome, time } => {
                 self.outcome = Some(outcome);
                 self.finished = Some(time);
+            }
+            Record::RollbackStarted { host, user, time, .. } => {
+                let rollback = self.rollback.get_or_insert_with(Rollback::default);
+                rollback.sessions.push(Session { resumed: !rollback.sessions.is_empty(), host, user, time });
+                rollback.outcome = None;
+            }
+            Record::UndoStarted { step, .. } => {
+                self.rollback.get_or_insert_with(Rollback::default).undone.insert(step, None);
+            }
+            Record::UndoFinished { step, outcome, error, .. } => {
+                self.rollback.get_or_insert_with(Rollback::default).undone.insert(step, Some((outcome, error)));
+            }
+            Record::RollbackFinished { outcome, time } => {
+                let rollback = self.rollback.get_or_insert_with(Rollback::default);
+                rollback.outcome = Some(outcome);
+                if outcome.ended() {
+                    rollback.finished = Some(time.clone());
+                    self.outcome = Some(RunOutcome::RolledBack);
+                    self.finished = Some(time);
+                }
             }
         }
     }
@@ -654,7 +795,8 @@ mod tests {
     fn torn_last_line_is_ignored_and_garbled_middle_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let mut j = Journal::create(dir.path(), "rb", "r1", Masker::default(), &started(), Durability::Full).unwrap();
-        j.append(&Record::StepStarted { step: "a".into(), attempt: 1, time: now() }, true).unwrap();
+        j.append(&Record::StepStarted { step: "a".into(), attempt: 1, time: now(), backout: Backout::Nothing }, true)
+            .unwrap();
         let path = j.path.clone();
         drop(j);
         let mut text = fs::read_to_string(&path).unwrap();

@@ -6,3 +6,4 @@ pub mod journal;
 pub mod lock;
 pub mod outcome;
 pub mod saved_plan;
+pub mod undo;

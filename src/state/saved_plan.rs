@@ -54,6 +54,25 @@ pub struct PlannedStep {
     pub details: Vec<String>,
     #[serde(flatten)]
     pub verdict: Verdict,
+    /// How the step would be backed out if a later one failed (none: nothing to undo).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backout: Option<PlannedBackout>,
+}
+
+/// A step's part of the backout plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlannedBackout {
+    /// What undoing it does, in the order it is done.
+    Undo(Vec<String>),
+    /// Why it cannot be undone.
+    Impossible(String),
+}
+
+/// The backout a failure at the last step would run: each step with something to undo, newest
+/// first.
+pub fn backout(steps: &[PlannedStep]) -> Vec<(&PlannedStep, &PlannedBackout)> {
+    steps.iter().rev().filter_map(|s| s.backout.as_ref().map(|b| (s, b))).collect()
 }
 
 impl PlannedStep {

@@ -3,6 +3,7 @@
 
 pub mod plan;
 pub mod resume;
+pub mod rollback;
 pub mod run;
 pub mod schema;
 pub mod show;

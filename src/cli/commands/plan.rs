@@ -17,7 +17,7 @@ pub fn run(config: &Config, args: &PlanArgs) -> CmdResult {
     input_args.secrets_at_run_time = true;
     let inputs = session::resolve_inputs(ui, &runbook, &input_args)?;
     let masker = inputs.masker(&runbook);
-    let steps = session::plan_steps(config, &runbook, &inputs, &masker)?;
+    let steps = session::plan_steps(config, &runbook, &inputs, &masker, args.backout.backup_limit)?;
     let would_fail = steps.iter().any(|s| s.verdict.fails());
     let cases: Vec<Case> = steps.iter().map(Case::from).collect();
     let plan = SavedPlan::new(&runbook, &args.file, &inputs, steps);

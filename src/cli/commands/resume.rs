@@ -12,9 +12,7 @@ use crate::engine::runner::Start;
 use crate::format::diagnostic::Diagnostic;
 use crate::os::args::quote;
 use crate::state::changes;
-use crate::state::drift::{self, StepText};
 use crate::state::journal::{self, RunOutcome, RunSummary, StepState};
-use crate::state::saved_plan::PlannedStep;
 
 pub fn run(config: &Config, args: &ResumeArgs) -> CmdResult {
     let ui = &config.ui;
@@ -99,7 +97,7 @@ fn check_unchanged(
         return Ok(());
     }
     let listed = changes.steps_listed();
-    let rendering = rendering_changes(config, args, runbook, summary);
+    let rendering = session::rendering_changes(config, &args.inputs, runbook, summary);
     if args.force && changes.before_stop.is_empty() {
         config.ui.info(&format!("note: the runbook changed (steps: {listed}); accepted with --force"));
         return Ok(());
@@ -123,34 +121,6 @@ fn check_unchanged(
         ))
         .hint(hint),
     ))
-}
-
-/// The changed runbook's steps as they render now against how they rendered when the run began
-/// (with the run's inputs; secrets are not asked for, only their masks compared). `None` when
-/// the journal has no rendering (an older version wrote it) or the runbook cannot render now.
-fn rendering_changes(
-    config: &Config,
-    args: &ResumeArgs,
-    runbook: &Arc<Runbook>,
-    summary: &RunSummary,
-) -> Option<String> {
-    if summary.rendered.is_empty() {
-        return None;
-    }
-    let mut input_args = config.input_args(&args.inputs);
-    input_args.recorded = Some((summary.inputs.clone(), format!("the journal {}", summary.path.display())));
-    input_args.prompt = None;
-    input_args.secrets_at_run_time = true;
-    let (inputs, _) = crate::compile::inputs::resolve(runbook, &input_args).ok()?;
-    let masker = inputs.masker(runbook);
-    let now = crate::engine::plan::rendering(runbook, &inputs, &masker, PathBuf::from(&summary.cwd)).ok()?;
-    let now: Vec<StepText> = now.iter().map(PlannedStep::text).collect();
-    let differences = drift::steps(&summary.rendered, &now);
-    Some(if differences.is_empty() {
-        "  text changed; every step renders as it did when the run began".to_string()
-    } else {
-        drift::render(&differences, "then")
-    })
 }
 
 /// A run that did not sync its journal (`--durability process`) may have lost its last records

@@ -30,9 +30,15 @@ pub fn run(config: &Config, args: &RunArgs) -> CmdResult {
 
 /// On a terminal, before anything changes: the plan's summary, its predicted failures, and the
 /// question. Only `y` or `yes` goes on; any other answer refuses (exit 3) with nothing touched.
-fn ask_first(config: &Config, runbook: &Arc<Runbook>, inputs: &Inputs, masker: &Masker) -> Result<(), Failure> {
+fn ask_first(
+    config: &Config,
+    runbook: &Arc<Runbook>,
+    inputs: &Inputs,
+    masker: &Masker,
+    backup_limit: u64,
+) -> Result<(), Failure> {
     let ui = &config.ui;
-    let steps = session::plan_steps(config, runbook, inputs, masker)?;
+    let steps = session::plan_steps(config, runbook, inputs, masker, backup_limit)?;
     ui.info(&format!("Plan for {} ({} steps): {}.", runbook.name, steps.len(), documents::summary(&steps)));
     for (i, s) in steps.iter().enumerate() {
         if let Verdict::WouldFail(why) = &s.verdict {
@@ -65,7 +71,7 @@ fn start(
     // state folder included), and only when the run could start.
     if plan.is_none() && !args.run.yes && config.can_ask {
         refuse_unfinished(config, args, file, runbook, false)?;
-        ask_first(config, runbook, inputs, &masker)?;
+        ask_first(config, runbook, inputs, &masker, args.run.backout.backup_limit)?;
     }
     let _lock = session::take_lock(&config.ui, state, &runbook.name, "run")?;
     refuse_unfinished(config, args, file, runbook, true)?;
@@ -130,7 +136,7 @@ fn run_reviewed_plan(config: &Config, args: &RunArgs, plan_path: &Path) -> CmdRe
     input_args.recorded = Some((plan.inputs.clone(), format!("the reviewed plan {}", plan_path.display())));
     let inputs = session::resolve_inputs(ui, &runbook, &input_args)?;
     let masker = inputs.masker(&runbook);
-    let steps = session::plan_steps(config, &runbook, &inputs, &masker)?;
+    let steps = session::plan_steps(config, &runbook, &inputs, &masker, args.run.backout.backup_limit)?;
     let differences = plan.drift(&runbook, &inputs, &steps);
     if !differences.is_empty() {
         let mut list = drift::render(&differences, "reviewed");

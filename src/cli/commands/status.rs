@@ -87,13 +87,17 @@ fn json(r: &RunSummary) -> serde_json::Value {
         "inputs": r.inputs,
         "secret_inputs": r.secret_inputs,
         "stopped_at": r.stopped_at().map(|(id, _)| id),
+        "rollback": r.rollback.as_ref().map(|rb| serde_json::json!({
+            "outcome": rb.outcome,
+            "steps": rb.undone.iter().map(|(id, u)| serde_json::json!({"step": id, "undo": u.as_ref().map(|(o, _)| *o), "error": u.as_ref().and_then(|(_, e)| e.clone())})).collect::<Vec<_>>(),
+        })),
         "steps": r.step_states.iter().map(|(id, s)| serde_json::json!({"step": id, "state": state_label(s), "error": state_error(s)})).collect::<Vec<_>>(),
     })
 }
 
 fn text(r: &RunSummary) -> String {
     let mut out = String::new();
-    let outcome = r.outcome.map_or("unfinished", |o| o.as_str());
+    let outcome = documents::outcome_text(r);
     let _ = writeln!(out, "run {}  {}  {outcome}", r.run_id, r.runbook);
     let finished = r.finished.as_ref().map(|f| format!(", finished {f}")).unwrap_or_default();
     let _ = writeln!(out, "  started {}{finished}; durability {}", r.started, r.durability.as_str());

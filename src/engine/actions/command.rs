@@ -71,7 +71,7 @@ fn judge(
 
 fn resolve(program: &str, cx: &Context) -> Result<(PathBuf, PathBuf), StepError> {
     let cwd = cx.scope.shared.cwd();
-    let fs = &*cx.scope.shared.fs;
+    let fs = cx.fs;
     match process::resolve_program(program, &cwd, |p| fs.stat(p).is_some_and(|s| s.kind == Kind::File)) {
         Some(found) => Ok((found, cwd)),
         None => fail(format!("program `{program}` not found in {} or on PATH", cwd.display())),

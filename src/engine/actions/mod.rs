@@ -87,8 +87,28 @@ pub trait World {
 }
 
 /// What a step needs besides its rendered action.
+/// A world where nothing happens: no command runs, no one is asked, nothing is shown (a step's
+/// changes predicted before it runs).
+pub struct Silent;
+
+impl World for Silent {
+    fn command(&mut self, _: &Spec, _: bool) -> Option<std::io::Result<Captured>> {
+        None
+    }
+
+    fn say(&mut self, _: &str) {}
+
+    fn confirm(&mut self, _: &str) -> Confirmation {
+        Confirmation::Later
+    }
+
+    fn bytes(&mut self, _: u64, _: u64) {}
+}
+
 pub struct Context<'a> {
     pub scope: &'a Arc<Scope>,
+    /// Where the step's effects go: the disk, the plan's overlay, or a recorder of either.
+    pub fs: &'a dyn FsView,
     pub world: &'a mut dyn World,
     pub timeout: Option<Duration>,
     /// A later step reads this step's results (only then does a plan compute a copy's digest).
@@ -97,7 +117,7 @@ pub struct Context<'a> {
 
 impl Context<'_> {
     fn fs(&self) -> &dyn FsView {
-        &*self.scope.shared.fs
+        self.fs
     }
 }
 
@@ -109,11 +129,11 @@ pub fn execute(rendered: &Rendered, cx: &mut Context) -> StepResult {
             let Context { world, read_later, .. } = cx;
             let digest = *read_later;
             let mut progress = |done, total| world.bytes(done, total);
-            files::copy(&*cx.scope.shared.fs, from, to, *overwrite, digest, &mut progress)
+            files::copy(cx.fs, from, to, *overwrite, digest, &mut progress)
         }
         Rendered::Rename { from, to, overwrite } => {
             let world = &mut *cx.world;
-            files::rename(&*cx.scope.shared.fs, from, to, *overwrite, &mut |done, total| world.bytes(done, total))
+            files::rename(cx.fs, from, to, *overwrite, &mut |done, total| world.bytes(done, total))
         }
         Rendered::Cd(path) => {
             files::cd(cx.fs(), path)?;
