@@ -6,6 +6,7 @@ mod actions;
 mod agreement;
 mod apex;
 mod architecture;
+mod automation;
 mod backout;
 mod board;
 mod change;

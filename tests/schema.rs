@@ -5,7 +5,9 @@ use crate::support::{Test, crate_path};
 #[test]
 fn the_checked_in_schema_matches_the_generated_one() {
     let checked_in = std::fs::read_to_string(crate_path("schemas/runbook.schema.json")).unwrap();
-    Test::new().args(["schema"]).stdout(&checked_in).run();
+    // Compared as written: the schema's regexes hold backslashes that are not paths.
+    let out = Test::new().args(["schema"]).any_stdout().run();
+    assert!(out.stdout_raw == checked_in, "`runbook schema` differs from schemas/runbook.schema.json: regenerate it");
 }
 
 fn yaml_files(dir: &str, out: &mut Vec<std::path::PathBuf>) {

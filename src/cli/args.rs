@@ -106,6 +106,10 @@ pub struct InputFlags {
     /// Set an input: `--var name=value` (wins over files and the environment).
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub vars: Vec<String>,
+    /// Read inputs (secrets) from this file, or from standard input with `-`: a YAML or JSON
+    /// mapping of names to values, so that they never appear on a command line.
+    #[arg(long, value_name = "FILE|-")]
+    pub secrets_from: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -146,8 +150,16 @@ pub struct RunArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Start a new run even though an unfinished one exists (it is marked abandoned).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "continue_unfinished")]
     pub fresh: bool,
+    /// When an unfinished run of this runbook exists, continue it (as `resume`, with the inputs
+    /// given now, as long as the steps that ran render the same with them).
+    #[arg(long = "continue")]
+    pub continue_unfinished: bool,
+    /// Do nothing when the newest run of this runbook succeeded with the same runbook files and
+    /// inputs (for automation that applies a runbook until it has succeeded once).
+    #[arg(long)]
+    pub skip_if_succeeded: bool,
     /// Run exactly the reviewed plan saved by `plan --out`; refuse if anything differs.
     #[arg(long, value_name = "PLAN", conflicts_with_all = ["file", "dry_run", "vars_files", "vars"])]
     pub plan: Option<PathBuf>,

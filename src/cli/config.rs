@@ -19,6 +19,8 @@ pub struct Config {
     pub input_env: Vec<(String, String)>,
     /// The folder the command was started in.
     pub cwd: PathBuf,
+    /// Standard input, once read for `--secrets-from -`.
+    stdin: std::sync::OnceLock<Result<String, String>>,
 }
 
 impl Config {
@@ -31,13 +33,29 @@ impl Config {
             can_ask: std::io::stdin().is_terminal() && std::io::stderr().is_terminal() && !in_ci,
             input_env: InputArgs::environment_of_process(),
             cwd,
+            stdin: std::sync::OnceLock::new(),
         })
     }
 
     /// Where a command's inputs come from: its flags, the environment, and the terminal when
     /// one can be asked.
     pub fn input_args(&self, flags: &InputFlags) -> InputArgs {
+        let secrets = flags.secrets_from.as_ref().map(|from| {
+            if from.as_os_str() == "-" {
+                let text = self.stdin.get_or_init(|| {
+                    let mut text = String::new();
+                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                        .map(|_| text)
+                        .map_err(|e| format!("cannot read standard input: {e}"))
+                });
+                (PathBuf::from("<stdin>"), text.clone())
+            } else {
+                let text = crate::format::file::read_text(from).map_err(|d| d.message);
+                (from.clone(), text)
+            }
+        });
         InputArgs {
+            secrets,
             vars_files: flags.vars_files.clone(),
             vars: flags.vars.clone(),
             environment: self.input_env.clone(),

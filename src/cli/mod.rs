@@ -4,6 +4,7 @@
 pub mod args;
 pub mod commands;
 pub mod config;
+mod continuing;
 pub mod documents;
 pub mod exit;
 pub mod junit;

@@ -35,6 +35,10 @@ pub enum Origin {
     },
     /// A secret a plan does without: the run asks for it.
     AskedAtRunTime,
+    /// `--secrets-from FILE` or `-` (standard input).
+    Secrets {
+        from: String,
+    },
 }
 
 impl fmt::Display for Origin {
@@ -47,6 +51,7 @@ impl fmt::Display for Origin {
             Origin::Prompt => f.write_str("prompt"),
             Origin::Recorded { by } => write!(f, "recorded by {by}"),
             Origin::AskedAtRunTime => f.write_str("asked at run time"),
+            Origin::Secrets { from } => write!(f, "--secrets-from {from}"),
         }
     }
 }
@@ -64,6 +69,8 @@ pub type Prompt = fn(&InputDef) -> std::io::Result<String>;
 #[derive(Debug, Clone, Default)]
 pub struct InputArgs {
     pub vars_files: Vec<PathBuf>,
+    /// `--secrets-from`: where from, and its text (or why it could not be read).
+    pub secrets: Option<(PathBuf, Result<String, String>)>,
     pub vars: Vec<String>,
     /// The environment's `RUNBOOK_INPUT_*` variables, as the process saw them.
     pub environment: Vec<(String, String)>,
@@ -153,6 +160,12 @@ pub fn resolve(runbook: &Runbook, args: &InputArgs) -> Result<(Inputs, Vec<Diagn
     for path in &args.vars_files {
         r.vars_file(path);
     }
+    if let Some((from, text)) = &args.secrets {
+        match text {
+            Ok(text) => r.vars_text(from, text.clone(), Origin::Secrets { from: from.display().to_string() }),
+            Err(e) => r.errors.push(Diagnostic::error(format!("--secrets-from {}: {e}", from.display()))),
+        }
+    }
     for def in runbook.inputs.values() {
         let name = env_name(&def.name);
         if let Some((_, text)) = args.environment.iter().find(|(k, _)| *k == name) {
@@ -194,7 +207,15 @@ impl Resolution<'_> {
     /// A `--vars FILE`: names that are not this runbook's inputs are left alone (a site file
     /// serves several runbooks), unless one looks like a slip of the pen.
     fn vars_file(&mut self, path: &std::path::Path) {
-        let (source, entries) = match read_vars_file(path) {
+        match crate::format::file::read_text(path) {
+            Ok(text) => self.vars_text(path, text, Origin::VarsFile { path: path.to_path_buf() }),
+            Err(d) => self.errors.push(d),
+        }
+    }
+
+    /// A mapping of input values read from `path` (a `--vars` file, or `--secrets-from`).
+    fn vars_text(&mut self, path: &std::path::Path, text: String, origin: Origin) {
+        let (source, entries) = match parse_vars(path, text) {
             Ok(read) => read,
             Err(d) => return self.errors.push(d),
         };
@@ -209,7 +230,9 @@ impl Resolution<'_> {
                 }
                 continue;
             };
-            self.set(def, &value, Origin::VarsFile { path: path.to_path_buf() }, Some(Located::new(&source, span)));
+            // A secret's value is never shown, even where it is written.
+            let at = (!def.secret).then(|| Located::new(&source, span));
+            self.set(def, &value, origin.clone(), at);
         }
     }
 
@@ -349,8 +372,7 @@ pub fn coerce(def: &InputDef, value: &J) -> Result<J, String> {
 /// Each entry: name, value, the key's span, the value's span.
 type VarsEntries = (std::sync::Arc<Source>, Vec<(String, J, Span, Span)>);
 
-fn read_vars_file(path: &std::path::Path) -> Result<VarsEntries, Diagnostic> {
-    let text = crate::format::file::read_text(path)?;
+fn parse_vars(path: &std::path::Path, text: String) -> Result<VarsEntries, Diagnostic> {
     let source = Source::new(path, text);
     let root = yaml::parse(&source.text).map_err(|e| {
         let offset = source.offset_of(e.line, e.col);

@@ -205,7 +205,9 @@ pub fn execute(
                 summary.rendered.iter().map(|s| (s.id.clone(), s.title.clone())).collect()
             };
             let mut journal = Journal::open(&summary.path, masker.clone(), config.durability)?;
-            journal.append(&Record::run_resumed(forced, config.durability), false)?;
+            let now = inputs.recordable(runbook);
+            let changed = (now != summary.inputs).then_some(now);
+            journal.append(&Record::run_resumed(forced, config.durability, changed), false)?;
             let mut states = summary.step_states.clone();
             for (step, decision) in [(redo, "redo"), (mark_done, "mark_done")] {
                 let Some(step) = step else { continue };

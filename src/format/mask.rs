@@ -11,6 +11,29 @@ pub struct Masker {
 
 pub const MASK: &str = "****";
 
+/// Keys whose values are words of a record's structure, never free text.
+const STRUCTURE: &[&str] = &[
+    "type",
+    "event",
+    "outcome",
+    "step",
+    "state",
+    "undo",
+    "op",
+    "kind",
+    "durability",
+    "decision",
+    "time",
+    "run_id",
+    "sha256",
+    "fingerprint",
+    "boot",
+    "verdict",
+    "attempt",
+    "started",
+    "finished",
+];
+
 impl Masker {
     pub fn new<'a>(secrets: impl IntoIterator<Item = &'a str>) -> Masker {
         let mut needles: Vec<String> = Vec::new();
@@ -49,7 +72,9 @@ impl Masker {
         out.into_owned()
     }
 
-    /// Masks every string inside a JSON value.
+    /// Masks every string inside a JSON value, but the words of its structure (a record's type,
+    /// an outcome, a step id, a time, a digest): a short secret that happens to be part of
+    /// such a word must not make the record unreadable, and none of them holds a secret.
     pub fn mask_json(&self, value: &mut serde_json::Value) {
         if self.is_empty() {
             return;
@@ -57,7 +82,13 @@ impl Masker {
         match value {
             serde_json::Value::String(s) if self.needles.iter().any(|n| s.contains(n.as_str())) => *s = self.mask(s),
             serde_json::Value::Array(items) => items.iter_mut().for_each(|v| self.mask_json(v)),
-            serde_json::Value::Object(map) => map.values_mut().for_each(|v| self.mask_json(v)),
+            serde_json::Value::Object(map) => {
+                for (k, v) in map.iter_mut() {
+                    if !STRUCTURE.contains(&k.as_str()) {
+                        self.mask_json(v);
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -88,6 +119,9 @@ mod tests {
         let m = Masker::new(["pw"]);
         let mut v = serde_json::json!({"a": ["x pw y", {"b": "pw"}], "c": 1});
         m.mask_json(&mut v);
+        let mut record = serde_json::json!({"type": "step_started", "step": "start", "error": "bad t"});
+        Masker::new(["t"]).mask_json(&mut record);
+        assert_eq!(record, serde_json::json!({"type": "step_started", "step": "start", "error": "bad ****"}));
         assert_eq!(v, serde_json::json!({"a": ["x **** y", {"b": "****"}], "c": 1}));
     }
 }

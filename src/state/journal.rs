@@ -172,6 +172,9 @@ pub enum Record {
         durability: Durability,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         boot: Option<String>,
+        /// The non-secret inputs, when they differ from the run's until now.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        inputs: Option<IndexMap<String, serde_json::Value>>,
     },
     OperatorDecision {
         step: String,
@@ -292,7 +295,11 @@ impl Record {
         Record::RollbackStarted { host: host(), user: user(), pid: std::process::id(), time: now(), forced, durability }
     }
 
-    pub fn run_resumed(forced: bool, durability: Durability) -> Record {
+    pub fn run_resumed(
+        forced: bool,
+        durability: Durability,
+        inputs: Option<IndexMap<String, serde_json::Value>>,
+    ) -> Record {
         Record::RunResumed {
             host: host(),
             user: user(),
@@ -301,6 +308,7 @@ impl Record {
             forced,
             durability,
             boot: crate::os::sys::boot_id(),
+            inputs,
         }
     }
 
@@ -664,10 +672,13 @@ impl RunSummary {
         let states = &mut self.step_states;
         match record {
             Record::RunStarted { .. } => {}
-            Record::RunResumed { host, user, time, durability, boot, .. } => {
+            Record::RunResumed { host, user, time, durability, boot, inputs, .. } => {
                 self.sessions.push(Session { resumed: true, host, user, time });
                 self.durability = durability;
                 self.boot = boot;
+                if let Some(inputs) = inputs {
+                    self.inputs = inputs;
+                }
                 self.outcome = None;
                 self.finished = None;
             }
@@ -816,7 +827,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut j =
             Journal::create(dir.path(), "rb", "r2", Masker::new(["hunter2"]), &started(), Durability::Process).unwrap();
-        j.append(&Record::StepInterrupted { step: "x hunter2".into(), time: now() }, true).unwrap();
+        let decision = Record::OperatorDecision {
+            step: "x".into(),
+            decision: "skip".into(),
+            host: "h".into(),
+            user: "x hunter2".into(),
+            time: now(),
+        };
+        j.append(&decision, true).unwrap();
         let text = fs::read_to_string(&j.path).unwrap();
         assert!(!text.contains("hunter2") && text.contains("x ****"), "{text}");
     }

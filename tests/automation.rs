@@ -1,0 +1,143 @@
+//! What automation (the Ansible collection, CI) relies on: secrets on standard input, continuing
+//! an unfinished run with the inputs given now, and not running again what already succeeded.
+
+use crate::support::Test;
+
+const RB: &str = r#"runbook: 1
+name: site
+inputs:
+  target: {}
+  token: { secret: true }
+  source: { default: in.txt }
+steps:
+  - id: dir
+    mkdir: '{{ target }}'
+  - id: stage
+    copy: { from: '{{ source }}', to: '{{ target }}/staged.txt' }
+  - id: use
+    exec: [helper, echo, 'using {{ token }}']
+"#;
+
+#[test]
+fn secrets_come_from_standard_input_and_never_show() {
+    let out = Test::new()
+        .file("rb.yaml", RB)
+        .file("in.txt", "payload")
+        .args(["run", "rb.yaml", "--var", "target=out", "--secrets-from", "-", "--format", "json"])
+        .stdin(r#"{"token": "St4ndard-1nput-s3cret"}"#)
+        .creates("out/staged.txt", "payload")
+        .any_files()
+        .any_stdout()
+        .run();
+    assert!(out.stdout.contains("\"line\":\"using ****\""), "{}", out.stdout);
+    assert!(!out.stdout.contains("St4ndard-1nput-s3cret"));
+    for journal in std::fs::read_dir(out.path().join(".runbook/runs/site")).unwrap() {
+        assert!(!std::fs::read_to_string(journal.unwrap().path()).unwrap().contains("St4ndard-1nput-s3cret"));
+    }
+    // YAML too, and from a file; a value that does not fit is refused without showing it.
+    Test::new()
+        .file("rb.yaml", RB)
+        .file("in.txt", "payload")
+        .args(["plan", "rb.yaml", "--var", "target=out", "--secrets-from", "-"])
+        .stdin("token: Yaml-s3cret\n")
+        .stdout_contains(["3. use: exec helper echo \"using ****\"\n"])
+        .run();
+    let out = Test::new()
+        .file("rb.yaml", RB.replace("token: { secret: true }", "token: { secret: true, pattern: '[a-z]+' }"))
+        .file("secrets.yaml", "token: N0t-Lower-Case\n")
+        .args(["plan", "rb.yaml", "--var", "target=out", "--secrets-from", "secrets.yaml"])
+        .code(2)
+        .stderr_contains(["error: invalid value **** for input `token` (from --secrets-from secrets.yaml)"])
+        .run();
+    assert!(!out.stderr.contains("N0t-Lower-Case"), "{}", out.stderr);
+}
+
+#[test]
+fn run_continue_resumes_with_fixed_inputs_when_what_ran_renders_the_same() {
+    // The site's source is wrong: the copy fails after the folder was made.
+    let first = Test::new()
+        .file("rb.yaml", RB)
+        .file("good.txt", "good")
+        .args(["run", "rb.yaml", "--var", "target=out", "--var", "source=missing.txt"])
+        .env("RUNBOOK_INPUT_TOKEN", "Tok3n-value")
+        .code(1)
+        .any_files()
+        .any_stderr()
+        .run();
+    // Fixed and run again: it continues (the folder step renders the same), nothing repeated.
+    first
+        .then()
+        .args(["run", "rb.yaml", "--continue", "--var", "target=out", "--var", "source=good.txt"])
+        .env("RUNBOOK_INPUT_TOKEN", "Tok3n-value")
+        .creates("out/staged.txt", "good")
+        .any_files()
+        .stderr_contains([
+            "note: continuing with other inputs; the 1 step that ran renders the same\n",
+            "Resuming site (run [RUN],",
+            "[2/3] stage:",
+            "Run succeeded (2 done).\n",
+        ])
+        .run();
+    let status = first.then().args(["status", "--format", "json"]).any_files().any_stdout().run();
+    let runs: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 1, "one run, continued");
+    assert_eq!(runs[0]["inputs"]["source"], "good.txt", "the journal has the inputs it finished with");
+}
+
+#[test]
+fn run_continue_refuses_inputs_that_change_what_already_ran() {
+    let first = Test::new()
+        .file("rb.yaml", RB)
+        .args(["run", "rb.yaml", "--var", "target=out", "--var", "source=missing.txt"])
+        .env("RUNBOOK_INPUT_TOKEN", "Tok3n-value")
+        .code(1)
+        .any_files()
+        .any_stderr()
+        .run();
+    first
+        .then()
+        .args(["run", "rb.yaml", "--continue", "--var", "target=elsewhere"])
+        .env("RUNBOOK_INPUT_TOKEN", "Tok3n-value")
+        .code(3)
+        .any_files()
+        .stderr_contains([
+            "error: with the inputs given now, steps that already ran would render differently: dir\n",
+            "  - step 1 (dir) renders differently:\n",
+            "      then:  mkdir [TMP]/out\n",
+            "      now:   mkdir [TMP]/elsewhere\n",
+            "hint: continue with the run's inputs, or start over with `runbook run rb.yaml --fresh`",
+        ])
+        .run();
+}
+
+#[test]
+fn skip_if_succeeded_does_not_run_again_what_already_succeeded() {
+    let first = Test::new()
+        .file("rb.yaml", RB)
+        .file("in.txt", "payload")
+        .args(["run", "rb.yaml", "--var", "target=out", "--skip-if-succeeded"])
+        .env("RUNBOOK_INPUT_TOKEN", "Tok3n-value")
+        .creates("out/staged.txt", "payload")
+        .any_files()
+        .any_stderr()
+        .run();
+    let again = first
+        .then()
+        .args(["run", "rb.yaml", "--var", "target=out", "--skip-if-succeeded", "--format", "json"])
+        .env("RUNBOOK_INPUT_TOKEN", "Tok3n-value")
+        .any_files()
+        .any_stdout()
+        .run();
+    let event: serde_json::Value = serde_json::from_str(again.stdout.trim()).unwrap();
+    assert_eq!(event["event"], "already_done");
+    assert_eq!(event["steps"].as_array().unwrap().len(), 3);
+    // Other inputs: a new run.
+    first
+        .then()
+        .args(["run", "rb.yaml", "--var", "target=other", "--skip-if-succeeded"])
+        .env("RUNBOOK_INPUT_TOKEN", "Tok3n-value")
+        .creates("other/staged.txt", "payload")
+        .any_files()
+        .stderr_contains(["Running site"])
+        .run();
+}
