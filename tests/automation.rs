@@ -1,7 +1,7 @@
 //! What automation (the Ansible collection, CI) relies on: secrets on standard input, continuing
 //! an unfinished run with the inputs given now, and not running again what already succeeded.
 
-use crate::support::Test;
+use crate::support::{Test, crate_path};
 
 const RB: &str = r#"runbook: 1
 name: site
@@ -94,6 +94,13 @@ fn run_continue_refuses_inputs_that_change_what_already_ran() {
         .any_files()
         .any_stderr()
         .run();
+    // The record of the failed run lists what ran, how long it took, and what was never reached.
+    let status = first.then().args(["status", "--format", "json"]).any_files().any_stdout().run();
+    let runs: serde_json::Value = serde_json::from_str(&status.stdout_raw).unwrap();
+    assert_eq!(runs[0]["steps"][0]["state"], "done");
+    assert!(runs[0]["steps"][0]["duration_ms"].is_u64());
+    assert_eq!(runs[0]["steps"][1]["state"], "failed");
+    assert_eq!(runs[0]["not_reached"], serde_json::json!(["use"]));
     first
         .then()
         .args(["run", "rb.yaml", "--continue", "--var", "target=elsewhere"])
@@ -131,6 +138,10 @@ fn skip_if_succeeded_does_not_run_again_what_already_succeeded() {
     let event: serde_json::Value = serde_json::from_str(again.stdout.trim()).unwrap();
     assert_eq!(event["event"], "already_done");
     assert_eq!(event["steps"].as_array().unwrap().len(), 3);
+    assert_eq!(event["steps"][2]["stdout_tail"], "using ****");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(crate_path("schemas/events.schema.json")).unwrap()).unwrap();
+    assert!(jsonschema::validator_for(&schema).unwrap().is_valid(&event), "{event}");
     // Other inputs: a new run.
     first
         .then()

@@ -278,6 +278,37 @@ pub fn state_label(s: &StepState) -> &'static str {
     }
 }
 
+/// Lines of output a step's machine-readable record carries.
+const JSON_OUTPUT_LINES: usize = 20;
+
+/// One step of a run for machines (`status --format json`, `run --skip-if-succeeded`'s
+/// `already_done`): its state, error, duration and the last lines it printed (masked, as
+/// journaled).
+pub fn step_json(id: &str, state: &StepState) -> serde_json::Value {
+    let (error, duration_ms, stdout, stderr) = match state {
+        StepState::Finished { error, duration_ms, data, .. } => (
+            error.as_deref(),
+            Some(*duration_ms),
+            data.stdout.as_deref().map(|t| tail(t, JSON_OUTPUT_LINES)),
+            data.stderr.as_deref().map(|t| tail(t, JSON_OUTPUT_LINES)),
+        ),
+        _ => (None, None, None, None),
+    };
+    serde_json::json!({
+        "step": id,
+        "state": state_label(state),
+        "error": error,
+        "duration_ms": duration_ms,
+        "stdout_tail": stdout,
+        "stderr_tail": stderr,
+    })
+}
+
+/// The steps of a run that it never reached (in the runbook's order), for machines.
+pub fn steps_not_reached(run: &RunSummary) -> Vec<&str> {
+    run.rendered.iter().map(|s| s.id.as_str()).filter(|id| !run.step_states.contains_key(*id)).collect()
+}
+
 /// The last lines a step printed, and its error.
 fn output_tail(state: &StepState) -> Vec<String> {
     let StepState::Finished { data, error, .. } = state else { return Vec::new() };

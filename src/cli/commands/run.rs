@@ -61,11 +61,8 @@ fn already_done(run: &RunSummary, runbook: &Runbook, inputs: &Inputs) -> bool {
 fn report_already_done(config: &Config, args: &RunArgs, run: &RunSummary) {
     match args.run.format {
         crate::cli::args::Format::Json => {
-            let steps: Vec<serde_json::Value> = run
-                .step_states
-                .iter()
-                .map(|(id, s)| serde_json::json!({"step": id, "outcome": crate::cli::documents::state_label(s)}))
-                .collect();
+            let steps: Vec<serde_json::Value> =
+                run.step_states.iter().map(|(id, s)| crate::cli::documents::step_json(id, s)).collect();
             let event = serde_json::json!({"event": "already_done", "runbook": run.runbook, "run_id": run.run_id, "journal": run.path.display().to_string(), "steps": steps});
             println!("{event}");
         }
