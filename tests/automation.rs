@@ -142,6 +142,15 @@ fn skip_if_succeeded_does_not_run_again_what_already_succeeded() {
     let schema: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(crate_path("schemas/events.schema.json")).unwrap()).unwrap();
     assert!(jsonschema::validator_for(&schema).unwrap().is_valid(&event), "{event}");
+    // Nothing to predict either, for a check before running.
+    let check = first
+        .then()
+        .args(["run", "rb.yaml", "--var", "target=out", "--dry-run", "--skip-if-succeeded", "--format", "json"])
+        .env("RUNBOOK_INPUT_TOKEN", "Tok3n-value")
+        .any_files()
+        .any_stdout()
+        .run();
+    assert_eq!(serde_json::from_str::<serde_json::Value>(check.stdout_raw.trim()).unwrap()["event"], "already_done");
     // Other inputs: a new run.
     first
         .then()

@@ -137,6 +137,10 @@ pub struct PlanArgs {
     pub report: Option<PathBuf>,
     #[command(flatten)]
     pub backout: BackoutFlags,
+    /// `run --dry-run --skip-if-succeeded`: the state folder whose newest run, when it succeeded
+    /// with the same runbook files and inputs, means there is nothing to predict.
+    #[arg(skip)]
+    pub skip_if_succeeded_in: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

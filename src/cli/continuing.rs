@@ -1,22 +1,25 @@
 //! Continuing an unfinished run, once it is safe to (`resume`, and `run --continue`): the
 //! runbook unchanged, no command still running or possibly run without a word from the
-//! operator, and the steps that already ran rendering the same with the inputs given now.
+//! operator, and the steps that already ran rendering the same with the inputs given now. And
+//! the other side of applying a runbook until it has succeeded once: a run that already
+//! succeeded with the same files and inputs (`--skip-if-succeeded`).
 
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::cli::args::{InputFlags, RunFlags};
 use crate::cli::config::Config;
+use crate::cli::documents;
 use crate::cli::exit::{CmdResult, Failure};
 use crate::cli::session;
 use crate::compile::inputs::Inputs;
-use crate::compile::runbook::Runbook;
+use crate::compile::runbook::{FileDigest, Runbook};
 use crate::engine::runner::Start;
 use crate::format::diagnostic::{Diagnostic, plural};
 use crate::os::args::quote;
 use crate::state::changes;
 use crate::state::drift::{self, StepText};
-use crate::state::journal::{RunSummary, StepState};
+use crate::state::journal::{self, RunOutcome, RunSummary, StepState};
 use crate::state::outcome::Outcome;
 use crate::state::saved_plan::PlannedStep;
 
@@ -215,4 +218,39 @@ fn check_stopping_point(args: &Continuation, file: &Path, summary: &RunSummary) 
         ))));
     }
     Ok(())
+}
+
+/// The newest run of this runbook in `state`, when it succeeded with these runbook files and
+/// inputs.
+pub fn already_succeeded(state: &Path, runbook: &Runbook, inputs: &Inputs) -> Result<Option<RunSummary>, Failure> {
+    Ok(journal::newest_run(state, &runbook.name)?.filter(|s| already_done(s, runbook, inputs)))
+}
+
+/// Whether `run` succeeded with these runbook files and inputs (secrets are not recorded, so
+/// they are not compared).
+pub fn already_done(run: &RunSummary, runbook: &Runbook, inputs: &Inputs) -> bool {
+    let digests = |files: &[FileDigest]| {
+        let mut d: Vec<String> = files.iter().map(|f| f.sha256.clone()).collect();
+        d.sort();
+        d
+    };
+    run.outcome == Some(RunOutcome::Succeeded)
+        && digests(&run.files) == digests(&runbook.file_digests())
+        && run.inputs == inputs.recordable(runbook)
+}
+
+/// Nothing to do: one `already_done` event, or a line for people.
+pub fn report_already_done(config: &Config, json: bool, run: &RunSummary) {
+    if json {
+        let steps: Vec<serde_json::Value> = run.step_states.iter().map(|(id, s)| documents::step_json(id, s)).collect();
+        let event = serde_json::json!({"event": "already_done", "runbook": run.runbook, "run_id": run.run_id, "journal": run.path.display().to_string(), "steps": steps});
+        println!("{event}");
+    } else {
+        config.ui.info(&format!(
+            "nothing to do: run {} of `{}` succeeded with the same runbook and inputs{}",
+            run.run_id,
+            run.runbook,
+            run.finished.as_ref().map(|t| format!(" (finished {t})")).unwrap_or_default()
+        ));
+    }
 }

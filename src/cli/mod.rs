@@ -100,6 +100,7 @@ fn dispatch(config: &Config, command: Command) -> CmdResult {
                 out: None,
                 report: args.run.report,
                 backout: args.run.backout,
+                skip_if_succeeded_in: args.skip_if_succeeded.then_some(args.run.state.state_dir),
             };
             commands::plan::run(config, &plan)
         }

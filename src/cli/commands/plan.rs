@@ -2,6 +2,7 @@
 
 use crate::cli::args::{DocFormat, PlanArgs};
 use crate::cli::config::Config;
+use crate::cli::continuing;
 use crate::cli::documents;
 use crate::cli::exit::{CmdResult, ExitCode};
 use crate::cli::junit::Case;
@@ -16,6 +17,12 @@ pub fn run(config: &Config, args: &PlanArgs) -> CmdResult {
     let mut input_args = config.input_args(&args.inputs);
     input_args.secrets_at_run_time = true;
     let inputs = session::resolve_inputs(ui, &runbook, &input_args)?;
+    if let Some(state) = &args.skip_if_succeeded_in
+        && let Some(done) = continuing::already_succeeded(state, &runbook, &inputs)?
+    {
+        continuing::report_already_done(config, args.format == DocFormat::Json, &done);
+        return Ok(ExitCode::Success);
+    }
     let masker = inputs.masker(&runbook);
     let steps = session::plan_steps(config, &runbook, &inputs, &masker, args.backout.backup_limit)?;
     let would_fail = steps.iter().any(|s| s.verdict.fails());

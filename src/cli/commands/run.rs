@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::cli::args::RunArgs;
 use crate::cli::config::Config;
-use crate::cli::continuing::{Continuation, continue_run};
+use crate::cli::continuing::{self, Continuation, continue_run};
 use crate::cli::documents;
 use crate::cli::exit::ExitCode;
 use crate::cli::exit::{CmdResult, Failure};
@@ -37,42 +37,12 @@ pub fn run(config: &Config, args: &RunArgs) -> CmdResult {
     }
     let inputs = session::resolve_inputs(&config.ui, &runbook, &config.input_args(&args.inputs))?;
     if args.skip_if_succeeded
-        && let Some(done) = newest.filter(|s| already_done(s, &runbook, &inputs))
+        && let Some(done) = newest.filter(|s| continuing::already_done(s, &runbook, &inputs))
     {
-        report_already_done(config, args, &done);
+        continuing::report_already_done(config, args.run.format == crate::cli::args::Format::Json, &done);
         return Ok(ExitCode::Success);
     }
     start(config, args, &file, &runbook, &inputs, None)
-}
-
-/// Whether `run` succeeded with these runbook files and inputs (secrets are not recorded, so
-/// they are not compared).
-fn already_done(run: &RunSummary, runbook: &Runbook, inputs: &Inputs) -> bool {
-    let digests = |files: &[FileDigest]| {
-        let mut d: Vec<String> = files.iter().map(|f| f.sha256.clone()).collect();
-        d.sort();
-        d
-    };
-    run.outcome == Some(RunOutcome::Succeeded)
-        && digests(&run.files) == digests(&runbook.file_digests())
-        && run.inputs == inputs.recordable(runbook)
-}
-
-fn report_already_done(config: &Config, args: &RunArgs, run: &RunSummary) {
-    match args.run.format {
-        crate::cli::args::Format::Json => {
-            let steps: Vec<serde_json::Value> =
-                run.step_states.iter().map(|(id, s)| crate::cli::documents::step_json(id, s)).collect();
-            let event = serde_json::json!({"event": "already_done", "runbook": run.runbook, "run_id": run.run_id, "journal": run.path.display().to_string(), "steps": steps});
-            println!("{event}");
-        }
-        crate::cli::args::Format::Text => config.ui.info(&format!(
-            "nothing to do: run {} of `{}` succeeded with the same runbook and inputs{}",
-            run.run_id,
-            run.runbook,
-            run.finished.as_ref().map(|t| format!(" (finished {t})")).unwrap_or_default()
-        )),
-    }
 }
 
 /// On a terminal, before anything changes: the plan's summary, its predicted failures, and the

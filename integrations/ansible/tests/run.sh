@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The runbook.engine collection, tested for real: ansible-core in a virtual environment, an
+# OpenSSH server on 127.0.0.1 with throwaway keys, and the fleet example (examples/fleet: three
+# sites, each a simulated Apex One server with its own folder through host_vars):
+#   1. the collection's unit tests (the Windows path with a mocked connection) and its docs;
+#   2. check mode: every site reports changes, nothing on any site is touched;
+#   3. a real run: tokyo and osaka are restored, nagoya (a wrong password in its host_vars)
+#      fails alone;
+#   4. nagoya's host_vars changed so that finished steps would differ: refused, naming them;
+#   5. nagoya fixed: it resumes its run, nothing finished runs again; the others are left alone;
+#   6. once more: nothing runs anywhere;
+#   and no secret anywhere: in Ansible's output (verbose), the results, the reports, the hosts'
+#   state folders.
+# Needs python3, cargo, and sshd (Debian: openssh-server). Set KEEP=1 to keep the folder.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../../.." && pwd)
+collection="$repo/integrations/ansible/ansible_collections/runbook/engine"
+. "$repo/examples/fleet/lib.sh"
+
+say() { printf '\n== %s\n' "$*" >&2; }
+
+bin=$(fleet_ansible "$repo")
+fleet_build "$repo"
+work=$(mktemp -d "${TMPDIR:-/tmp}/runbook-ansible.XXXXXX")
+FLEET_SSHD_PID=
+cleanup() {
+    if [ -n "$FLEET_SSHD_PID" ]; then kill "$FLEET_SSHD_PID" 2>/dev/null || true; fi
+    if [ "${KEEP:-}" = 1 ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+say "Unit tests of the action plugin (the Windows path with a mocked connection, not a Windows host)"
+"$bin/python" "$collection/tests/unit/plugins/action/test_run.py"
+
+say "The module's documentation parses"
+ANSIBLE_COLLECTIONS_PATH="$repo/integrations/ansible" "$bin/ansible-doc" runbook.engine.run > "$work/doc.txt"
+grep -q 'secrets' "$work/doc.txt"
+
+fleet_sshd "$work"
+fleet_sites "$repo" "$work/sites"
+# A copy of the example, so that a site's host_vars can be edited as an operator would.
+cp -r "$repo/examples/fleet" "$work/fleet"
+rm -rf "$work/fleet/sites" "$work/fleet/reports"
+nagoya="$work/fleet/host_vars/nagoya.yml"
+good_password='Nagoya-Install-2021!'
+wrong_password='Nagoya-Typo-2012!'
+sed -i "s/^cert_password: .*/cert_password: $wrong_password/" "$nagoya"
+
+export ANSIBLE_CONFIG="$work/fleet/ansible.cfg"
+export ANSIBLE_COLLECTIONS_PATH="$repo/integrations/ansible"
+export ANSIBLE_NOCOLOR=1
+play() {
+    local phase=$1 expected=$2
+    shift 2
+    local code=0
+    "$bin/ansible-playbook" "$work/fleet/restore.yml" -e "@$work/connection.yml" \
+        -e "fleet_root=$work/sites" -e "runbook_binary=$repo/target/debug/runbook" \
+        -e "runbooks_dir=$repo/runbooks" -e "report_dir=$work/reports/$phase" \
+        -e "record_dir=$work/records/$phase" "$@" > "$work/$phase.log" 2>&1 || code=$?
+    if [ "$code" != "$expected" ]; then
+        cat "$work/$phase.log" >&2
+        echo "ansible-playbook exited with $code, expected $expected ($phase)" >&2
+        exit 1
+    fi
+    "$bin/python" "$here/expect.py" "$phase" "$work/records/$phase"
+}
+tree() { (cd "$work/sites" && find . -print0 | LC_ALL=C sort -z | xargs -0 sha256sum 2>/dev/null; find . | LC_ALL=C sort); }
+
+say "Check mode: every site would change; nothing is touched"
+before=$(tree)
+play check 0 --check
+if [ "$(tree)" != "$before" ]; then echo "check mode changed a site" >&2; exit 1; fi
+
+say "The run: tokyo and osaka are restored, nagoya fails alone"
+play first_run 2 -vvv
+
+say "nagoya's staging folder changed: the steps that ran would differ, so it is refused"
+sed -i "s|^cert_staging_dir: .*|cert_staging_dir: \"{{ fleet_root }}/nagoya/D\"|" "$nagoya"
+play changed_inputs_refused 2
+
+say "nagoya fixed (its password): it resumes where it stopped; the others are left alone"
+sed -i "s|^cert_staging_dir: .*|cert_staging_dir: \"{{ fleet_root }}/nagoya/C\"|" "$nagoya"
+sed -i "s/^cert_password: .*/cert_password: $good_password/" "$nagoya"
+play resumed 0 -v
+runs=$(find "$work/sites/nagoya/state/runs" -name '*.jsonl' | wc -l)
+if [ "$runs" != 1 ]; then echo "nagoya has $runs runs, expected its one run resumed" >&2; exit 1; fi
+
+say "Once more: nothing runs anywhere"
+play all_done 0
+
+say "No secret anywhere: Ansible's output, the results, the reports, the hosts' state folders"
+leaks=0
+for secret in 'Tokyo-Install-2019!' 'Osaka-Install-2017!' "$good_password" "$wrong_password"; do
+    if grep -rlF -- "$secret" "$work"/*.log "$work/records" "$work/reports" "$work"/sites/*/state; then
+        echo "the secret $secret leaked into the files above" >&2
+        leaks=1
+    fi
+done
+[ "$leaks" = 0 ]
+echo "ok: the fleet" >&2
