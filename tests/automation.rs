@@ -161,3 +161,29 @@ fn skip_if_succeeded_does_not_run_again_what_already_succeeded() {
         .stderr_contains(["Running site"])
         .run();
 }
+
+#[test]
+fn run_continue_refuses_a_runbook_changed_since_the_run() {
+    let first = Test::new()
+        .file("rb.yaml", RB)
+        .args(["run", "rb.yaml", "--var", "target=out", "--var", "source=missing.txt"])
+        .env("RUNBOOK_INPUT_TOKEN", "Tok3n-value")
+        .code(1)
+        .any_files()
+        .any_stderr()
+        .run();
+    first
+        .then()
+        .file("rb.yaml", RB.replace("mkdir: '{{ target }}'", "mkdir: '{{ target }}/sub'"))
+        .args(["run", "rb.yaml", "--continue", "--var", "target=out", "--var", "source=missing.txt"])
+        .env("RUNBOOK_INPUT_TOKEN", "Tok3n-value")
+        .code(3)
+        .any_files()
+        .stderr_contains([
+            "error: the runbook rb.yaml changed since run [RUN] started (rb.yaml changed); steps that differ: dir\n",
+            "      then:  mkdir [TMP]/out\n",
+            "      now:   mkdir [TMP]/out/sub\n",
+            "Start over with `runbook run rb.yaml --fresh`",
+        ])
+        .run();
+}

@@ -3,8 +3,8 @@
 
 use serde_json::{Value, json};
 
+use crate::support::Test;
 use crate::support::lsp::{Client, uri};
-use crate::support::{Test, crate_path};
 
 /// Line numbers (1-based, as `validate` prints them) of the diagnostics.
 fn lines(diagnostics: &[Value]) -> Vec<u64> {
@@ -125,7 +125,7 @@ fn yaml_language_server_flags_the_common_mistakes_with_the_schema() {
         eprintln!("skipped: RUNBOOK_TEST_YAML_LS is not set (`.ci/run` sets it)");
         return;
     };
-    let schema = crate_path("schemas/runbook.schema.json");
+    let schema = crate::support::crate_path("schemas/runbook.schema.json");
     let mut cmd = std::process::Command::new("node");
     cmd.arg(server).arg("--stdio");
     let mut lsp = Client::start(cmd);
@@ -172,7 +172,7 @@ fn yaml_language_server_flags_the_common_mistakes_with_the_schema() {
             "{name}: want {message:?} at line {line}: {found:#?}"
         );
     }
-    for book in std::fs::read_dir(crate_path("runbooks/apex-one")).unwrap() {
+    for book in std::fs::read_dir(crate::support::crate_path("runbooks/apex-one")).unwrap() {
         let path = book.unwrap().path();
         let doc = uri(&path);
         lsp.open(&doc, &std::fs::read_to_string(&path).unwrap());

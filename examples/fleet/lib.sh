@@ -12,6 +12,19 @@ fleet_ansible() {
     echo "$venv/bin"
 }
 
+# A throwaway folder in FLEET_WORK (kept with KEEP=1), removed at exit with the SSH server that
+# fleet_sshd starts there stopped.
+fleet_workdir() {
+    FLEET_WORK=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+    FLEET_SSHD_PID=
+    trap fleet_cleanup EXIT
+}
+
+fleet_cleanup() {
+    if [ -n "$FLEET_SSHD_PID" ]; then kill "$FLEET_SSHD_PID" 2>/dev/null || true; fi
+    if [ "${KEEP:-}" = 1 ]; then echo "kept $FLEET_WORK" >&2; else rm -rf "$FLEET_WORK"; fi
+}
+
 # The runbook program and the simulated server, built once.
 fleet_build() {
     (cd "$1" && cargo build --quiet --bin runbook --example simulated-server)

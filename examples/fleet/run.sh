@@ -12,13 +12,8 @@ repo=$(cd "$here/../.." && pwd)
 
 bin=$(fleet_ansible "$repo")
 fleet_build "$repo"
-work=$(mktemp -d "${TMPDIR:-/tmp}/runbook-fleet.XXXXXX")
-FLEET_SSHD_PID=
-cleanup() {
-    if [ -n "$FLEET_SSHD_PID" ]; then kill "$FLEET_SSHD_PID" 2>/dev/null || true; fi
-    if [ "${KEEP:-}" = 1 ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
+fleet_workdir runbook-fleet
+work=$FLEET_WORK
 fleet_sshd "$work"
 fleet_sites "$repo" "$work/sites"
 

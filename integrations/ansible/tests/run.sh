@@ -22,13 +22,8 @@ say() { printf '\n== %s\n' "$*" >&2; }
 
 bin=$(fleet_ansible "$repo")
 fleet_build "$repo"
-work=$(mktemp -d "${TMPDIR:-/tmp}/runbook-ansible.XXXXXX")
-FLEET_SSHD_PID=
-cleanup() {
-    if [ -n "$FLEET_SSHD_PID" ]; then kill "$FLEET_SSHD_PID" 2>/dev/null || true; fi
-    if [ "${KEEP:-}" = 1 ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
+fleet_workdir runbook-ansible
+work=$FLEET_WORK
 
 say "Unit tests of the action plugin (the Windows path with a mocked connection, not a Windows host)"
 "$bin/python" "$collection/tests/unit/plugins/action/test_run.py"

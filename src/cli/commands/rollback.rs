@@ -46,7 +46,7 @@ pub fn run(config: &Config, args: &RollbackArgs) -> CmdResult {
     let _lock = session::take_lock(ui, &args.run.state.state_dir, &runbook.name, "rollback")?;
     let choice = RollbackChoice { forced: args.force, redo: args.redo.clone(), mark_done: args.mark_done.clone() };
     if args.dry_run {
-        return dry_run(config, args, &runbook, &inputs, &masker, &summary, choice);
+        return dry_run(args, &runbook, &inputs, &masker, &summary, choice);
     }
     let outcome = session::roll_back(config, &args.run, &runbook, &file, &inputs, &masker, &summary, choice)?;
     Ok(match outcome {
@@ -58,7 +58,6 @@ pub fn run(config: &Config, args: &RollbackArgs) -> CmdResult {
 
 /// The rollback predicted over the disk as it is: each undo and what it would do.
 fn dry_run(
-    config: &Config,
     args: &RollbackArgs,
     runbook: &std::sync::Arc<crate::compile::runbook::Runbook>,
     inputs: &crate::compile::inputs::Inputs,
@@ -111,7 +110,6 @@ fn dry_run(
         out.push_str("Nothing to undo.\n");
     }
     print!("{out}");
-    let _ = config;
     Ok(if fails { ExitCode::StepFailed } else { ExitCode::Success })
 }
 
