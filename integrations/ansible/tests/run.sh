@@ -84,6 +84,32 @@ if [ "$runs" != 1 ]; then echo "nagoya has $runs runs, expected its one run resu
 say "Once more: nothing runs anywhere"
 play all_done 0
 
+say "No state_dir: each inventory host gets its own state folder, the three run side by side"
+name="ansible-test-$(basename "$work" | tr -dc 'a-z0-9' | tr 'A-Z' 'a-z')"
+printf 'runbook: 1\nname: %s\ninputs:\n  folder: {}\nsteps:\n  - id: make\n    mkdir: "{{ folder }}"\n' "$name" \
+    > "$work/probe.yaml"
+home=$(cd ~ && pwd)
+forget_probe() {
+    local site
+    for site in tokyo osaka nagoya; do
+        rm -rf "$home/.runbook/hosts/$site/runs/$name" "$home/.runbook/hosts/$site/ansible/$name" \
+            "$home/.runbook/hosts/$site/locks/$name".*
+    done
+}
+trap 'forget_probe; fleet_cleanup' EXIT
+"$bin/ansible-playbook" "$here/playbooks/default-state.yml" -i "$work/fleet/inventory.yml" \
+    -e "@$work/connection.yml" -e "fleet_root=$work/sites" -e "runbook_binary=$repo/target/debug/runbook" \
+    -e "probe_runbook=$work/probe.yaml" > "$work/default_state.log" 2>&1 || {
+    cat "$work/default_state.log" >&2
+    exit 1
+}
+for site in tokyo osaka nagoya; do
+    if [ "$(find "$home/.runbook/hosts/$site/runs/$name" -name '*.jsonl' | wc -l)" != 1 ]; then
+        echo "$site: expected one run in its own state folder" >&2
+        exit 1
+    fi
+done
+
 say "No secret anywhere: Ansible's output, the results, the reports, the hosts' state folders"
 leaks=0
 for secret in 'Tokyo-Install-2019!' 'Osaka-Install-2017!' "$good_password" "$wrong_password"; do

@@ -88,9 +88,12 @@ class ActionModule(ActionBase):
             local = self._find_needle('files', vars_file)
             uploads.append((local, 'vars/%d-%s' % (i + 1, os.path.basename(local))))
 
-        state_dir = args['state_dir']
-        if not state_dir or not host.isabs(state_dir):
-            state_dir = host.join(self._remote_expand_user('~'), state_dir or '.runbook')
+        # By default each inventory host has its own state folder: two inventory hosts on one
+        # machine (two sites served by one server, or a test bed) must not share journals and
+        # locks, or one would continue, or be refused by, the other's run.
+        state_dir = args['state_dir'] or host.join('.runbook', 'hosts', path_safe(task_vars.get('inventory_hostname')))
+        if not host.isabs(state_dir):
+            state_dir = host.join(self._remote_expand_user('~'), state_dir)
 
         # Everything goes to Ansible's temporary folder first; a real run then puts it where
         # the next task finds it again (so that it continues the same run).
@@ -129,7 +132,7 @@ class ActionModule(ActionBase):
 
         rc, stdout, stderr = host.execute(argv, stdin)
         if rc is None:
-            return dict(failed=True, msg=stderr, exit_code=None, steps=[])
+            return dict(failed=True, msg=stderr, exit_code=None, steps=[], state_dir=state_dir)
         if check:
             out = check_result(rc, stdout, stderr)
         else:
@@ -144,6 +147,7 @@ class ActionModule(ActionBase):
                 args['binary'], rc, tail(stderr, 5) or tail(stdout, 5))
         out['exit_code'] = rc
         out['stderr_tail'] = tail(stderr, TAIL_LINES)
+        out['state_dir'] = state_dir
         return out
 
     def _every_step(self, host, binary, state_dir, out):
@@ -474,6 +478,12 @@ def mask(value, hidden):
 
 def tail(text, lines):
     return '\n'.join(to_text(text).rstrip('\n').splitlines()[-lines:])
+
+
+def path_safe(name):
+    """An inventory host name as one folder name on any system."""
+    text = to_text(name or 'host')
+    return ''.join(c if c.isalnum() or c in '._-' else '_' for c in text).strip('.') or 'host'
 
 
 def ps_quote(text):

@@ -73,7 +73,10 @@ options:
       - The engine's state folder on the host (journals, locks, backups for rollback). The files
         this plugin sends are kept under it, in C(ansible/<runbook name>), so that a later task
         continues the same run.
-      - Default C(.runbook) in the remote user's home folder.
+      - Default C(.runbook/hosts/<inventory host name>) in the remote user's home folder; each
+        inventory host has its own, even when several are served by one machine. On the host,
+        C(runbook status --state-dir <that folder>) shows its runs.
+      - A relative path is taken from the remote user's home folder.
     type: str
   force:
     description:
@@ -217,6 +220,10 @@ rollback:
   type: dict
 stderr_tail:
   description: The last lines the engine printed on its error stream (secrets masked).
+  returned: always
+  type: str
+state_dir:
+  description: The engine's state folder on the host (journals, locks, the files sent).
   returned: always
   type: str
 """

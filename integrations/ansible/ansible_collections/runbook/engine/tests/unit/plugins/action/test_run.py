@@ -138,8 +138,8 @@ class Harness(object):
         rc, out, err = self.engine(argv, module_args.get('stdin'))
         return dict(rc=rc, stdout=out, stderr=err, changed=True)
 
-    def run(self):
-        return self.action.run(task_vars={})
+    def run(self, host='tokyo'):
+        return self.action.run(task_vars={'inventory_hostname': host})
 
 
 class WindowsHost(unittest.TestCase):
@@ -158,11 +158,11 @@ class WindowsHost(unittest.TestCase):
         name, module_args = h.modules[0]
         self.assertEqual(name, 'ansible.windows.win_command')
         argv = module_args['argv']
-        base = 'C:\\Users\\ops\\.runbook\\ansible\\restore'
+        base = 'C:\\Users\\ops\\.runbook\\hosts\\tokyo\\ansible\\restore'
         self.assertEqual(argv[:3], ['C:\\Tools\\runbook.exe', 'run', base + '\\files\\restore.yaml'])
         self.assertIn('--continue', argv)
         self.assertIn('--skip-if-succeeded', argv)
-        self.assertEqual(argv[argv.index('--state-dir') + 1], 'C:\\Users\\ops\\.runbook')
+        self.assertEqual(argv[argv.index('--state-dir') + 1], 'C:\\Users\\ops\\.runbook\\hosts\\tokyo')
         self.assertEqual(argv[-2:], ['--secrets-from', '-'])
         self.assertIn('target=D:\\cert', argv)
         self.assertIn('n=3', argv)
@@ -195,7 +195,7 @@ class WindowsHost(unittest.TestCase):
         install = [s for s in scripts if 'Copy-Item' in s]
         self.assertEqual(len(install), 1, scripts)
         # A quote in a path reaches PowerShell doubled inside single quotes.
-        self.assertIn("-Destination 'C:\\Users\\o''brien\\.runbook\\ansible\\restore\\files\\lib\\common.yaml'",
+        self.assertIn("-Destination 'C:\\Users\\o''brien\\.runbook\\hosts\\tokyo\\ansible\\restore\\files\\lib\\common.yaml'",
                       install[0])
         self.assertIn("$ErrorActionPreference = 'Stop'", install[0])
 
@@ -235,7 +235,7 @@ class PosixHost(unittest.TestCase):
         runs = [(cmd, data) for cmd, data in h.commands if ' run ' in cmd]
         self.assertEqual(len(runs), 1)
         cmd, data = runs[0]
-        self.assertTrue(cmd.startswith("runbook run /home/ops/.runbook/ansible/restore/files/restore.yaml "), cmd)
+        self.assertTrue(cmd.startswith("runbook run /home/ops/.runbook/hosts/tokyo/ansible/restore/files/restore.yaml "), cmd)
         self.assertIn('--var target=/srv/cert', cmd)
         self.assertIn('--var flag=true', cmd)
         self.assertIn('--secrets-from -', cmd)
@@ -244,6 +244,23 @@ class PosixHost(unittest.TestCase):
             self.assertNotIn(SECRET, cmd)
         self.assertEqual(h.modules, [], 'no module (and no Python) on a POSIX host')
         self.assertNotIn(SECRET, json.dumps(result))
+
+    def test_each_inventory_host_has_its_own_state_folder_by_default(self):
+        # Two inventory hosts served by one machine must not share journals or locks.
+        dirs = []
+        for name in ('site-a', 'site:b/c'):
+            h = self.harness()
+            result = h.run(host=name)
+            cmd = [c for c, _ in h.commands if ' run ' in c][0]
+            dirs.append(result['state_dir'])
+            self.assertIn('--state-dir ' + result['state_dir'], cmd)
+        self.assertEqual(dirs, ['/home/ops/.runbook/hosts/site-a', '/home/ops/.runbook/hosts/site_b_c'])
+        h = self.harness()
+        h.action._task.args.update(state_dir='state/here')
+        self.assertEqual(h.run()['state_dir'], '/home/ops/state/here', 'relative to the home folder')
+        h = self.harness()
+        h.action._task.args.update(state_dir='/srv/runbook')
+        self.assertEqual(h.run()['state_dir'], '/srv/runbook')
 
     def test_force_and_fresh(self):
         h = self.harness()
