@@ -110,29 +110,6 @@ fn outcomes(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Every file (with its content) and folder under `dir`, but the runbook and the state folder.
-fn snapshot(dir: &Path) -> Vec<(String, Option<Vec<u8>>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            let rel = p.strip_prefix(dir).unwrap().to_string_lossy().replace('\\', "/");
-            if rel == "rb.yaml" || rel.starts_with(".runbook") {
-                continue;
-            }
-            if p.is_dir() {
-                out.push((rel, None));
-                stack.push(p);
-            } else {
-                out.push((rel, Some(std::fs::read(&p).unwrap())));
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 fn expected_outcome(verdict: &str) -> &'static str {
     match verdict {
         "would_change" => "done",
@@ -158,7 +135,7 @@ proptest! {
             build(dir, &entries);
             std::fs::write(dir.join("rb.yaml"), &text).unwrap();
         }
-        let before = snapshot(run_dir.path());
+        let before = crate::support::snapshot(run_dir.path(), &["rb.yaml"]);
         let predicted = verdicts(plan_dir.path());
         let done = outcomes(run_dir.path());
         // The run stops at its first failure; the plan goes on predicting.
@@ -168,6 +145,6 @@ proptest! {
         // Backed out, wherever it stopped: the tree is the starting one again.
         let rollback = crate::support::output(command(run_dir.path()).args(["rollback", "rb.yaml", "--yes"]));
         prop_assert!(rollback.status.success(), "rollback: {}\n{}", String::from_utf8_lossy(&rollback.stderr), text);
-        prop_assert_eq!(snapshot(run_dir.path()), before, "starting tree {:?}\n{}", entries, text);
+        prop_assert_eq!(crate::support::snapshot(run_dir.path(), &["rb.yaml"]), before, "starting tree {:?}\n{}", entries, text);
     }
 }

@@ -1,10 +1,12 @@
 //! Backout: every step's undo, `runbook rollback`, `--on-failure rollback`, the backout in the
 //! plan, and a rollback killed at every point converging to the tree before the run.
 
-use std::path::Path;
 use std::process::Stdio;
 
-use crate::support::{KILLED, Test, command, wait_for_no_processes_in};
+use crate::support::{KILLED, Test, command, snapshot, wait_for_no_processes_in};
+
+/// Left out of tree comparisons: the runbook and the log its command writes.
+const IGNORED: &[&str] = &["rb.yaml", "service.log"];
 
 /// Creates folders, writes a new file, overwrites one twice, renames one, removes a tree, copies
 /// a folder over, runs a command with a declared undo, then fails.
@@ -45,33 +47,9 @@ fn site(t: Test) -> Test {
         .file("payload/extra/more.txt", "more\n")
 }
 
-/// Every file (with its content) and folder under `dir`, but the state folder and the command's
-/// log.
-fn snapshot(dir: &Path) -> Vec<(String, Option<Vec<u8>>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            let rel = p.strip_prefix(dir).unwrap().to_string_lossy().replace('\\', "/");
-            if rel.starts_with(".runbook") || rel == "service.log" || rel == "rb.yaml" {
-                continue;
-            }
-            if p.is_dir() {
-                out.push((rel, None));
-                stack.push(p);
-            } else {
-                out.push((rel, Some(std::fs::read(&p).unwrap())));
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 fn before() -> Vec<(String, Option<Vec<u8>>)> {
     let t = site(Test::new());
-    snapshot(t.path())
+    snapshot(t.path(), IGNORED)
 }
 
 #[test]
@@ -107,9 +85,9 @@ fn the_plan_shows_the_backout() {
 fn rollback_returns_the_tree_to_where_it_was_and_runs_the_declared_undo() {
     let expected = before();
     let out = site(Test::new()).args(["run", "rb.yaml"]).code(1).any_files().any_stderr().run();
-    assert_ne!(snapshot(out.path()), expected, "the run changed things");
+    assert_ne!(snapshot(out.path(), IGNORED), expected, "the run changed things");
     // Predicted first, touching nothing.
-    let changed = snapshot(out.path());
+    let changed = snapshot(out.path(), IGNORED);
     out.then()
         .args(["rollback", "rb.yaml", "--dry-run"])
         .any_files()
@@ -118,7 +96,7 @@ fn rollback_returns_the_tree_to_where_it_was_and_runs_the_declared_undo() {
             "1. undo service: exec helper append service.log started\n   => would change\n",
         ])
         .run();
-    assert_eq!(snapshot(out.path()), changed);
+    assert_eq!(snapshot(out.path(), IGNORED), changed);
     out.then()
         .args(["rollback", "rb.yaml"])
         .any_files()
@@ -128,7 +106,7 @@ fn rollback_returns_the_tree_to_where_it_was_and_runs_the_declared_undo() {
             "Rolled back completely.\n",
         ])
         .run();
-    assert_eq!(snapshot(out.path()), expected);
+    assert_eq!(snapshot(out.path(), IGNORED), expected);
     assert_eq!(std::fs::read_to_string(out.path().join("service.log")).unwrap(), "stopped\nstarted\n");
     let status = out.then().args(["status"]).any_files().any_stdout().run();
     assert!(status.stdout.contains("  change  rolled back\n"), "{}", status.stdout);
@@ -155,11 +133,11 @@ fn on_failure_rollback_backs_the_run_out_by_itself() {
             "Rolled back completely.\n",
         ])
         .run();
-    assert_eq!(snapshot(out.path()), expected);
+    assert_eq!(snapshot(out.path(), IGNORED), expected);
     // The same from the runbook's own `on-failure:`.
     let t = site(Test::new()).file("rb.yaml", CHANGE.replace("name: change\n", "name: change\non-failure: rollback\n"));
     let out = t.args(["run", "rb.yaml", "--format", "json"]).code(1).any_files().any_stdout().run();
-    assert_eq!(snapshot(out.path()), expected);
+    assert_eq!(snapshot(out.path(), IGNORED), expected);
     let events: Vec<serde_json::Value> = out.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let kinds: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
     let at = kinds.iter().position(|k| *k == "run_finished").unwrap();
@@ -183,7 +161,7 @@ fn rollback_refuses_a_file_changed_since_the_run() {
         .run();
     assert_eq!(std::fs::read_to_string(out.path().join("site/settings.ini")).unwrap(), "level=9 (edited by hand)\n");
     out.then().args(["rollback", "rb.yaml", "--force"]).any_files().any_stderr().run();
-    assert_eq!(snapshot(out.path()), before());
+    assert_eq!(snapshot(out.path(), IGNORED), before());
 }
 
 #[test]
@@ -244,7 +222,7 @@ fn a_rollback_killed_at_every_point_converges() {
                 assert!(wait_for_no_processes_in(&dir).is_empty());
                 crash = None;
             }
-            assert_eq!(snapshot(out.path()), expected, "{point}:{n}");
+            assert_eq!(snapshot(out.path(), IGNORED), expected, "{point}:{n}");
             let log = std::fs::read_to_string(out.path().join("service.log")).unwrap();
             assert!(log == "stopped\nstarted\n" || log == "stopped\nstarted\nstarted\n", "{point}:{n}: {log}");
             if runs == 1 {

@@ -661,3 +661,27 @@ pub fn output(cmd: &mut Command) -> std::process::Output {
         .wait_with_output()
         .expect("the command finishes")
 }
+
+/// Every file (with its content) and folder under `dir`, sorted, leaving out the state folder
+/// (`.runbook`) and the files named in `ignored`: to compare a whole tree before and after.
+pub fn snapshot(dir: &Path, ignored: &[&str]) -> Vec<(String, Option<Vec<u8>>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(dir).unwrap().to_string_lossy().replace('\\', "/");
+            if rel.starts_with(".runbook") || ignored.contains(&rel.as_str()) {
+                continue;
+            }
+            if p.is_dir() {
+                out.push((rel, None));
+                stack.push(p);
+            } else {
+                out.push((rel, Some(std::fs::read(&p).unwrap())));
+            }
+        }
+    }
+    out.sort();
+    out
+}
