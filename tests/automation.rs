@@ -1,7 +1,7 @@
 //! What automation (the Ansible collection, CI) relies on: secrets on standard input, continuing
 //! an unfinished run with the inputs given now, and not running again what already succeeded.
 
-use crate::support::{Test, crate_path};
+use crate::support::{Output, Test, crate_path};
 
 const RB: &str = r#"runbook: 1
 name: site
@@ -17,6 +17,17 @@ steps:
   - id: use
     exec: [helper, echo, 'using {{ token }}']
 "#;
+
+/// A run whose copy fails (its source is missing) after the folder step was done.
+fn failed_at_the_copy(t: Test) -> Output {
+    t.file("rb.yaml", RB)
+        .args(["run", "rb.yaml", "--var", "target=out", "--var", "source=missing.txt"])
+        .env("RUNBOOK_INPUT_TOKEN", "Tok3n-value")
+        .code(1)
+        .any_files()
+        .any_stderr()
+        .run()
+}
 
 #[test]
 fn secrets_come_from_standard_input_and_never_show() {
@@ -55,15 +66,7 @@ fn secrets_come_from_standard_input_and_never_show() {
 #[test]
 fn run_continue_resumes_with_fixed_inputs_when_what_ran_renders_the_same() {
     // The site's source is wrong: the copy fails after the folder was made.
-    let first = Test::new()
-        .file("rb.yaml", RB)
-        .file("good.txt", "good")
-        .args(["run", "rb.yaml", "--var", "target=out", "--var", "source=missing.txt"])
-        .env("RUNBOOK_INPUT_TOKEN", "Tok3n-value")
-        .code(1)
-        .any_files()
-        .any_stderr()
-        .run();
+    let first = failed_at_the_copy(Test::new().file("good.txt", "good"));
     // Fixed and run again: it continues (the folder step renders the same), nothing repeated.
     first
         .then()
@@ -86,14 +89,7 @@ fn run_continue_resumes_with_fixed_inputs_when_what_ran_renders_the_same() {
 
 #[test]
 fn run_continue_refuses_inputs_that_change_what_already_ran() {
-    let first = Test::new()
-        .file("rb.yaml", RB)
-        .args(["run", "rb.yaml", "--var", "target=out", "--var", "source=missing.txt"])
-        .env("RUNBOOK_INPUT_TOKEN", "Tok3n-value")
-        .code(1)
-        .any_files()
-        .any_stderr()
-        .run();
+    let first = failed_at_the_copy(Test::new());
     // The record of the failed run lists what ran, how long it took, and what was never reached.
     let status = first.then().args(["status", "--format", "json"]).any_files().any_stdout().run();
     let runs: serde_json::Value = serde_json::from_str(&status.stdout_raw).unwrap();
@@ -164,14 +160,7 @@ fn skip_if_succeeded_does_not_run_again_what_already_succeeded() {
 
 #[test]
 fn run_continue_refuses_a_runbook_changed_since_the_run() {
-    let first = Test::new()
-        .file("rb.yaml", RB)
-        .args(["run", "rb.yaml", "--var", "target=out", "--var", "source=missing.txt"])
-        .env("RUNBOOK_INPUT_TOKEN", "Tok3n-value")
-        .code(1)
-        .any_files()
-        .any_stderr()
-        .run();
+    let first = failed_at_the_copy(Test::new());
     first
         .then()
         .file("rb.yaml", RB.replace("mkdir: '{{ target }}'", "mkdir: '{{ target }}/sub'"))
