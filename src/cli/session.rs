@@ -129,13 +129,7 @@ pub fn roll_back(
 ) -> Result<RollbackOutcome, Failure> {
     crate::os::signals::install_handlers();
     let file_word = crate::os::args::quote(&path.display().to_string());
-    let rollback_config = RollbackConfig {
-        durability: flags.durability.into(),
-        confirm: confirm_of(config, flags),
-        forced: choice.forced,
-        redo: choice.redo,
-        mark_done: choice.mark_done,
-    };
+    let rollback_config = choice.config(flags.durability.into(), confirm_of(config, flags));
     let steps = match rollback::to_undo(runbook, inputs, masker, summary, &rollback_config) {
         Ok(steps) => steps,
         Err(Refusal::Changed(changed)) => {
@@ -167,6 +161,13 @@ pub struct RollbackChoice {
     pub forced: bool,
     pub redo: Option<String>,
     pub mark_done: Option<String>,
+}
+
+impl RollbackChoice {
+    /// The engine's settings for this rollback.
+    pub fn config(self, durability: crate::state::journal::Durability, confirm: Confirm) -> RollbackConfig {
+        RollbackConfig { durability, confirm, forced: self.forced, redo: self.redo, mark_done: self.mark_done }
+    }
 }
 
 fn confirm_of(config: &Config, flags: &RunFlags) -> Confirm {

@@ -6,7 +6,7 @@ use crate::cli::args::RollbackArgs;
 use crate::cli::config::Config;
 use crate::cli::exit::{CmdResult, ExitCode, Failure};
 use crate::cli::session::{self, RollbackChoice};
-use crate::engine::rollback::{self, Refusal, RollbackConfig};
+use crate::engine::rollback::{self, Refusal};
 use crate::format::diagnostic::Diagnostic;
 use crate::os::args::quote;
 use crate::state::changes;
@@ -65,13 +65,7 @@ fn dry_run(
     summary: &RunSummary,
     choice: RollbackChoice,
 ) -> CmdResult {
-    let rollback_config = RollbackConfig {
-        durability: args.run.durability.into(),
-        confirm: crate::engine::runner::Confirm::Yes,
-        forced: choice.forced,
-        redo: choice.redo,
-        mark_done: choice.mark_done,
-    };
+    let rollback_config = choice.config(args.run.durability.into(), crate::engine::runner::Confirm::Yes);
     let steps = match rollback::to_undo(runbook, inputs, masker, summary, &rollback_config) {
         Ok(steps) => steps,
         Err(Refusal::Changed(changed)) => {

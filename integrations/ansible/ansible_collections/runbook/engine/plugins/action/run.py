@@ -204,11 +204,11 @@ class Host(object):
 
     def upload(self, tmp, uploads):
         targets = [self.join(tmp, *rel.split('/')) for _, rel in uploads]
-        self.mkdirs(sorted({self.dirname(t) for t in targets}), sudoable=False)
+        dirs = sorted({self.dirname(t) for t in targets})
+        self.mkdirs(dirs, sudoable=False)
         for (local, _), target in zip(uploads, targets):
             self.action._transfer_file(local, target)
         if not self.windows:
-            dirs = sorted({self.dirname(t) for t in targets})
             self.action._fixup_perms2([tmp] + dirs + targets, execute=True)
 
     def install(self, tmp, base, rels):
