@@ -130,29 +130,35 @@ pub fn roll_back(
     crate::os::signals::install_handlers();
     let file_word = crate::os::args::quote(&path.display().to_string());
     let rollback_config = choice.config(flags.durability.into(), confirm_of(config, flags));
-    let steps = match rollback::to_undo(runbook, inputs, masker, summary, &rollback_config) {
-        Ok(steps) => steps,
-        Err(Refusal::Changed(changed)) => {
-            let list: String = changed.iter().map(|(id, paths)| format!("\n  - {id}: {}", paths.join(", "))).collect();
-            return Err(Failure::refused(
-                Diagnostic::error(format!(
-                    "files the run left were changed since; undoing them would lose the changes:{list}"
-                ))
-                .hint(format!("check them; `runbook rollback {file_word} --force` restores them anyway")),
-            ));
-        }
-        Err(Refusal::MayHaveRun(id)) => {
-            return Err(Failure::refused(
-                Diagnostic::error(format!("the undo of step `{id}` started a command that never reported back: it may have run"))
-                    .hint(format!(
-                        "check what it did, then `runbook rollback {file_word} --redo {id}` to run it again, or `--mark-done {id}` if it completed"
-                    )),
-            ));
-        }
-        Err(Refusal::Render(message)) => return Err(Diagnostic::error(message).into()),
-    };
+    let steps = rollback::to_undo(runbook, inputs, masker, summary, &rollback_config)
+        .map_err(|r| rollback_refused(r, &file_word, false))?;
     let reporter = Reporter::new(&config.ui, flags.format, masker.clone(), steps.len(), path);
     Ok(rollback::execute(&steps, summary, masker, &rollback_config, &reporter)?)
+}
+
+/// Why a rollback (or, `predicted`, its dry run) cannot start, for the operator.
+pub fn rollback_refused(refusal: Refusal, file_word: &str, predicted: bool) -> Failure {
+    let would = if predicted { "a rollback would refuse: " } else { "" };
+    match refusal {
+        Refusal::Changed(changed) => {
+            let list: String = changed.iter().map(|(id, paths)| format!("\n  - {id}: {}", paths.join(", "))).collect();
+            Failure::refused(
+                Diagnostic::error(format!(
+                    "{would}files the run left were changed since; undoing them would lose the changes:{list}"
+                ))
+                .hint(format!("check them; `runbook rollback {file_word} --force` restores them anyway")),
+            )
+        }
+        Refusal::MayHaveRun(id) => Failure::refused(
+            Diagnostic::error(format!(
+                "{would}the undo of step `{id}` started a command that never reported back: it may have run"
+            ))
+            .hint(format!(
+                "check what it did, then `runbook rollback {file_word} --redo {id}` to run it again, or `--mark-done {id}` if it completed"
+            )),
+        ),
+        Refusal::Render(message) => Diagnostic::error(message).into(),
+    }
 }
 
 /// The operator's word for a rollback.

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use crate::compile::inputs::Inputs;
 use crate::compile::runbook::{Runbook, Step};
 use crate::engine::actions::{self, Confirmation, Context, StepError, World};
-use crate::engine::fs::Kind;
 use crate::engine::fs::overlay::Overlay;
 use crate::engine::render::{self, Check, RenderError, Rendered};
 use crate::engine::scope::{Scope, Shared};
@@ -140,7 +139,7 @@ impl Planner<'_> {
                     Some(PlannedBackout::Impossible(crate::engine::undo::over_limit(needed, self.backup_limit)))
                 } else {
                     self.kept += needed;
-                    Some(PlannedBackout::Undo(changes.iter().rev().map(describe_inverse).collect()))
+                    Some(PlannedBackout::Undo(changes.iter().rev().map(|c| c.inverse().describe()).collect()))
                 }
             }
         };
@@ -152,20 +151,6 @@ impl Planner<'_> {
                 PlannedBackout::Impossible(why) => PlannedBackout::Impossible(self.masker.mask(&why)),
             });
         }
-    }
-}
-
-/// What undoing a change does, for the plan.
-fn describe_inverse(change: &Change) -> String {
-    let p = |p: &std::path::Path| p.display().to_string();
-    match change {
-        Change::Created { path, kind: Kind::File } => format!("remove {} (created)", p(path)),
-        Change::Created { path, kind: Kind::Dir } => format!("remove the folder {} (created)", p(path)),
-        Change::Replaced { path, .. } | Change::Removed { path, kind: Kind::File, .. } => {
-            format!("restore {} (previous content kept)", p(path))
-        }
-        Change::Removed { path, kind: Kind::Dir, .. } => format!("restore the folder {} (kept)", p(path)),
-        Change::Moved { from, to } => format!("rename {} → {} (back)", p(to), p(from)),
     }
 }
 

@@ -9,8 +9,9 @@ use std::time::Instant;
 
 use crate::compile::inputs::Inputs;
 use crate::compile::runbook::{Runbook, Step};
-use crate::engine::actions::{self, Context, StepError};
+use crate::engine::actions::{self, Context, StepError, World};
 use crate::engine::events::Events;
+use crate::engine::fs::FsView;
 use crate::engine::fs::overlay::Overlay;
 use crate::engine::fs::real::RealFs;
 use crate::engine::render::{self, RenderError, Rendered};
@@ -38,17 +39,38 @@ pub struct RollbackConfig {
 /// One step to back out, newest first.
 pub struct ToUndo {
     pub id: String,
-    /// What undoing it does, for people.
+    /// What undoing it does, for people: the same words for the dry run, the rollback and its
+    /// events, since each comes from the one [`How`] below.
     pub what: String,
     how: How,
     /// The folder the step ran in (an undo's relative paths are taken from it).
     cwd: PathBuf,
 }
 
+/// How one step is undone, decided once (its declared undo rendered in the step's own folder),
+/// then carried out by [`undo`] over the disk, or over an overlay for the dry run.
 enum How {
     Ops(Vec<crate::state::undo::UndoOp>),
-    Declared { scope: Arc<Scope>, index: usize },
+    Declared { scope: Arc<Scope>, index: usize, rendered: Result<Box<Rendered>, String> },
     Impossible(String),
+}
+
+/// What undoing one step did, or (over the overlay) would do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undone {
+    pub outcome: UndoOutcome,
+    /// Why it failed, or why it cannot be undone.
+    pub reason: Option<String>,
+}
+
+impl Undone {
+    fn new(outcome: UndoOutcome) -> Undone {
+        Undone { outcome, reason: None }
+    }
+
+    fn because(outcome: UndoOutcome, reason: String) -> Undone {
+        Undone { outcome, reason: Some(reason) }
+    }
 }
 
 /// Why a rollback cannot start.
@@ -108,7 +130,13 @@ pub fn to_undo(
         let step = &found.scope.runbook.steps[found.index];
         let backout = summary.backouts.get(&found.id).cloned().unwrap_or_default();
         let how = match (&step.undo, backout) {
-            (Some(_), _) if done => How::Declared { scope: found.scope.clone(), index: found.index },
+            (Some(undo), _) if done => {
+                // Rendered in the folder the step ran in, as the step itself was.
+                found.scope.shared.set_cwd(cwd.clone());
+                let rendered =
+                    render::undo_action(undo, &found.scope).map(Box::new).map_err(|e| masker.mask(&e.message));
+                How::Declared { scope: found.scope.clone(), index: found.index, rendered }
+            }
             (_, Backout::Ops { ops }) => How::Ops(ops),
             (_, Backout::Impossible { reason }) if done => How::Impossible(reason),
             (None, _) if done && step.action.needs_declared_undo() => How::Impossible(format!(
@@ -132,9 +160,9 @@ pub fn to_undo(
         }
         let what = match &how {
             How::Ops(ops) => ops.iter().rev().map(|o| o.describe()).collect::<Vec<_>>().join("; "),
-            How::Declared { scope, index } => {
-                let undo = scope.runbook.steps[*index].undo.as_ref().expect("a declared undo");
-                render::undo_action(undo, scope).map_or_else(|_| undo.action.summary(), |r| r.describe(masker))
+            How::Declared { rendered: Ok(r), .. } => r.describe(masker),
+            How::Declared { scope, index, rendered: Err(_) } => {
+                scope.runbook.steps[*index].undo.as_ref().map(|u| u.action.summary()).unwrap_or_default()
             }
             How::Impossible(why) => format!("cannot be undone: {why}"),
         };
@@ -262,11 +290,11 @@ pub fn execute(
         journal.append(&Record::UndoStarted { step: step.id.clone(), time: journal::now() }, true)?;
         events.undo_started(index, &step.id, &step.what);
         let t0 = Instant::now();
-        let result = undo_one(step, &disk, &mut journal, config, events, masker);
-        let (done, error) = match result {
-            Ok(done) => (done, None),
-            Err(e) => (UndoOutcome::Failed, Some(masker.mask(&e))),
-        };
+        let mut world = RunWorld { events, journal: &mut journal, step: &step.id, confirm: config.confirm };
+        let undone = undo(step, &disk, &mut world);
+        let done = undone.outcome;
+        // An impossible undo's reason was shown when it started; a failure's is the error.
+        let error = (done == UndoOutcome::Failed).then(|| masker.mask(undone.reason.as_deref().unwrap_or_default()));
         let duration = t0.elapsed();
         let record = Record::UndoFinished {
             step: step.id.clone(),
@@ -314,64 +342,83 @@ fn state_dir_of(summary: &RunSummary) -> &std::path::Path {
     summary.path.ancestors().nth(3).unwrap_or(std::path::Path::new("."))
 }
 
-fn undo_one(
-    step: &ToUndo,
-    disk: &RealFs,
-    journal: &mut Journal,
-    config: &RollbackConfig,
-    events: &dyn Events,
-    masker: &Masker,
-) -> Result<UndoOutcome, String> {
+/// Undoes one step over `fs` (the disk, or the dry run's overlay) in `world`: the one place
+/// each kind of undo is carried out, so a rollback and its dry run decide alike.
+fn undo(step: &ToUndo, fs: &dyn FsView, world: &mut dyn World) -> Undone {
     match &step.how {
-        How::Impossible(_) => Ok(UndoOutcome::Impossible),
-        How::Ops(ops) => match undo::apply(ops, disk) {
-            Ok(true) => Ok(UndoOutcome::Done),
-            Ok(false) => Ok(UndoOutcome::Unchanged),
-            Err(e) => Err(e.to_string()),
+        How::Impossible(why) => Undone::because(UndoOutcome::Impossible, why.clone()),
+        How::Ops(ops) => match undo::apply(ops, fs) {
+            Ok(true) => Undone::new(UndoOutcome::Done),
+            Ok(false) => Undone::new(UndoOutcome::Unchanged),
+            Err(e) => Undone::because(UndoOutcome::Failed, e.to_string()),
         },
-        How::Declared { scope, index } => {
-            let undo = scope.runbook.steps[*index].undo.as_ref().expect("a declared undo");
+        How::Declared { rendered: Err(why), .. } => Undone::because(UndoOutcome::Failed, why.clone()),
+        How::Declared { scope, index, rendered: Ok(rendered) } => {
+            let timeout = scope.runbook.steps[*index].undo.as_ref().and_then(|u| u.timeout);
             scope.shared.set_cwd(step.cwd.clone());
-            let rendered = render::undo_action(undo, scope).map_err(|e| masker.mask(&e.message))?;
-            let mut world = RunWorld { events, journal, step: &step.id, confirm: config.confirm };
-            let mut cx = Context { scope, fs: disk, world: &mut world, timeout: undo.timeout, read_later: false };
-            match actions::execute(&rendered, &mut cx) {
-                Ok(done) if done.outcome == Outcome::Done => Ok(UndoOutcome::Done),
-                Ok(_) => Ok(UndoOutcome::Unchanged),
-                Err(StepError::Command { message, .. }) => Err(message),
-                Err(e) => Err(e.to_string()),
+            let mut cx = Context { scope, fs, world, timeout, read_later: false };
+            match actions::execute(rendered, &mut cx) {
+                Ok(done) if done.outcome == Outcome::Done => Undone::new(UndoOutcome::Done),
+                Ok(_) => Undone::new(UndoOutcome::Unchanged),
+                // A command a dry run does not run: it would run.
+                Err(StepError::NotYetKnown(_)) => Undone::new(UndoOutcome::Done),
+                Err(StepError::Command { message, .. }) => Undone::because(UndoOutcome::Failed, message),
+                Err(e) => Undone::because(UndoOutcome::Failed, e.to_string()),
             }
         }
     }
 }
 
-/// The rollback predicted over an overlay of the disk: each step with its verdict.
-pub fn predict(steps: &[ToUndo], masker: &Masker) -> Vec<(String, String, Result<bool, String>)> {
+/// What a rollback's dry run predicts for one step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UndoVerdict {
+    WouldChange,
+    Unchanged,
+    WouldFail(String),
+    Impossible(String),
+    /// An earlier undo runs a command, whose effect on files is known only when it runs.
+    DecidedAtRunTime(String),
+}
+
+/// One undo of a rollback's dry run.
+pub struct Predicted<'a> {
+    pub id: &'a str,
+    pub what: &'a str,
+    pub verdict: UndoVerdict,
+}
+
+/// The rollback predicted over an overlay of the disk, step by step, by the same [`undo`] a
+/// rollback runs.
+pub fn predict<'a>(steps: &'a [ToUndo], masker: &Masker) -> Vec<Predicted<'a>> {
     let overlay = Overlay::default();
+    // The first undo that runs a command: what it does to files is not in the overlay.
+    let mut command: Option<&str> = None;
     steps
         .iter()
         .map(|step| {
-            let verdict = match &step.how {
-                How::Impossible(_) => Err("cannot be undone".to_string()),
-                How::Ops(ops) => undo::apply(ops, &overlay).map_err(|e| e.to_string()),
-                How::Declared { scope, index } => {
-                    let undo = scope.runbook.steps[*index].undo.as_ref().expect("a declared undo");
-                    match render::undo_action(undo, scope) {
-                        Ok(rendered) => {
-                            let mut world = actions::Silent;
-                            let mut cx =
-                                Context { scope, fs: &overlay, world: &mut world, timeout: None, read_later: false };
-                            match actions::execute(&rendered, &mut cx) {
-                                Ok(done) => Ok(done.outcome == Outcome::Done),
-                                Err(StepError::NotYetKnown(_)) => Ok(true),
-                                Err(e) => Err(e.to_string()),
-                            }
-                        }
-                        Err(e) => Err(e.message),
-                    }
-                }
+            let undone = undo(step, &overlay, &mut actions::Silent);
+            let reason = undone.reason.map(|r| masker.mask(&r)).unwrap_or_default();
+            let verdict = match undone.outcome {
+                UndoOutcome::Done => UndoVerdict::WouldChange,
+                UndoOutcome::Unchanged => UndoVerdict::Unchanged,
+                UndoOutcome::Impossible => UndoVerdict::Impossible(reason),
+                UndoOutcome::Failed => match command {
+                    Some(earlier) => UndoVerdict::DecidedAtRunTime(format!(
+                        "the undo of `{earlier}` runs a command first, and what it changes is known only when it runs (as it stands: {reason})"
+                    )),
+                    None => UndoVerdict::WouldFail(reason),
+                },
             };
-            (step.id.clone(), step.what.clone(), verdict.map_err(|e| masker.mask(&e)))
+            if command.is_none() && step.runs_command() {
+                command = Some(&step.id);
+            }
+            Predicted { id: &step.id, what: &step.what, verdict }
         })
         .collect()
+}
+
+impl ToUndo {
+    fn runs_command(&self) -> bool {
+        matches!(&self.how, How::Declared { rendered: Ok(r), .. } if matches!(**r, Rendered::Exec(_) | Rendered::Shell { .. }))
+    }
 }

@@ -39,6 +39,23 @@ pub enum Change {
 }
 
 impl Change {
+    /// Its inverse, as a run journals it (a plan shows it the same way); the place of a kept
+    /// copy is left empty here, for the [`Keeper`] that keeps it.
+    pub fn inverse(&self) -> UndoOp {
+        let shown = |p: &Path| p.display().to_string();
+        match self {
+            Change::Created { path, kind: Kind::File } => UndoOp::RemoveFile { path: shown(path) },
+            Change::Created { path, kind: Kind::Dir } => UndoOp::RemoveDir { path: shown(path) },
+            Change::Moved { from, to } => UndoOp::MoveBack { from: shown(from), to: shown(to) },
+            Change::Replaced { path, .. } | Change::Removed { path, kind: Kind::File, .. } => {
+                UndoOp::RestoreFile { path: shown(path), backup: String::new(), sha256: String::new() }
+            }
+            Change::Removed { path, kind: Kind::Dir, .. } => {
+                UndoOp::RestoreDir { path: shown(path), backup: String::new() }
+            }
+        }
+    }
+
     /// Bytes that must be kept to undo it.
     pub fn kept_bytes(&self) -> u64 {
         match self {
@@ -198,25 +215,22 @@ impl Keeper {
     }
 
     fn inverse(&mut self, change: &Change) -> Result<UndoOp, FsError> {
-        let shown = |p: &Path| p.display().to_string();
-        Ok(match change {
-            Change::Created { path, kind: Kind::File } => UndoOp::RemoveFile { path: shown(path) },
-            Change::Created { path, kind: Kind::Dir } => UndoOp::RemoveDir { path: shown(path) },
-            Change::Moved { from, to } => UndoOp::MoveBack { from: shown(from), to: shown(to) },
-            Change::Replaced { path, .. } | Change::Removed { path, kind: Kind::File, .. } => {
+        Ok(match change.inverse() {
+            UndoOp::RestoreFile { path, .. } => {
                 // A file an earlier change of this step created is not on the disk yet.
-                if std::fs::metadata(path).map(|m| !m.is_file()).unwrap_or(true) {
-                    return Ok(UndoOp::RemoveFile { path: shown(path) });
+                if std::fs::metadata(&path).map(|m| !m.is_file()).unwrap_or(true) {
+                    return Ok(UndoOp::RemoveFile { path });
                 }
                 let backup = self.slot()?;
-                let sha = self.disk.copy_file(path, &backup, true, &mut |_, _| {})?.unwrap_or_default();
-                UndoOp::RestoreFile { path: shown(path), backup: shown(&backup), sha256: sha }
+                let sha = self.disk.copy_file(Path::new(&path), &backup, true, &mut |_, _| {})?.unwrap_or_default();
+                UndoOp::RestoreFile { path, backup: backup.display().to_string(), sha256: sha }
             }
-            Change::Removed { path, kind: Kind::Dir, .. } => {
+            UndoOp::RestoreDir { path, .. } => {
                 let backup = self.slot()?;
-                copy_tree(&self.disk, path, &backup)?;
-                UndoOp::RestoreDir { path: shown(path), backup: shown(&backup) }
+                copy_tree(&self.disk, Path::new(&path), &backup)?;
+                UndoOp::RestoreDir { path, backup: backup.display().to_string() }
             }
+            op => op,
         })
     }
 

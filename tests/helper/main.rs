@@ -10,6 +10,9 @@
 //! write FILE TEXT         write TEXT and a newline to FILE (replacing it)
 //! append FILE TEXT        add TEXT and a newline to FILE
 //! touch FILE              create FILE if it is missing
+//! rm FILE / rmdir DIR     remove a file / an empty folder
+//! mkdir DIR               create a folder (its parent must exist)
+//! mv FROM TO              rename FROM to TO
 //! cat FILE                print FILE (a missing file: a message on stderr, exit 1)
 //! stdin                   copy stdin to stdout
 //! env NAME                print an environment variable
@@ -73,6 +76,22 @@ fn main() {
                     .open(&file)
                     .unwrap_or_else(|e| fail(&format!("append {file}: {e}")));
                 let _ = writeln!(f, "{text}");
+            }
+            "rm" => {
+                let file = next("rm");
+                std::fs::remove_file(&file).unwrap_or_else(|e| fail(&format!("rm {file}: {e}")));
+            }
+            "rmdir" => {
+                let dir = next("rmdir");
+                std::fs::remove_dir(&dir).unwrap_or_else(|e| fail(&format!("rmdir {dir}: {e}")));
+            }
+            "mkdir" => {
+                let dir = next("mkdir");
+                std::fs::create_dir(&dir).unwrap_or_else(|e| fail(&format!("mkdir {dir}: {e}")));
+            }
+            "mv" => {
+                let (from, to) = (next("mv"), next("mv"));
+                std::fs::rename(&from, &to).unwrap_or_else(|e| fail(&format!("mv {from} {to}: {e}")));
             }
             "touch" => {
                 let file = next("touch");

@@ -2,11 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::cli::args::Format;
 use crate::cli::args::RollbackArgs;
 use crate::cli::config::Config;
 use crate::cli::exit::{CmdResult, ExitCode, Failure};
 use crate::cli::session::{self, RollbackChoice};
-use crate::engine::rollback::{self, Refusal};
+use crate::engine::rollback::{self, UndoVerdict};
 use crate::format::diagnostic::Diagnostic;
 use crate::os::args::quote;
 use crate::state::changes;
@@ -46,7 +47,7 @@ pub fn run(config: &Config, args: &RollbackArgs) -> CmdResult {
     let _lock = session::take_lock(ui, &args.run.state.state_dir, &runbook.name, "rollback")?;
     let choice = RollbackChoice { forced: args.force, redo: args.redo.clone(), mark_done: args.mark_done.clone() };
     if args.dry_run {
-        return dry_run(args, &runbook, &inputs, &masker, &summary, choice);
+        return dry_run(args, &file, &runbook, &inputs, &masker, &summary, choice);
     }
     let outcome = session::roll_back(config, &args.run, &runbook, &file, &inputs, &masker, &summary, choice)?;
     Ok(match outcome {
@@ -56,9 +57,11 @@ pub fn run(config: &Config, args: &RollbackArgs) -> CmdResult {
     })
 }
 
-/// The rollback predicted over the disk as it is: each undo and what it would do.
+/// The rollback predicted over the disk as it is: each undo and what it would do, as text or
+/// one JSON document (`rollback --dry-run --format json`).
 fn dry_run(
     args: &RollbackArgs,
+    file: &Path,
     runbook: &std::sync::Arc<crate::compile::runbook::Runbook>,
     inputs: &crate::compile::inputs::Inputs,
     masker: &crate::format::mask::Masker,
@@ -66,45 +69,65 @@ fn dry_run(
     choice: RollbackChoice,
 ) -> CmdResult {
     let rollback_config = choice.config(args.run.durability.into(), crate::engine::runner::Confirm::Yes);
-    let steps = match rollback::to_undo(runbook, inputs, masker, summary, &rollback_config) {
-        Ok(steps) => steps,
-        Err(Refusal::Changed(changed)) => {
-            let list: String = changed.iter().map(|(id, paths)| format!("\n  - {id}: {}", paths.join(", "))).collect();
-            return Err(Failure::refused(Diagnostic::error(format!(
-                "files the run left were changed since; a rollback would refuse:{list}"
-            ))));
-        }
-        Err(Refusal::MayHaveRun(id)) => {
-            return Err(Failure::refused(Diagnostic::error(format!(
-                "the undo of step `{id}` started a command that never reported back; a rollback would ask what to do"
-            ))));
-        }
-        Err(Refusal::Render(message)) => return Err(Diagnostic::error(message).into()),
-    };
+    let steps = rollback::to_undo(runbook, inputs, masker, summary, &rollback_config)
+        .map_err(|r| session::rollback_refused(r, &quote(&file.display().to_string()), true))?;
     let predicted = rollback::predict(&steps, masker);
-    let mut out = format!(
-        "Rollback of run {} of {} ({} steps to undo, newest first)\n\n",
-        summary.run_id,
-        runbook.name,
-        steps.len()
-    );
-    let mut fails = false;
-    for (i, (id, what, verdict)) in predicted.iter().enumerate() {
-        let verdict = match verdict {
-            Ok(true) => "would change".to_string(),
-            Ok(false) => "unchanged".to_string(),
-            Err(why) => {
-                fails |= !why.starts_with("cannot be undone");
-                if why.starts_with("cannot be undone") { why.clone() } else { format!("would fail: {why}") }
+    let fails = predicted.iter().any(|p| matches!(p.verdict, UndoVerdict::WouldFail(_)));
+    match args.run.format {
+        Format::Json => {
+            let doc = serde_json::json!({
+                "run_id": summary.run_id,
+                "runbook": runbook.name,
+                "steps": predicted.iter().enumerate().map(|(i, p)| serde_json::json!({
+                    "index": i + 1,
+                    "step": p.id,
+                    "action": p.what,
+                    "verdict": verdict_key(&p.verdict),
+                    "reason": reason_of(&p.verdict),
+                })).collect::<Vec<_>>(),
+                "would_fail": fails,
+            });
+            println!("{doc}");
+        }
+        Format::Text => {
+            let count = if steps.len() == 1 { "1 step".to_string() } else { format!("{} steps", steps.len()) };
+            let mut out =
+                format!("Rollback of run {} of {} ({count} to undo, newest first)\n\n", summary.run_id, runbook.name);
+            for (i, p) in predicted.iter().enumerate() {
+                let verdict = match &p.verdict {
+                    UndoVerdict::WouldChange => "would change".to_string(),
+                    UndoVerdict::Unchanged => "unchanged".to_string(),
+                    UndoVerdict::WouldFail(why) => format!("would fail: {why}"),
+                    UndoVerdict::Impossible(why) => format!("cannot be undone: {why}"),
+                    UndoVerdict::DecidedAtRunTime(why) => format!("decided at run time: {why}"),
+                };
+                out.push_str(&format!("{}. undo {}: {}\n   => {verdict}\n", i + 1, p.id, p.what));
             }
-        };
-        out.push_str(&format!("{}. undo {id}: {what}\n   => {verdict}\n", i + 1));
+            if steps.is_empty() {
+                out.push_str("Nothing to undo.\n");
+            }
+            print!("{out}");
+        }
     }
-    if steps.is_empty() {
-        out.push_str("Nothing to undo.\n");
-    }
-    print!("{out}");
     Ok(if fails { ExitCode::StepFailed } else { ExitCode::Success })
+}
+
+/// A predicted undo's verdict, in the words a plan's JSON uses.
+fn verdict_key(verdict: &UndoVerdict) -> &'static str {
+    match verdict {
+        UndoVerdict::WouldChange => "would_change",
+        UndoVerdict::Unchanged => "unchanged",
+        UndoVerdict::WouldFail(_) => "would_fail",
+        UndoVerdict::Impossible(_) => "impossible",
+        UndoVerdict::DecidedAtRunTime(_) => "decided_at_run_time",
+    }
+}
+
+fn reason_of(verdict: &UndoVerdict) -> Option<&str> {
+    match verdict {
+        UndoVerdict::WouldChange | UndoVerdict::Unchanged => None,
+        UndoVerdict::WouldFail(why) | UndoVerdict::Impossible(why) | UndoVerdict::DecidedAtRunTime(why) => Some(why),
+    }
 }
 
 /// The newest run of FILE's runbook, or the newest run in the state folder.
