@@ -4,10 +4,14 @@
 //! `cli` (arguments, commands, reports) → `engine` (plan | run) → `state` (journal, lock, saved
 //! plans) → `compile` (the checked runbook) → `format` (text, YAML, diagnostics) → `os`.
 
+// System calls that need `unsafe` live in the `os` layer alone, each with its reason.
+#![deny(unsafe_code)]
+
 mod cli;
 mod compile;
 mod engine;
 mod format;
+#[allow(unsafe_code)]
 mod os;
 mod state;
 

@@ -50,7 +50,15 @@ fn expand(tree: &str) -> Vec<String> {
 }
 
 /// Which modules each module imports (by `use` or by a `crate::` path written in its code).
+/// A path that names no module panics: the analysis must see every import to vouch for them.
 fn imports(modules: &BTreeMap<String, String>) -> BTreeMap<String, BTreeSet<String>> {
+    let (graph, unresolved) = analyse(modules);
+    assert!(unresolved.is_empty(), "`crate::` paths that name no module of src/: {unresolved:?}");
+    graph
+}
+
+/// The import graph, and the `crate::` paths (with the module they are in) that name no module.
+fn analyse(modules: &BTreeMap<String, String>) -> (BTreeMap<String, BTreeSet<String>>, Vec<String>) {
     let comment = regex::Regex::new(r"//[^\n]*").unwrap();
     let uses = regex::Regex::new(r"(?s)\buse\s+(crate::[^;]+);").unwrap();
     let inline = regex::Regex::new(r"crate::[a-z_]+(?:::[a-zA-Z_]+)*").unwrap();
@@ -66,6 +74,7 @@ fn imports(modules: &BTreeMap<String, String>) -> BTreeMap<String, BTreeSet<Stri
         None
     };
     let mut graph = BTreeMap::new();
+    let mut unresolved = Vec::new();
     for (module, source) in modules {
         let parent = module.rsplit_once("::").map_or("", |(p, _)| p);
         let text = comment.replace_all(source, "");
@@ -74,8 +83,12 @@ fn imports(modules: &BTreeMap<String, String>) -> BTreeMap<String, BTreeSet<Stri
         let mut found = |path: &str| {
             let path: String = path.split_whitespace().collect();
             let path = path.split(" as ").next().unwrap_or(&path).replace("::self", "");
-            if let Some(t) = resolve(&path).filter(|t| t != module && !t.starts_with(&format!("{module}::"))) {
-                targets.insert(t);
+            match resolve(&path) {
+                Some(t) if t != *module && !t.starts_with(&format!("{module}::")) => {
+                    targets.insert(t);
+                }
+                Some(_) => {}
+                None => unresolved.push(format!("{path} (in {module})")),
             }
         };
         for u in uses.captures_iter(&text) {
@@ -86,7 +99,7 @@ fn imports(modules: &BTreeMap<String, String>) -> BTreeMap<String, BTreeSet<Stri
         }
         graph.insert(module.clone(), targets);
     }
-    graph
+    (graph, unresolved)
 }
 
 fn layer(module: &str) -> usize {
@@ -145,4 +158,16 @@ fn the_analysis_reads_every_kind_of_import() {
     let graph = imports(&modules);
     let found: Vec<&str> = graph["format::x"].iter().map(String::as_str).collect();
     assert_eq!(found, ["cli::e", "format::c", "format::d", "os::a", "os::b"]);
+}
+
+/// A `crate::` path the analysis cannot place (a module renamed, a path it misreads) fails the
+/// analysis instead of passing unseen.
+#[test]
+fn a_path_that_names_no_module_fails_the_analysis() {
+    let mut modules = BTreeMap::new();
+    modules.insert("os::a".to_string(), String::new());
+    modules.insert("format::x".to_string(), "use crate::os::a;\nfn f() { crate::nowhere::g(); }\n".to_string());
+    let (_, unresolved) = analyse(&modules);
+    assert_eq!(unresolved, ["crate::nowhere::g (in format::x)"]);
+    assert!(std::panic::catch_unwind(|| imports(&modules)).is_err());
 }

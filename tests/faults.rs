@@ -163,3 +163,43 @@ fn a_copy_source_held_open_is_reported_as_in_use() {
         .run();
     drop(holder);
 }
+
+/// Someone who can write in the target's folder plants symlinks where a temporary file might go
+/// (the name older releases used, and names of the same shape): the copy and the write create
+/// their temporary files exclusively under fresh names, so nothing is written through a link and
+/// the files they point at keep their content.
+#[cfg(unix)]
+#[test]
+fn no_temporary_file_is_created_through_a_planted_symlink() {
+    let victim_dir = tempfile::tempdir().unwrap();
+    let victim = victim_dir.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    let t = Test::new()
+        .file(
+            "rb.yaml",
+            "runbook: 1\nname: links\nsteps:\n  - { id: c, copy: { from: src.txt, to: out/copy.txt } }\n  - { id: w, write: { path: out/note.txt, content: hello } }\n",
+        )
+        .file("src.txt", "data")
+        .mkdir("out");
+    for name in [".copy.txt.runbook-tmp", ".note.txt.runbook-tmp", ".copy.txt.tmp"] {
+        std::os::unix::fs::symlink(&victim, t.path().join("out").join(name)).unwrap();
+    }
+    let out = t
+        .args(["run", "rb.yaml"])
+        .stderr_contains(["Run succeeded (2 done)."])
+        .creates("out/copy.txt", "data")
+        .creates("out/note.txt", "hello")
+        .ignore("out/.")
+        .run();
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    // The planted links are left as they were (not ours), and no temporary file is left.
+    let mut names: Vec<String> = std::fs::read_dir(out.path().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, [".copy.txt.runbook-tmp", ".copy.txt.tmp", ".note.txt.runbook-tmp", "copy.txt", "note.txt"]);
+    for name in [".copy.txt.runbook-tmp", ".note.txt.runbook-tmp", ".copy.txt.tmp"] {
+        assert_eq!(std::fs::read_link(out.path().join("out").join(name)).unwrap(), victim);
+    }
+}

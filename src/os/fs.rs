@@ -4,8 +4,8 @@
 
 use std::fs::File;
 use std::io;
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
 
 /// How long an operation on a file held open elsewhere is retried before it is reported.
 const SHARING_RETRY: Duration = Duration::from_secs(2);
@@ -256,5 +256,116 @@ mod imp {
             RmEndSession(session);
         }
         out
+    }
+}
+/// The suffix of every temporary file runbook puts beside a target.
+const TEMP_SUFFIX: &str = ".runbook-tmp";
+
+/// Creates a new temporary file beside `target`, for a copy or write that then replaces the
+/// target: created exclusively (`O_CREAT|O_EXCL`, `CREATE_NEW`), so it never follows a symlink
+/// planted at its name nor truncates a file someone else put there, under a name with 64 random
+/// bits no one can guess in advance (`.NAME.<16 hex digits>.runbook-tmp`).
+pub fn create_temp_beside(target: &Path) -> io::Result<(PathBuf, File)> {
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = crate::os::path::parent_dir(target);
+    let mut last = None;
+    for _ in 0..16 {
+        let temp = dir.join(format!(".{name}.{:016x}{TEMP_SUFFIX}", random_u64()));
+        match std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&temp) {
+            Ok(file) => return Ok((temp, file)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("no free temporary name")))
+}
+
+/// Removes the temporary files an interrupted copy or write left in `dir` (a killed engine
+/// cannot clean up after itself): only files named as [`create_temp_beside`] names them, and
+/// only those last written before `before` (the start of this process), so another run's copy
+/// in progress is left alone. A symlink with such a name is removed itself, never followed.
+pub fn remove_stale_temps(dir: &Path, before: SystemTime) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !is_temp_name(name) {
+            continue;
+        }
+        let Ok(meta) = entry.path().symlink_metadata() else { continue };
+        if !meta.is_dir() && meta.modified().is_ok_and(|m| m < before) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether a file name is one [`create_temp_beside`] makes.
+fn is_temp_name(name: &str) -> bool {
+    let Some(stem) = name.strip_suffix(TEMP_SUFFIX) else { return false };
+    let Some((head, token)) = stem.rsplit_once('.') else { return false };
+    head.starts_with('.') && head.len() > 1 && token.len() == 16 && token.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// 64 bits no other process can predict: std's hasher keys come from the system's random source.
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    h.write_u128(SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.finish()
+}
+
+#[cfg(test)]
+mod temp_tests {
+    use super::*;
+
+    #[test]
+    fn temporary_names_are_new_unguessable_and_recognised() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.txt");
+        let (a, _) = create_temp_beside(&target).unwrap();
+        let (b, _) = create_temp_beside(&target).unwrap();
+        assert_ne!(a, b);
+        for t in [&a, &b] {
+            let name = t.file_name().unwrap().to_str().unwrap();
+            assert!(name.starts_with(".out.txt.") && is_temp_name(name), "{name}");
+        }
+        for other in [
+            ".out.txt.runbook-tmp",
+            "out.txt.0123456789abcdef.runbook-tmp",
+            ".x.0123456789abcdeg.runbook-tmp",
+            ".x.12.runbook-tmp",
+        ] {
+            assert!(!is_temp_name(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn only_stale_temporary_files_are_swept_and_links_are_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (stale, _) = create_temp_beside(&dir.path().join("a")).unwrap();
+        let kept = dir.path().join(".a.runbook-tmp");
+        std::fs::write(&kept, "not ours").unwrap();
+        let cutoff = SystemTime::now() + Duration::from_secs(5);
+        #[cfg(unix)]
+        let (victim, link) = {
+            let victim = tempfile::NamedTempFile::new().unwrap();
+            let link = dir.path().join(".b.00000000000000ff.runbook-tmp");
+            std::os::unix::fs::symlink(victim.path(), &link).unwrap();
+            (victim, link)
+        };
+        remove_stale_temps(dir.path(), cutoff);
+        assert!(!stale.exists());
+        assert!(kept.exists());
+        #[cfg(unix)]
+        {
+            assert!(link.symlink_metadata().is_err(), "the planted link itself goes");
+            assert!(victim.path().exists(), "what it pointed at stays");
+        }
+        // One written after the cut-off (another run's copy in progress) stays.
+        let (fresh, _) = create_temp_beside(&dir.path().join("c")).unwrap();
+        remove_stale_temps(dir.path(), SystemTime::now() - Duration::from_secs(60));
+        assert!(fresh.exists());
     }
 }

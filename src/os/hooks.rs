@@ -13,7 +13,9 @@
 //! file appears: a test's way to press Ctrl-C at a moment of its choosing on a system where it
 //! cannot send the console event (Windows under Wine has no console to send it through).
 //!
-//! Unset, they cost one atomic load.
+//! Unset, they cost one atomic load. They exist only in builds with debug assertions (what
+//! `cargo test` builds) or the `test-hooks` feature: a release build has none, and ignores
+//! these variables whatever they say.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -35,8 +37,14 @@ fn hook() -> Option<&'static Hook> {
     .as_ref()
 }
 
+/// Whether this build has the hooks at all.
+const ON: bool = cfg!(any(debug_assertions, feature = "test-hooks"));
+
 /// Called at each crash point.
 pub fn point(name: &str) {
+    if !ON {
+        return;
+    }
     let Some(h) = hook() else { return };
     if h.point == name && h.seen.fetch_add(1, Ordering::SeqCst) + 1 == h.at {
         crate::os::sys::kill_self();
@@ -45,6 +53,9 @@ pub fn point(name: &str) {
 
 /// An error to fail with at `name`, when the test hook asks for one there.
 pub fn failure(name: &str) -> Option<std::io::Error> {
+    if !ON {
+        return None;
+    }
     static SPEC: OnceLock<Option<String>> = OnceLock::new();
     let spec = SPEC.get_or_init(|| std::env::var("RUNBOOK_TEST_FAIL").ok()).as_deref()?;
     let (point, after) = spec.split_once(':').map_or((spec, None), |(p, f)| (p, Some(f)));
@@ -54,5 +65,8 @@ pub fn failure(name: &str) -> Option<std::io::Error> {
 
 /// The file whose appearance interrupts the run, when the test hook is set.
 pub fn interrupt_trigger() -> Option<PathBuf> {
+    if !ON {
+        return None;
+    }
     std::env::var_os("RUNBOOK_TEST_INTERRUPT_ON").map(PathBuf::from)
 }

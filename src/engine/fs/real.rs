@@ -29,11 +29,14 @@ pub struct RealFs {
     /// When the journal's sync, which follows every step, also makes a rename in a folder
     /// durable (same file system, metadata committed in order).
     ordering: crate::os::fs::Ordering,
+    /// Folders already cleared of the temporary files an interrupted engine left (once each).
+    swept: std::sync::Mutex<std::collections::HashSet<PathBuf>>,
+    started: std::time::SystemTime,
 }
 
 impl Default for RealFs {
     fn default() -> RealFs {
-        RealFs { durable: true, ordering: crate::os::fs::Ordering::default() }
+        RealFs::with(true, crate::os::fs::Ordering::default())
     }
 }
 
@@ -41,7 +44,22 @@ impl RealFs {
     /// The disk for a run: `durable` or not, with its journal in `journal_dir`.
     pub fn for_run(durable: bool, journal_dir: &Path) -> RealFs {
         let ordering = if durable { crate::os::fs::Ordering::of(journal_dir) } else { Default::default() };
-        RealFs { durable, ordering }
+        RealFs::with(durable, ordering)
+    }
+
+    fn with(durable: bool, ordering: crate::os::fs::Ordering) -> RealFs {
+        RealFs { durable, ordering, swept: Default::default(), started: std::time::SystemTime::now() }
+    }
+
+    /// A new temporary file beside `target` (see [`crate::os::fs::create_temp_beside`]), once
+    /// its folder is clear of what an interrupted copy left.
+    fn temp_beside(&self, target: &Path) -> io::Result<(PathBuf, File)> {
+        let dir = parent_dir(target);
+        let first = self.swept.lock().unwrap_or_else(|e| e.into_inner()).insert(dir.to_path_buf());
+        if first {
+            crate::os::fs::remove_stale_temps(dir, self.started);
+        }
+        crate::os::fs::create_temp_beside(target)
     }
 
     /// Moves a finished temporary file into place, durably as the run needs.
@@ -80,8 +98,8 @@ impl FsView for RealFs {
     }
 
     fn copy_file(&self, from: &Path, to: &Path, _: bool, progress: Progress) -> Result<Option<String>, FsError> {
-        let temp = temp_name(to);
-        let result = write_verified(from, &temp, self.durable, progress).and_then(|sha| {
+        let (temp, file) = self.temp_beside(to).map_err(|e| FsError::io("cannot write in", parent_dir(to), &e))?;
+        let result = write_verified(from, file, &temp, self.durable, progress).and_then(|sha| {
             self.replace(&temp, to).map_err(|e| FsError::io("cannot move the copy into place at", to, &e))?;
             Ok(sha)
         });
@@ -112,9 +130,8 @@ impl FsView for RealFs {
     }
 
     fn write(&self, path: &Path, content: &[u8]) -> Result<(), FsError> {
-        let temp = temp_name(path);
+        let (temp, mut f) = self.temp_beside(path).map_err(|e| FsError::io("cannot write in", parent_dir(path), &e))?;
         let result = (|| {
-            let mut f = File::create(&temp)?;
             f.write_all(content)?;
             if self.durable {
                 f.sync_data()?;
@@ -193,27 +210,17 @@ fn write_small(
     Ok(hex(&Sha256::digest(&content)))
 }
 
-/// The temporary name a copy or write of `target` uses beside it. It is the same for every
-/// attempt, so a retry after a crash simply replaces what the interrupted one left (runs of one
-/// runbook never overlap: the run lock sees to that).
-pub fn temp_name(target: &Path) -> PathBuf {
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    parent_dir(target).join(format!(".{name}.runbook-tmp"))
-}
-
 /// Copies `from` to `temp`, hashing on the way, and verifies what was written (read back from
 /// the system); synced when `durable`. Returns the source's SHA-256.
-fn write_verified(from: &Path, temp: &Path, durable: bool, progress: Progress) -> Result<String, FsError> {
+fn write_verified(
+    from: &Path,
+    mut dst: File,
+    temp: &Path,
+    durable: bool,
+    progress: Progress,
+) -> Result<String, FsError> {
     let mut src = crate::os::fs::open_shared(from).map_err(|e| FsError::io("cannot read the source", from, &e))?;
     let meta = src.metadata().map_err(|e| FsError::io("cannot read the source", from, &e))?;
-    let dir = parent_dir(temp);
-    let mut dst = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(temp)
-        .map_err(|e| FsError::io("cannot write in", dir, &e))?;
     if meta.len() <= SMALL {
         return write_small(&mut src, from, &mut dst, temp, &meta, durable, progress);
     }
