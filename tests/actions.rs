@@ -129,9 +129,16 @@ fn exec_runs_without_a_shell_and_captures_output() {
 
 #[test]
 fn exec_prefers_the_program_in_the_cd_folder() {
-    run("  - id: in\n    cd: tool\n  - id: e\n    exec: [mytool, x]\n")
+    // A `mytool` on PATH competes with the one in the `cd` folder: the cd folder's wins; from
+    // elsewhere the one on PATH runs.
+    let t = run("  - id: in\n    cd: tool\n  - id: e\n    exec: [mytool, x]\n  - id: back\n    cd: ..\n  - id: f\n    exec: [mytool, y]\n")
         .script("tool/mytool", "#!/bin/sh\necho \"local tool $1\"\n", "@echo local tool %1\n")
-        .stderr_contains(["      | local tool x\n      done\n"])
+        .script("bin/mytool", "#!/bin/sh\necho \"tool on PATH $1\"\n", "@echo tool on PATH %1\n");
+    let mut path = vec![t.path().join("bin")];
+    path.extend(std::env::split_paths(&crate::support::path_with_helpers()));
+    let path = std::env::join_paths(path).unwrap();
+    t.env("PATH", path.to_str().unwrap())
+        .stderr_contains(["      | local tool x\n      done\n", "      | tool on PATH y\n      done\n"])
         .run();
 }
 

@@ -29,12 +29,19 @@ fn a_bare_tool_name_is_found_in_the_cd_folder() {
 
 #[test]
 fn a_bare_tool_name_is_looked_for_before_path_is_searched() {
-    // `helper` is on PATH too; the copy in the `cd` folder wins.
+    // `helper` is on PATH too (the tests put it first there); the copy in the `cd` folder wins,
+    // and says which copy it is. From another folder, the one on PATH answers.
+    let exe = std::env::consts::EXE_SUFFIX;
     tool(Test::new(), "tool/helper")
-        .file("tool/marker", "in the cd folder\n")
-        .file("rb.yaml", rb("  - id: in\n    cd: tool\n  - id: e\n    exec: [helper, cat, marker]\n"))
+        .file(
+            "rb.yaml",
+            rb("  - id: in\n    cd: tool\n  - id: e\n    exec: [helper, whoami]\n  - id: out\n    cd: ..\n  - id: f\n    exec: [helper, whoami]\n"),
+        )
         .args(["run", "rb.yaml"])
-        .stderr_contains(["      | in the cd folder\n      done\n"])
+        .stderr_contains([
+            format!("[2/4] e: exec helper whoami\n      | [TMP]/tool/helper{exe}\n      done\n"),
+            format!("[4/4] f: exec helper whoami\n      | [HELPERS]/helper{exe}\n      done\n"),
+        ])
         .run();
 }
 

@@ -17,6 +17,7 @@
 //! stdin                   copy stdin to stdout
 //! env NAME                print an environment variable
 //! pwd                     print the working folder
+//! whoami                  print this program's own path (which copy of it ran)
 //! wait-for FILE           wait until FILE exists
 //! if-missing FILE         go on only if FILE does not exist (else exit 0)
 //! wait-journaled          wait until a journal under `.runbook/runs` records this process
@@ -116,6 +117,9 @@ fn main() {
             }
             "env" => {
                 let _ = writeln!(out, "{}", std::env::var(next("env")).unwrap_or_default());
+            }
+            "whoami" => {
+                let _ = writeln!(out, "{}", std::env::current_exe().unwrap().display());
             }
             "pwd" => {
                 let _ = writeln!(out, "{}", std::env::current_dir().unwrap().display());
