@@ -477,3 +477,34 @@ mod terminal {
         assert!(t.path().join("a.txt").exists());
     }
 }
+
+/// The record of a run names the account that ran it as people know it (`root (uid 0)` on Unix,
+/// the account name on Windows), and a step that took under a second shows its milliseconds.
+#[test]
+fn the_record_names_the_user_and_shows_milliseconds() {
+    let out = Test::new()
+        .file("rb.yaml", "runbook: 1\nname: rec\nsteps:\n  - { id: hello, log: hi }\n")
+        .args(["run", "rb.yaml"])
+        .any_stderr()
+        .any_files()
+        .run();
+    let record = out.then().args(["status", "--format", "markdown"]).any_stdout().run();
+    let ms = regex::Regex::new(r"\| `hello`<br>log \| `log: hi` \| unchanged \| \d+ ms \|").unwrap();
+    assert!(ms.is_match(&record.stdout), "{}", record.stdout);
+    #[cfg(unix)]
+    {
+        // SAFETY: getuid has no preconditions.
+        let uid = unsafe { libc::getuid() };
+        let by = regex::Regex::new(&format!(r"\*\*Started:\*\* \S+ by [a-z_][a-z0-9_-]* \(uid {uid}\) on ")).unwrap();
+        assert!(by.is_match(&record.stdout), "{}", record.stdout);
+    }
+    #[cfg(windows)]
+    {
+        let name = std::env::var("USERNAME").unwrap();
+        assert!(
+            record.stdout.contains(&format!(" by {name} on ")) || record.stdout.contains(&format!("\\{name} on ")),
+            "{}",
+            record.stdout
+        );
+    }
+}

@@ -372,7 +372,7 @@ pub fn run_page(run: &RunSummary) -> Page {
             }
             let duration = match state {
                 Some(StepState::Finished { duration_ms, .. }) => {
-                    humantime::format_duration(std::time::Duration::from_millis(*duration_ms)).to_string()
+                    crate::cli::ui::duration(std::time::Duration::from_millis(*duration_ms))
                 }
                 _ => String::new(),
             };

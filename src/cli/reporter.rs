@@ -171,7 +171,7 @@ impl Events for Reporter {
                     other => other.as_str().to_string(),
                 };
                 if outcome == Outcome::Failed || !self.ui.quiet {
-                    let time = if self.ui.verbose > 0 { format!(" ({})", fmt_duration(duration)) } else { String::new() };
+                    let time = if self.ui.verbose > 0 { format!(" ({})", crate::cli::ui::duration(duration)) } else { String::new() };
                     self.line(&format!("      {label}{time}"));
                 }
                 if let Some(e) = error {
@@ -186,7 +186,9 @@ impl Events for Reporter {
     fn retrying(&self, id: &str, attempt: u32, of: u32, delay: Duration) {
         match self.format {
             Format::Json => self.event(json!({"event": "retry", "step": id, "attempt": attempt, "of": of})),
-            Format::Text => self.line(&format!("      retrying ({attempt}/{of}) in {}", fmt_duration(delay))),
+            Format::Text => {
+                self.line(&format!("      retrying ({attempt}/{of}) in {}", crate::cli::ui::duration(delay)))
+            }
         }
     }
 
@@ -288,8 +290,4 @@ impl Events for Reporter {
             }
         }
     }
-}
-
-pub fn fmt_duration(d: Duration) -> String {
-    if d < Duration::from_secs(1) { format!("{} ms", d.as_millis()) } else { format!("{:.1} s", d.as_secs_f64()) }
 }

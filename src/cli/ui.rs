@@ -106,3 +106,27 @@ pub fn ask(question: &str) -> std::io::Result<bool> {
         }
     }
 }
+
+/// A duration for people: milliseconds under a second (a step that took 4 ms is not `0s`),
+/// tenths of a second under a minute, then minutes and seconds.
+pub fn duration(d: std::time::Duration) -> String {
+    match d.as_secs() {
+        0 => format!("{} ms", d.as_millis()),
+        1..60 => format!("{:.1} s", d.as_secs_f64()),
+        _ => humantime::format_duration(std::time::Duration::from_secs(d.as_secs())).to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_as_people_expect() {
+        assert_eq!(super::duration(Duration::from_micros(300)), "0 ms");
+        assert_eq!(super::duration(Duration::from_millis(4)), "4 ms");
+        assert_eq!(super::duration(Duration::from_millis(999)), "999 ms");
+        assert_eq!(super::duration(Duration::from_millis(1250)), "1.2 s");
+        assert_eq!(super::duration(Duration::from_millis(125_400)), "2m 5s");
+    }
+}

@@ -18,16 +18,44 @@ pub fn host() -> String {
     std::env::var("COMPUTERNAME").or_else(|_| std::env::var("HOSTNAME")).unwrap_or_else(|_| "unknown".into())
 }
 
-/// The user running the tool.
+/// The user running the tool, for records people read: on Unix the account of the real user
+/// id with the id (`root (uid 0)`: the environment's `USER` may be stale after `su`), on Windows
+/// the account name the system logged on (`USERNAME`, with its domain when it has one).
 pub fn user() -> String {
-    if let Ok(u) = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).or_else(|_| std::env::var("USERNAME")) {
-        return u;
-    }
     #[cfg(unix)]
-    // SAFETY: getuid has no preconditions.
-    return format!("uid {}", unsafe { libc::getuid() });
-    #[cfg(not(unix))]
-    return "unknown".into();
+    {
+        // SAFETY: getuid has no preconditions.
+        let uid = unsafe { libc::getuid() };
+        match account_name(uid) {
+            Some(name) => format!("{name} (uid {uid})"),
+            None => format!("uid {uid}"),
+        }
+    }
+    #[cfg(windows)]
+    {
+        let name = std::env::var("USERNAME").unwrap_or_else(|_| "unknown".into());
+        match std::env::var("USERDOMAIN") {
+            Ok(domain) if !domain.is_empty() && !domain.eq_ignore_ascii_case(&host()) => format!("{domain}\\{name}"),
+            _ => name,
+        }
+    }
+}
+
+/// The name of the account `uid` in the system's user database.
+#[cfg(unix)]
+fn account_name(uid: libc::uid_t) -> Option<String> {
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: an all-zero passwd is a valid value for getpwuid_r to fill in.
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: the buffers are ours and their lengths are given; `found` is set to `&pwd` or null.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut found) };
+    if rc != 0 || found.is_null() || pwd.pw_name.is_null() {
+        return None;
+    }
+    // SAFETY: pw_name points into `buf`, NUL-terminated by getpwuid_r.
+    let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
+    Some(name.to_string_lossy().into_owned())
 }
 
 /// Whether a process of this machine is still running. Pid 0 is never a process we recorded
