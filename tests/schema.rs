@@ -10,6 +10,17 @@ fn the_checked_in_schema_matches_the_generated_one() {
     assert!(out.stdout_raw == checked_in, "`runbook schema` differs from schemas/runbook.schema.json: regenerate it");
 }
 
+/// The events' schema is generated from the events themselves (one typed enum).
+#[test]
+fn the_checked_in_events_schema_matches_the_generated_one() {
+    let checked_in = std::fs::read_to_string(crate_path("schemas/events.schema.json")).unwrap();
+    let out = Test::new().args(["schema", "events"]).any_stdout().run();
+    assert!(
+        out.stdout_raw == checked_in,
+        "`runbook schema events` differs from schemas/events.schema.json: regenerate it"
+    );
+}
+
 fn yaml_files(dir: &str, out: &mut Vec<std::path::PathBuf>) {
     let Ok(entries) = std::fs::read_dir(crate_path(dir)) else {
         return;

@@ -56,8 +56,12 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t)]
         format: DocFormat,
     },
-    /// Print the JSON Schema of the runbook format.
-    Schema,
+    /// Print a JSON Schema: of the runbook format (the default), or of the JSON events that
+    /// `--format json` prints.
+    Schema {
+        #[arg(value_enum, default_value_t)]
+        of: SchemaOf,
+    },
     /// Run the language server (stdio): validate's diagnostics, hover, completion and go to
     /// definition for runbooks, in any editor with an LSP client.
     Lsp,
@@ -75,6 +79,16 @@ pub enum Format {
     #[default]
     Text,
     Json,
+}
+
+/// Which JSON Schema `runbook schema` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum SchemaOf {
+    /// The runbook format (`schemas/runbook.schema.json`).
+    #[default]
+    Runbook,
+    /// The JSON events of `--format json` (`schemas/events.schema.json`).
+    Events,
 }
 
 /// How a document (a plan, the record of a run) is printed.
@@ -344,7 +358,7 @@ impl Cli {
                 inputs = Some(&mut a.inputs);
             }
             Command::ShowPlan { plan, .. } => singles.push(plan),
-            Command::Schema | Command::Lsp | Command::Completions { .. } | Command::Man => {}
+            Command::Schema { .. } | Command::Lsp | Command::Completions { .. } | Command::Man => {}
         }
         if let Some(inputs) = inputs {
             singles.extend(inputs.vars_files.iter_mut());

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::cli::args::{InputFlags, RunFlags};
 use crate::cli::config::Config;
 use crate::cli::documents;
+use crate::cli::event::{Event, Text};
 use crate::cli::exit::{CmdResult, Failure};
 use crate::cli::session;
 use crate::compile::inputs::Inputs;
@@ -242,9 +243,13 @@ pub fn already_done(run: &RunSummary, runbook: &Runbook, inputs: &Inputs) -> boo
 /// Nothing to do: one `already_done` event, or a line for people.
 pub fn report_already_done(config: &Config, json: bool, run: &RunSummary) {
     if json {
-        let steps: Vec<serde_json::Value> = run.step_states.iter().map(|(id, s)| documents::step_json(id, s)).collect();
-        let event = serde_json::json!({"event": "already_done", "runbook": run.runbook, "run_id": run.run_id, "journal": run.path.display().to_string(), "steps": steps});
-        println!("{event}");
+        let event = Event::AlreadyDone {
+            runbook: run.runbook.clone(),
+            run_id: run.run_id.clone(),
+            journal: Text::journaled(&run.path.display().to_string()),
+            steps: run.step_states.iter().map(|(id, s)| documents::step_record(id, s)).collect(),
+        };
+        println!("{}", event.to_line());
     } else {
         config.ui.info(&format!(
             "nothing to do: run {} of `{}` succeeded with the same runbook and inputs{}",

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use indexmap::IndexMap;
 
+use crate::cli::event::{StepRecord, Text};
 use crate::cli::page::{Cell, Page, Row, Table, Tone};
 use crate::format::diagnostic::tail;
 use crate::state::journal::{RollbackOutcome, RunSummary, StepState, UndoOutcome};
@@ -284,24 +285,24 @@ const JSON_OUTPUT_LINES: usize = 20;
 /// One step of a run for machines (`status --format json`, `run --skip-if-succeeded`'s
 /// `already_done`): its state, error, duration and the last lines it printed (masked, as
 /// journaled).
-pub fn step_json(id: &str, state: &StepState) -> serde_json::Value {
+pub fn step_record(id: &str, state: &StepState) -> StepRecord {
     let (error, duration_ms, stdout, stderr) = match state {
         StepState::Finished { error, duration_ms, data, .. } => (
-            error.as_deref(),
+            error.as_deref().map(Text::journaled),
             Some(*duration_ms),
-            data.stdout.as_deref().map(|t| tail(t, JSON_OUTPUT_LINES)),
-            data.stderr.as_deref().map(|t| tail(t, JSON_OUTPUT_LINES)),
+            data.stdout.as_deref().map(|t| Text::journaled(&tail(t, JSON_OUTPUT_LINES))),
+            data.stderr.as_deref().map(|t| Text::journaled(&tail(t, JSON_OUTPUT_LINES))),
         ),
         _ => (None, None, None, None),
     };
-    serde_json::json!({
-        "step": id,
-        "state": state_label(state),
-        "error": error,
-        "duration_ms": duration_ms,
-        "stdout_tail": stdout,
-        "stderr_tail": stderr,
-    })
+    StepRecord {
+        step: id.to_owned(),
+        state: state_label(state).to_owned(),
+        error,
+        duration_ms,
+        stdout_tail: stdout,
+        stderr_tail: stderr,
+    }
 }
 
 /// The steps of a run that it never reached (in the runbook's order), for machines.

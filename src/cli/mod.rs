@@ -6,6 +6,7 @@ pub mod commands;
 pub mod config;
 mod continuing;
 pub mod documents;
+pub mod event;
 pub mod exit;
 pub mod junit;
 mod lsp;
@@ -71,7 +72,7 @@ fn dispatch(config: &Config, command: Command) -> CmdResult {
     match command {
         Command::Validate { files } => commands::validate::run(config, &files),
         Command::Show(args) => commands::show::run(config, &args),
-        Command::Schema => commands::schema::run(),
+        Command::Schema { of } => commands::schema::run(of),
         Command::Lsp => match lsp::serve() {
             Ok(()) => Ok(ExitCode::Success),
             Err(e) => Err(crate::format::diagnostic::Diagnostic::error(e).into()),

@@ -8,11 +8,11 @@ use std::time::Duration;
 use std::cell::RefCell;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use serde_json::json;
 
 use std::path::{Path, PathBuf};
 
 use crate::cli::args::Format;
+use crate::cli::event::{Counts, Event, Text};
 use crate::cli::ui::Ui;
 use crate::engine::events::Events;
 use crate::format::mask::Masker;
@@ -74,12 +74,16 @@ impl Reporter {
         self.suspend(|| eprintln!("{text}"));
     }
 
-    fn event(&self, mut value: serde_json::Value) {
-        self.masker.mask_json(&mut value);
+    fn event(&self, event: Event) {
         let mut out = std::io::stdout().lock();
-        let _ = serde_json::to_writer(&mut out, &value);
+        let _ = serde_json::to_writer(&mut out, &event);
         let _ = out.write_all(b"\n");
         let _ = out.flush();
+    }
+
+    /// Text for an event, masked.
+    fn text(&self, text: &str) -> Text {
+        Text::masked(&self.masker, text)
     }
 }
 
@@ -110,7 +114,15 @@ impl Events for Reporter {
 
     fn run_started(&self, runbook: &str, run_id: &str, journal: &std::path::Path, resumed: bool) {
         match self.format {
-            Format::Json => self.event(json!({"event": if resumed { "run_resumed" } else { "run_started" }, "runbook": runbook, "run_id": run_id, "journal": journal.display().to_string()})),
+            Format::Json => {
+                let (runbook, run_id, journal) =
+                    (runbook.to_owned(), run_id.to_owned(), self.text(&journal.display().to_string()));
+                self.event(if resumed {
+                    Event::RunResumed { runbook, run_id, journal }
+                } else {
+                    Event::RunStarted { runbook, run_id, journal }
+                })
+            }
             Format::Text if !self.ui.quiet => self.line(&format!(
                 "{} {runbook} (run {run_id}, journal {})",
                 if resumed { "Resuming" } else { "Running" },
@@ -122,9 +134,12 @@ impl Events for Reporter {
 
     fn step_started(&self, index: usize, id: &str, title: &str, action: &str) {
         match self.format {
-            Format::Json => self.event(
-                json!({"event": "step_started", "step": id, "index": index + 1, "title": title, "action": action}),
-            ),
+            Format::Json => self.event(Event::StepStarted {
+                step: id.to_owned(),
+                index: index + 1,
+                title: self.text(title),
+                action: self.text(action),
+            }),
             Format::Text => {
                 if let Some(bar) = &self.bar {
                     bar.set_position(index as u64);
@@ -144,7 +159,9 @@ impl Events for Reporter {
 
     fn output(&self, id: &str, stream: Stream, line: &str) {
         match self.format {
-            Format::Json => self.event(json!({"event": "output", "step": id, "stream": stream, "line": line})),
+            Format::Json => {
+                self.event(Event::Output { step: id.to_owned(), stream: stream.into(), line: self.text(line) })
+            }
             Format::Text if !self.ui.quiet => self.line(&format!("      | {line}")),
             Format::Text => {}
         }
@@ -152,7 +169,7 @@ impl Events for Reporter {
 
     fn message(&self, id: &str, text: &str) {
         match self.format {
-            Format::Json => self.event(json!({"event": "message", "step": id, "text": text})),
+            Format::Json => self.event(Event::Message { step: id.to_owned(), text: self.text(text) }),
             Format::Text => {
                 for l in text.lines() {
                     self.line(&format!("      {l}"));
@@ -163,7 +180,12 @@ impl Events for Reporter {
 
     fn step_finished(&self, id: &str, outcome: Outcome, duration: Duration, error: Option<&str>) {
         match self.format {
-            Format::Json => self.event(json!({"event": "step_finished", "step": id, "outcome": outcome, "duration_ms": duration.as_millis() as u64, "error": error})),
+            Format::Json => self.event(Event::StepFinished {
+                step: id.to_owned(),
+                outcome,
+                duration_ms: duration.as_millis() as u64,
+                error: error.map(|e| self.text(e)),
+            }),
             Format::Text => {
                 let label = match outcome {
                     Outcome::Failed => self.ui.style_bad("failed"),
@@ -171,7 +193,11 @@ impl Events for Reporter {
                     other => other.as_str().to_string(),
                 };
                 if outcome == Outcome::Failed || !self.ui.quiet {
-                    let time = if self.ui.verbose > 0 { format!(" ({})", crate::cli::ui::duration(duration)) } else { String::new() };
+                    let time = if self.ui.verbose > 0 {
+                        format!(" ({})", crate::cli::ui::duration(duration))
+                    } else {
+                        String::new()
+                    };
                     self.line(&format!("      {label}{time}"));
                 }
                 if let Some(e) = error {
@@ -185,7 +211,7 @@ impl Events for Reporter {
 
     fn retrying(&self, id: &str, attempt: u32, of: u32, delay: Duration) {
         match self.format {
-            Format::Json => self.event(json!({"event": "retry", "step": id, "attempt": attempt, "of": of})),
+            Format::Json => self.event(Event::Retry { step: id.to_owned(), attempt, of }),
             Format::Text => {
                 self.line(&format!("      retrying ({attempt}/{of}) in {}", crate::cli::ui::duration(delay)))
             }
@@ -196,6 +222,7 @@ impl Events for Reporter {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+        let run_outcome = outcome;
         let outcome = outcome.as_str();
         let extra = match outcome {
             "succeeded" => String::new(),
@@ -205,11 +232,11 @@ impl Events for Reporter {
             ),
         };
         match self.format {
-            Format::Json => {
-                let counts: serde_json::Map<String, serde_json::Value> =
-                    counts.iter().map(|(o, n)| (o.as_str().to_string(), (*n).into())).collect();
-                self.event(json!({"event": "run_finished", "outcome": outcome, "steps": counts, "duration_ms": elapsed.as_millis() as u64}));
-            }
+            Format::Json => self.event(Event::RunFinished {
+                outcome: run_outcome,
+                steps: Counts::of(counts),
+                duration_ms: elapsed.as_millis() as u64,
+            }),
             Format::Text => {
                 let parts: Vec<String> =
                     counts.iter().filter(|(_, n)| *n > 0).map(|(o, n)| format!("{n} {}", o.as_str())).collect();
@@ -225,7 +252,7 @@ impl Events for Reporter {
 
     fn rollback_started(&self, run_id: &str, steps: usize) {
         match self.format {
-            Format::Json => self.event(json!({"event": "rollback_started", "run_id": run_id, "steps": steps})),
+            Format::Json => self.event(Event::RollbackStarted { run_id: run_id.to_owned(), steps }),
             Format::Text if !self.ui.quiet => {
                 let what = if steps == 1 { "1 step".to_string() } else { format!("{steps} steps") };
                 self.line(&format!("Rolling back run {run_id}: {what} to undo, newest first"));
@@ -237,7 +264,7 @@ impl Events for Reporter {
     fn undo_started(&self, index: usize, id: &str, what: &str) {
         match self.format {
             Format::Json => {
-                self.event(json!({"event": "undo_started", "step": id, "index": index + 1, "action": what}))
+                self.event(Event::UndoStarted { step: id.to_owned(), index: index + 1, action: self.text(what) })
             }
             Format::Text if !self.ui.quiet => self.line(&format!("[undo {}] {id}: {what}", index + 1)),
             Format::Text => {}
@@ -246,7 +273,12 @@ impl Events for Reporter {
 
     fn undo_finished(&self, id: &str, outcome: UndoOutcome, duration: Duration, error: Option<&str>) {
         match self.format {
-            Format::Json => self.event(json!({"event": "undo_finished", "step": id, "outcome": outcome, "duration_ms": duration.as_millis() as u64, "error": error})),
+            Format::Json => self.event(Event::UndoFinished {
+                step: id.to_owned(),
+                outcome,
+                duration_ms: duration.as_millis() as u64,
+                error: error.map(|e| self.text(e)),
+            }),
             Format::Text => {
                 let label = match outcome {
                     UndoOutcome::Failed => self.ui.style_bad(outcome.as_str()),
@@ -269,7 +301,11 @@ impl Events for Reporter {
             bar.finish_and_clear();
         }
         match self.format {
-            Format::Json => self.event(json!({"event": "rollback_finished", "outcome": outcome, "not_undone": not_undone, "duration_ms": elapsed.as_millis() as u64})),
+            Format::Json => self.event(Event::RollbackFinished {
+                outcome,
+                not_undone: not_undone.to_vec(),
+                duration_ms: elapsed.as_millis() as u64,
+            }),
             Format::Text => {
                 let file = crate::os::args::quote(&self.path.display().to_string());
                 let line = match outcome {

@@ -91,7 +91,7 @@ fn json(r: &RunSummary) -> serde_json::Value {
             "outcome": rb.outcome,
             "steps": rb.undone.iter().map(|(id, u)| serde_json::json!({"step": id, "undo": u.as_ref().map(|(o, _)| *o), "error": u.as_ref().and_then(|(_, e)| e.clone())})).collect::<Vec<_>>(),
         })),
-        "steps": r.step_states.iter().map(|(id, s)| documents::step_json(id, s)).collect::<Vec<_>>(),
+        "steps": r.step_states.iter().map(|(id, s)| documents::step_record(id, s)).collect::<Vec<_>>(),
         "not_reached": documents::steps_not_reached(r),
     })
 }
