@@ -12,7 +12,7 @@ use crate::cli::config::Config;
 use crate::cli::documents;
 use crate::cli::event::{Event, Text};
 use crate::cli::exit::{CmdResult, Failure};
-use crate::cli::session;
+use crate::cli::session::{self, Session};
 use crate::compile::inputs::Inputs;
 use crate::compile::runbook::{FileDigest, Runbook};
 use crate::engine::runner::Start;
@@ -61,7 +61,8 @@ pub fn continue_run(config: &Config, args: &Continuation, file: &Path, summary: 
         redo: args.redo.clone(),
         mark_done: args.mark_done.clone(),
     };
-    session::execute(config, args.run, &runbook, file, &inputs, &masker, start)
+    let session = Session { config, flags: args.run, runbook: &runbook, path: file, inputs: &inputs, masker: &masker };
+    session.execute(start)
 }
 
 /// With inputs that differ from the run's, the steps that already ran must render exactly as

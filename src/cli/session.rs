@@ -72,68 +72,63 @@ pub fn plan_steps(
         .map_err(|e| Diagnostic::error(masker.mask(&e.message)).into())
 }
 
-/// Runs (or resumes) a runbook with the run flags `run` and `resume` share; the caller holds
-/// the lock. Writes the JUnit report when asked.
-#[allow(clippy::too_many_arguments)]
-pub fn execute(
-    config: &Config,
-    flags: &RunFlags,
-    runbook: &Arc<Runbook>,
-    path: &Path,
-    inputs: &Inputs,
-    masker: &Masker,
-    start: Start,
-) -> Result<ExitCode, Failure> {
-    crate::os::signals::install_handlers();
-    let confirm = confirm_of(config, flags);
-    let run_config = RunConfig {
-        state_dir: flags.state.state_dir.clone(),
-        durability: flags.durability.into(),
-        backup_limit: flags.backout.backup_limit,
-        confirm,
-        step_confirm: flags.step,
-    };
-    let reporter = Reporter::new(&config.ui, flags.format, masker.clone(), runbook.count_steps(), path);
-    let finished = runner::execute(runbook, path, inputs, masker, &run_config, start, &reporter)?;
-    write_report(flags.report.as_deref(), runbook, junit::run_cases(&finished), masker)?;
-    let wants_rollback = match flags.on_failure {
-        Some(choice) => choice == OnFailureArg::Rollback,
-        None => runbook.on_failure == OnFailure::Rollback,
-    };
-    if finished.ending == Ending::Failed && wants_rollback {
-        drop(reporter);
-        // The run failed: that stays its exit code, however the rollback goes.
-        let rolled = crate::state::journal::summarize(&finished.journal).map_err(Failure::from).and_then(|summary| {
-            roll_back(config, flags, runbook, path, inputs, masker, &summary, RollbackChoice::default())
-        });
-        if let Err(failure) = rolled {
-            config.ui.diagnostics(&failure.diagnostics);
-        }
-    }
-    Ok(finished.ending.into())
+/// What running, resuming or rolling back a runbook takes: the command's settings and flags, the
+/// runbook (and the file it came from) with its inputs resolved, and their masker.
+pub struct Session<'a> {
+    pub config: &'a Config,
+    pub flags: &'a RunFlags,
+    pub runbook: &'a Arc<Runbook>,
+    pub path: &'a Path,
+    pub inputs: &'a Inputs,
+    pub masker: &'a Masker,
 }
 
-/// Backs out run `summary` of `runbook` (the caller holds the lock): what to undo, refused with
-/// exit 3 when a path the run left changed since (unless `forced`) or an undo command may have
-/// run; then each undo, journaled and reported. Returns how it ended.
-#[allow(clippy::too_many_arguments)]
-pub fn roll_back(
-    config: &Config,
-    flags: &RunFlags,
-    runbook: &Arc<Runbook>,
-    path: &Path,
-    inputs: &Inputs,
-    masker: &Masker,
-    summary: &RunSummary,
-    choice: RollbackChoice,
-) -> Result<RollbackOutcome, Failure> {
-    crate::os::signals::install_handlers();
-    let file_word = crate::os::args::quote(&path.display().to_string());
-    let rollback_config = choice.config(flags.durability.into(), confirm_of(config, flags));
-    let steps = rollback::to_undo(runbook, inputs, masker, summary, &rollback_config)
-        .map_err(|r| rollback_refused(r, &file_word, false))?;
-    let reporter = Reporter::new(&config.ui, flags.format, masker.clone(), steps.len(), path);
-    Ok(rollback::execute(&steps, summary, masker, &rollback_config, &reporter)?)
+impl Session<'_> {
+    /// Runs (or resumes) the runbook; the caller holds the lock. Writes the JUnit report when
+    /// asked, and rolls back a failed run when asked to.
+    pub fn execute(&self, start: Start) -> Result<ExitCode, Failure> {
+        let Session { config, flags, runbook, path, inputs, masker } = *self;
+        crate::os::signals::install_handlers();
+        let run_config = RunConfig {
+            state_dir: flags.state.state_dir.clone(),
+            durability: flags.durability.into(),
+            backup_limit: flags.backout.backup_limit,
+            confirm: confirm_of(config, flags),
+            step_confirm: flags.step,
+        };
+        let reporter = Reporter::new(&config.ui, flags.format, masker.clone(), runbook.count_steps(), path);
+        let finished = runner::execute(runbook, path, inputs, masker, &run_config, start, &reporter)?;
+        write_report(flags.report.as_deref(), runbook, junit::run_cases(&finished), masker)?;
+        let wants_rollback = match flags.on_failure {
+            Some(choice) => choice == OnFailureArg::Rollback,
+            None => runbook.on_failure == OnFailure::Rollback,
+        };
+        if finished.ending == Ending::Failed && wants_rollback {
+            drop(reporter);
+            // The run failed: that stays its exit code, however the rollback goes.
+            let rolled = crate::state::journal::summarize(&finished.journal)
+                .map_err(Failure::from)
+                .and_then(|summary| self.roll_back(&summary, RollbackChoice::default()));
+            if let Err(failure) = rolled {
+                config.ui.diagnostics(&failure.diagnostics);
+            }
+        }
+        Ok(finished.ending.into())
+    }
+
+    /// Backs out run `summary` (the caller holds the lock): what to undo, refused with exit 3
+    /// when a path the run left changed since (unless `forced`) or an undo command may have run;
+    /// then each undo, journaled and reported. Returns how it ended.
+    pub fn roll_back(&self, summary: &RunSummary, choice: RollbackChoice) -> Result<RollbackOutcome, Failure> {
+        let Session { config, flags, runbook, path, inputs, masker } = *self;
+        crate::os::signals::install_handlers();
+        let file_word = crate::os::args::quote(&path.display().to_string());
+        let rollback_config = choice.config(flags.durability.into(), confirm_of(config, flags));
+        let steps = rollback::to_undo(runbook, inputs, masker, summary, &rollback_config)
+            .map_err(|r| rollback_refused(r, &file_word, false))?;
+        let reporter = Reporter::new(&config.ui, flags.format, masker.clone(), steps.len(), path);
+        Ok(rollback::execute(&steps, summary, masker, &rollback_config, &reporter)?)
+    }
 }
 
 /// Why a rollback (or, `predicted`, its dry run) cannot start, for the operator.

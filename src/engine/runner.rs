@@ -130,6 +130,24 @@ pub enum RunError {
     Journal(#[from] JournalError),
 }
 
+/// The step being run, as the runner's pieces need it.
+#[derive(Clone, Copy)]
+struct At<'s> {
+    step: &'s Step,
+    /// Its journal id (`<include id>.<step id>` inside an include).
+    id: &'s str,
+    title: &'s str,
+    scope: &'s Arc<Scope>,
+}
+
+/// How a step ended, for its record.
+struct Ended {
+    outcome: Outcome,
+    duration: Duration,
+    data: StepData,
+    error: Option<String>,
+}
+
 /// A step's end, written to the journal but not yet synced: reported once it is.
 struct Pending {
     id: String,
@@ -278,18 +296,9 @@ impl Runner<'_> {
 
     /// Records a step's end in the journal (not yet synced), `steps.<id>`, the counts and the
     /// report; returns the end, to be told once it is on disk.
-    #[allow(clippy::too_many_arguments)]
-    fn record(
-        &mut self,
-        step: &Step,
-        id: &str,
-        title: &str,
-        outcome: Outcome,
-        duration: Duration,
-        data: StepData,
-        error: Option<String>,
-        scope: &Arc<Scope>,
-    ) -> Result<Pending, JournalError> {
+    fn record(&mut self, at: &At, ended: Ended) -> Result<Pending, JournalError> {
+        let At { step, id, title, scope } = *at;
+        let Ended { outcome, duration, data, error } = ended;
         let confirmed_by = (outcome == Outcome::Done && matches!(step.action, Action::Manual { confirm: true, .. }))
             .then(|| {
                 let how = if self.config.confirm == Confirm::Yes { "--yes" } else { "at the terminal" };
@@ -346,7 +355,8 @@ impl Runner<'_> {
                 Record::StepStarted { step: id.into(), attempt: 1, time: journal::now(), backout: Backout::Nothing };
             self.journal.append(&started, false)?;
         }
-        let end = self.record(step, id, &title, outcome, Duration::ZERO, StepData::default(), error, scope)?;
+        let at = At { step, id, title: &title, scope };
+        let end = self.record(&at, Ended { outcome, duration: Duration::ZERO, data: StepData::default(), error })?;
         self.sync()?;
         self.events.step_started(index, id, &title, "");
         self.pending.push(end);
@@ -377,17 +387,14 @@ impl Runner<'_> {
 
     /// One try at the step. Its start is on disk before it takes effect; the previous step's
     /// end is told with it, then (on the first try) this step's start.
-    #[allow(clippy::too_many_arguments)]
     fn attempt(
         &mut self,
-        step: &Step,
-        id: &str,
+        at: &At,
         index: usize,
-        title: &str,
         rendered: &Rendered,
-        scope: &Arc<Scope>,
         attempt: u32,
     ) -> Result<(Result<actions::Done, StepError>, Duration), JournalError> {
+        let At { step, id, title, scope } = *at;
         let backout = if attempt == 1 { self.backout.clone() } else { Backout::Nothing };
         self.journal.append(&Record::StepStarted { step: id.into(), attempt, time: journal::now(), backout }, true)?;
         self.flush();
@@ -510,12 +517,13 @@ impl Phase for Runner<'_> {
         self.backout = self.back_out(step, rendered, scope);
         let attempts = step.retries + 1;
         for attempt in 1..=attempts {
-            let (result, duration) = self.attempt(step, id, index, &title, rendered, scope, attempt)?;
+            let at = At { step, id, title: &title, scope };
+            let (result, duration) = self.attempt(&at, index, rendered, attempt)?;
             let (message, data) = match result {
                 Ok(done) => {
                     // Told when the next step's start is on disk, with it.
                     let data = done.data.unwrap_or_default();
-                    let end = self.record(step, id, &title, done.outcome, duration, data, None, scope)?;
+                    let end = self.record(&at, Ended { outcome: done.outcome, duration, data, error: None })?;
                     self.pending.push(end);
                     return Ok(Flow::Continue);
                 }
@@ -548,7 +556,8 @@ impl Phase for Runner<'_> {
                 sleep_interruptibly(step.retry_delay);
                 continue;
             }
-            let end = self.record(step, id, &title, Outcome::Failed, duration, data, Some(message), scope)?;
+            let ended = Ended { outcome: Outcome::Failed, duration, data, error: Some(message) };
+            let end = self.record(&At { step, id, title: &title, scope }, ended)?;
             self.pending.push(end);
             self.sync()?;
             return Ok(self.after_failure(step, id));

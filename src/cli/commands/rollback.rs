@@ -6,7 +6,7 @@ use crate::cli::args::Format;
 use crate::cli::args::RollbackArgs;
 use crate::cli::config::Config;
 use crate::cli::exit::{CmdResult, ExitCode, Failure};
-use crate::cli::session::{self, RollbackChoice};
+use crate::cli::session::{self, RollbackChoice, Session};
 use crate::engine::rollback::{self, UndoVerdict};
 use crate::format::diagnostic::Diagnostic;
 use crate::os::args::quote;
@@ -49,7 +49,9 @@ pub fn run(config: &Config, args: &RollbackArgs) -> CmdResult {
     if args.dry_run {
         return dry_run(args, &file, &runbook, &inputs, &masker, &summary, choice);
     }
-    let outcome = session::roll_back(config, &args.run, &runbook, &file, &inputs, &masker, &summary, choice)?;
+    let session =
+        Session { config, flags: &args.run, runbook: &runbook, path: &file, inputs: &inputs, masker: &masker };
+    let outcome = session.roll_back(&summary, choice)?;
     Ok(match outcome {
         RollbackOutcome::Complete => ExitCode::Success,
         RollbackOutcome::Partial | RollbackOutcome::Failed => ExitCode::StepFailed,

@@ -9,7 +9,7 @@ use crate::cli::continuing::{self, Continuation, continue_run};
 use crate::cli::documents;
 use crate::cli::exit::ExitCode;
 use crate::cli::exit::{CmdResult, Failure};
-use crate::cli::session;
+use crate::cli::session::{self, Session};
 use crate::compile::inputs::Inputs;
 use crate::compile::runbook::{FileDigest, Runbook};
 use crate::engine::runner::Start;
@@ -93,7 +93,7 @@ fn start(
     let _lock = session::take_lock(&config.ui, state, &runbook.name, "run")?;
     refuse_unfinished(config, args, file, runbook, true)?;
     let start = Start::Fresh { plan, cwd: config.cwd.clone() };
-    session::execute(config, &args.run, runbook, file, inputs, &masker, start)
+    Session { config, flags: &args.run, runbook, path: file, inputs, masker: &masker }.execute(start)
 }
 
 /// An unfinished run of the same runbook is refused (exit 3), or with `--fresh` marked abandoned
