@@ -142,13 +142,13 @@ pub enum TplValue {
     Map(IndexMap<String, TplValue>),
 }
 
-/// A template string with where it was written, and the name it was compiled under in its
-/// runbook's [`Templates`] (none for plain text, used as it is).
+/// A template string with where it was written, and its id in its runbook's [`Templates`] (none
+/// for plain text, used as it is).
 #[derive(Debug, Clone)]
 pub struct Tpl {
     pub text: String,
     pub loc: Located,
-    pub compiled: Option<Arc<str>>,
+    pub compiled: Option<crate::compile::template::TemplateId>,
 }
 
 /// An expression (`when`, `assert.that`), compiled.

@@ -226,7 +226,18 @@ fn convert(e: &minijinja::Error) -> TemplateError {
 /// the ones rendered again.
 const KEEP: usize = 256;
 
-/// One runbook's templates by name: checked when the runbook loads, compiled when first rendered
+/// A template of a runbook's [`Templates`]: its place in their list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TemplateId(usize);
+
+impl TemplateId {
+    /// The name minijinja knows it by while it is compiled.
+    fn name(self) -> String {
+        format!("t{}", self.0)
+    }
+}
+
+/// One runbook's templates by id: checked when the runbook loads, compiled when first rendered
 /// and kept compiled (the most recently used [`KEEP`]), so a retry or a loop does not parse again.
 #[derive(Debug, Default)]
 pub struct Templates {
@@ -242,21 +253,22 @@ struct Cache {
 }
 
 impl Templates {
-    /// Checks a template's syntax and returns its name and the dotted names it reads
+    /// Checks a template's syntax and returns its id and the dotted names it reads
     /// (`steps.x.stdout`, `install_dir`).
-    pub fn add(&mut self, text: &str) -> Result<(Arc<str>, BTreeSet<String>), TemplateError> {
+    pub fn add(&mut self, text: &str) -> Result<(TemplateId, BTreeSet<String>), TemplateError> {
         let names = {
             let template = ENV.template_from_str(text).map_err(|e| convert(&e))?;
             template.undeclared_variables(true).into_iter().collect()
         };
-        let name: Arc<str> = Arc::from(format!("t{}", self.sources.len()).as_str());
+        let id = TemplateId(self.sources.len());
         self.sources.push(Arc::from(text));
-        Ok((name, names))
+        Ok((id, names))
     }
 
-    /// Renders the template of that name.
-    pub fn render(&self, name: &str, ctx: &Value) -> Result<String, TemplateError> {
-        let index: usize = name[1..].parse().expect("a name `add` gave");
+    /// Renders the template `id` (which `add` gave).
+    pub fn render(&self, id: TemplateId, ctx: &Value) -> Result<String, TemplateError> {
+        let TemplateId(index) = id;
+        let name = id.name();
         let mut guard = self.compiled.lock().unwrap_or_else(|e| e.into_inner());
         let cache = guard.get_or_insert_with(|| Cache { env: ENV.clone(), used: Default::default() });
         match cache.used.iter().position(|&i| i == index) {
@@ -264,19 +276,16 @@ impl Templates {
                 cache.used.remove(at);
             }
             None => {
-                cache
-                    .env
-                    .add_template_owned(name.to_owned(), self.sources[index].to_string())
-                    .map_err(|e| convert(&e))?;
+                cache.env.add_template_owned(name.clone(), self.sources[index].to_string()).map_err(|e| convert(&e))?;
                 if cache.used.len() >= KEEP
                     && let Some(oldest) = cache.used.pop_front()
                 {
-                    cache.env.remove_template(&format!("t{oldest}"));
+                    cache.env.remove_template(&TemplateId(oldest).name());
                 }
             }
         }
         cache.used.push_back(index);
-        let out = cache.env.get_template(name).and_then(|t| t.render(ctx)).map_err(|e| convert(&e))?;
+        let out = cache.env.get_template(&name).and_then(|t| t.render(ctx)).map_err(|e| convert(&e))?;
         if out.len() > MAX_RENDERED {
             return Err(TemplateError {
                 message: format!("the rendered text is larger than {} MiB", MAX_RENDERED >> 20),
@@ -427,7 +436,7 @@ mod tests {
     fn render(text: &str, ctx: &Value) -> Result<String, TemplateError> {
         let mut templates = Templates::default();
         let (name, _) = templates.add(text)?;
-        templates.render(&name, ctx)
+        templates.render(name, ctx)
     }
 
     fn eval(expr: &str, ctx: &Value) -> Result<Value, TemplateError> {

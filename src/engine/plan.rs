@@ -9,7 +9,7 @@ use crate::compile::inputs::Inputs;
 use crate::compile::runbook::{Runbook, Step};
 use crate::engine::actions::{self, Confirmation, Context, StepError, World};
 use crate::engine::fs::overlay::Overlay;
-use crate::engine::render::{self, Check, RenderError, Rendered};
+use crate::engine::render::{self, Check, RenderError, RenderErrorKind, Rendered};
 use crate::engine::scope::{Scope, Shared};
 use crate::engine::undo::{Change, Recorder};
 use crate::engine::walk::{Flow, Phase, walk};
@@ -179,11 +179,11 @@ impl Phase for Planner<'_> {
         let waits_for = step.refs.iter().find(|r| scope.is_unknown(r));
         let failed = step.refs.iter().find(|r| scope.outcome(r) == Some(Outcome::Failed));
         let verdict = match (waits_for, failed) {
-            _ if error.at_run_time => Verdict::DecidedAtRunTime(error.message),
-            (Some(r), _) if error.undefined => {
+            _ if error.kind == RenderErrorKind::NeedsSecret => Verdict::DecidedAtRunTime(error.message),
+            (Some(r), _) if error.kind == RenderErrorKind::Undefined => {
                 Verdict::DecidedAtRunTime(format!("{what} depends on the output of `{r}`, known only when it runs"))
             }
-            (_, Some(r)) if error.undefined => {
+            (_, Some(r)) if error.kind == RenderErrorKind::Undefined => {
                 Verdict::WouldFail(format!("{what} needs the results of `{r}`, which would fail"))
             }
             _ => Verdict::WouldFail(error.message),

@@ -293,18 +293,35 @@ impl RenderedExpect {
 #[derive(Debug, Clone)]
 pub struct RenderError {
     pub message: String,
+    pub kind: RenderErrorKind,
+}
+
+/// Why a step could not be rendered, as far as a plan must tell them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RenderErrorKind {
+    /// The template or its value is wrong: the step fails.
+    Invalid,
     /// An undefined value: in a plan, possibly the output of a command that did not run.
-    pub undefined: bool,
+    Undefined,
     /// It needs a secret only the run knows (a plan made without it).
-    pub at_run_time: bool,
+    NeedsSecret,
+}
+
+impl RenderError {
+    pub fn invalid(message: String) -> RenderError {
+        RenderError { message, kind: RenderErrorKind::Invalid }
+    }
+
+    pub fn needs_secret(message: String) -> RenderError {
+        RenderError { message, kind: RenderErrorKind::NeedsSecret }
+    }
 }
 
 impl RenderError {
     fn at(tpl: &Tpl, e: TemplateError) -> RenderError {
         RenderError {
             message: format!("{} (in `{}` at {})", e.message, tpl.text, tpl.loc.position()),
-            undefined: e.undefined,
-            at_run_time: false,
+            kind: if e.undefined { RenderErrorKind::Undefined } else { RenderErrorKind::Invalid },
         }
     }
 }
@@ -312,18 +329,18 @@ impl RenderError {
 pub fn text(tpl: &Tpl, scope: &Arc<Scope>) -> Result<String, RenderError> {
     match &tpl.compiled {
         None => Ok(tpl.text.clone()),
-        Some(name) => scope.runbook.templates.render(name, &scope.context()).map_err(|e| RenderError::at(tpl, e)),
+        Some(id) => scope.runbook.templates.render(*id, &scope.context()).map_err(|e| RenderError::at(tpl, e)),
     }
 }
 
 fn path(tpl: &Tpl, scope: &Arc<Scope>) -> Result<PathBuf, RenderError> {
     let rendered = text(tpl, scope)?;
     if rendered.trim().is_empty() {
-        return Err(RenderError {
-            message: format!("`{}` renders to an empty path (at {})", tpl.text, tpl.loc.position()),
-            undefined: false,
-            at_run_time: false,
-        });
+        return Err(RenderError::invalid(format!(
+            "`{}` renders to an empty path (at {})",
+            tpl.text,
+            tpl.loc.position()
+        )));
     }
     Ok(scope.shared.resolve(&rendered))
 }
@@ -348,10 +365,8 @@ pub fn expect(x: &Expect, scope: &Arc<Scope>) -> Result<RenderedExpect, RenderEr
         Some(Matcher::Fixed(r)) => Some(r.clone()),
         Some(Matcher::Template(tpl)) => {
             let source = text(tpl, scope)?;
-            Some(Regex::new(&source).map_err(|e| RenderError {
-                message: format!("`{}` renders to an invalid regular expression: {e}", tpl.text),
-                undefined: false,
-                at_run_time: false,
+            Some(Regex::new(&source).map_err(|e| {
+                RenderError::invalid(format!("`{}` renders to an invalid regular expression: {e}", tpl.text))
             })?)
         }
     };
@@ -391,15 +406,13 @@ fn of_action(action: &Action, scope: &Arc<Scope>) -> Result<Rendered, RenderErro
                 Encoding::Fixed(enc) => enc,
                 Encoding::Template(tpl) => {
                     let label = text(tpl, scope)?;
-                    Encoding::for_label(&label).ok_or_else(|| RenderError {
-                        message: format!(
+                    Encoding::for_label(&label).ok_or_else(|| {
+                        RenderError::invalid(format!(
                             "unknown encoding `{label}` (from `{}` at {}); {}",
                             tpl.text,
                             tpl.loc.position(),
                             crate::compile::ENCODING_HINT
-                        ),
-                        undefined: false,
-                        at_run_time: false,
+                        ))
                     })?
                 }
             },
@@ -506,7 +519,7 @@ pub fn include_scope(
     with: &[(String, String)],
     parent: &Arc<Scope>,
 ) -> Result<Arc<Scope>, RenderError> {
-    let failed = |message: String| RenderError { message, undefined: false, at_run_time: false };
+    let failed = RenderError::invalid;
     let mut inputs = Inputs::default();
     let later = parent.secrets_shown_later();
     let mut waiting = Vec::new();

@@ -55,11 +55,9 @@ pub fn walk<P: Phase>(phase: &mut P, runbook: &Runbook, scope: &Arc<Scope>, pref
         } else {
             // A plan made without a secret cannot tell whether a `when` that reads it holds.
             let when = match scope.secret_later(&step.when_reads) {
-                Some(secret) => Err(RenderError {
-                    message: format!("`when` needs the secret `{secret}`, asked at run time"),
-                    undefined: false,
-                    at_run_time: true,
-                }),
+                Some(secret) => {
+                    Err(RenderError::needs_secret(format!("`when` needs the secret `{secret}`, asked at run time")))
+                }
                 None => render::should_run(step, scope),
             };
             match when {
