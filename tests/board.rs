@@ -249,6 +249,11 @@ fn junit_lists_every_step_including_those_not_run() {
     assert_eq!(skipped.attribute("message"), Some("not run: the run stopped at two"));
     assert!(cases[1].children().any(|n| n.has_tag_name("failure")));
     assert!(!text.contains("Junit-t0ken"));
+    // What made the report, as `--version` says it.
+    let made_by =
+        doc.descendants().find(|n| n.attribute("name") == Some("runbook.version")).expect("a version property");
+    let version = Test::new().args(["--version"]).any_stdout().run().stdout_raw;
+    assert_eq!(Some(version.trim_end().trim_start_matches("runbook ")), made_by.attribute("value"));
     // A step skipped by `when` says its condition.
     let out = out
         .then()

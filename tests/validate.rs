@@ -63,7 +63,25 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn help_and_version_exit_0() {
-    Test::new().args(["--version"]).stdout(&format!("runbook {}\n", env!("CARGO_PKG_VERSION"))).run();
+    let out = Test::new().args(["--version"]).stdout("runbook [VERSION]\n").run();
+    let json = Test::new().args(["version", "--format", "json"]).any_stdout().run();
+    let build: serde_json::Value = serde_json::from_str(&json.stdout_raw).unwrap();
+    assert_eq!(build["version"], env!("CARGO_PKG_VERSION"));
+    let (commit, target, date) =
+        (build["commit"].as_str().unwrap(), build["target"].as_str().unwrap(), build["build_date"].as_str().unwrap());
+    assert_eq!(target, if cfg!(windows) { "x86_64-pc-windows-gnu" } else { "x86_64-unknown-linux-gnu" });
+    assert!(regex::Regex::new(r"^\d{4}-\d{2}-\d{2}$").unwrap().is_match(date), "{date}");
+    assert_eq!(
+        out.stdout_raw,
+        format!("runbook {} (commit {commit}, {target}, built {date})\n", env!("CARGO_PKG_VERSION"))
+    );
+    // The commit is the one this checkout is at (where git can tell).
+    if let Ok(head) =
+        std::process::Command::new("git").args(["rev-parse", "HEAD"]).current_dir(env!("CARGO_MANIFEST_DIR")).output()
+        && head.status.success()
+    {
+        assert_eq!(commit, String::from_utf8_lossy(&head.stdout).trim());
+    }
     Test::new().args(["--help"]).stdout_contains(["Usage: runbook", "validate", "plan", "resume"]).run();
 }
 

@@ -11,7 +11,7 @@ use crate::os::args::{EXPANDS_WILDCARDS, expand, has_wildcard};
 #[derive(Debug, Parser)]
 #[command(
     name = "runbook",
-    version,
+    version = crate::format::version::LONG,
     about = "Declarative runbooks: validate, predict (dry run), run with a crash-safe journal, resume.",
     propagate_version = true,
     disable_help_subcommand = true
@@ -55,6 +55,11 @@ pub enum Command {
         /// Text, the saved JSON, Markdown (for a ticket) or one self-contained HTML page.
         #[arg(long, value_enum, default_value_t)]
         format: DocFormat,
+    },
+    /// What this binary is: version, the commit it was built from, target and build date.
+    Version {
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
     },
     /// Print a JSON Schema: of the runbook format (the default), or of the JSON events that
     /// `--format json` prints.
@@ -358,7 +363,11 @@ impl Cli {
                 inputs = Some(&mut a.inputs);
             }
             Command::ShowPlan { plan, .. } => singles.push(plan),
-            Command::Schema { .. } | Command::Lsp | Command::Completions { .. } | Command::Man => {}
+            Command::Schema { .. }
+            | Command::Version { .. }
+            | Command::Lsp
+            | Command::Completions { .. }
+            | Command::Man => {}
         }
         if let Some(inputs) = inputs {
             singles.extend(inputs.vars_files.iter_mut());

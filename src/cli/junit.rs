@@ -127,6 +127,12 @@ pub fn render(suite: &str, cases: &[Case], masker: &Masker) -> String {
         m(suite),
         cases.len()
     );
+    // What made the report, as `runbook --version` says it.
+    let _ = writeln!(
+        x,
+        "    <properties>\n      <property name=\"runbook.version\" value=\"{}\"/>\n    </properties>",
+        escape(crate::format::version::LONG)
+    );
     for c in cases {
         let _ = write!(
             x,

@@ -73,6 +73,15 @@ fn dispatch(config: &Config, command: Command) -> CmdResult {
         Command::Validate { files } => commands::validate::run(config, &files),
         Command::Show(args) => commands::show::run(config, &args),
         Command::Schema { of } => commands::schema::run(of),
+        Command::Version { format } => {
+            match format {
+                args::Format::Text => println!("runbook {}", crate::format::version::LONG),
+                args::Format::Json => {
+                    println!("{}", serde_json::to_string(&crate::format::version::BUILD).expect("the build serializes"))
+                }
+            }
+            Ok(ExitCode::Success)
+        }
         Command::Lsp => match lsp::serve() {
             Ok(()) => Ok(ExitCode::Success),
             Err(e) => Err(crate::format::diagnostic::Diagnostic::error(e).into()),

@@ -8,4 +8,5 @@ pub mod mask;
 pub mod model;
 pub mod schema;
 pub mod source;
+pub mod version;
 pub mod yaml;

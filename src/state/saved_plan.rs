@@ -112,7 +112,7 @@ impl SavedPlan {
         let secret: Vec<String> = runbook.secret_names().map(str::to_owned).collect();
         SavedPlan {
             format: FORMAT,
-            tool_version: env!("CARGO_PKG_VERSION").into(),
+            tool_version: crate::format::version::LONG.into(),
             runbook: runbook.name.clone(),
             title: runbook.title.clone(),
             path: path.display().to_string(),

@@ -444,7 +444,10 @@ pub fn normalize(text: &str, dir: &Path) -> String {
         s = forward_slashes(&s);
     }
     let run_id = regex::Regex::new(r"\d{8}-\d{6}-\d{3}-\d+").unwrap();
-    run_id.replace_all(&s, "[RUN]").into_owned()
+    let s = run_id.replace_all(&s, "[RUN]").into_owned();
+    // The build (commit, target, date) changes with every commit.
+    let build = regex::Regex::new(r"\d+\.\d+\.\d+ \(commit [0-9a-z]+, [\w\\-]+, built (?:[\d-]+|unknown)\)").unwrap();
+    build.replace_all(&s, "[VERSION]").into_owned()
 }
 
 /// Windows paths in `text` spelled with `/`: a path from a placeholder or a drive (its names may

@@ -236,7 +236,7 @@ impl Record {
             steps: runbook.step_digests(),
             inputs: inputs.recordable(runbook),
             secret_inputs: runbook.secret_names().map(str::to_owned).collect(),
-            tool_version: env!("CARGO_PKG_VERSION").into(),
+            tool_version: crate::format::version::LONG.into(),
             host: host(),
             user: user(),
             pid: std::process::id(),
