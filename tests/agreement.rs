@@ -258,7 +258,8 @@ fn rolled_back(dir: &Path) -> (i32, Vec<(String, String, String)>) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
+    // Four runs of the binary a case: fewer under Wine, where each start costs far more.
+    #![proptest_config(ProptestConfig { cases: if cfg!(windows) { 60 } else { 300 }, failure_persistence: None, ..ProptestConfig::default() })]
 
     /// After a failed run with `cd`s, relative paths and declared undos, `rollback --dry-run`
     /// names the same action and verdict as `rollback` for every step it undoes, and a complete

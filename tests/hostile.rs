@@ -52,8 +52,12 @@ fn run(dir: &Path, args: &[&str]) -> Run {
         }
         std::thread::sleep(Duration::from_millis(2));
     };
-    let max_rss_kb = stdout.join().unwrap().trim().parse().expect("the helper prints the peak memory");
-    Run { code: status.code().unwrap_or(-1), stderr: stderr.join().unwrap(), elapsed: start.elapsed(), max_rss_kb }
+    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
+    let max_rss_kb = stdout
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("the helper prints the peak memory ({e}); its stderr:\n{stderr}"));
+    Run { code: status.code().unwrap_or(-1), stderr, elapsed: start.elapsed(), max_rss_kb }
 }
 
 fn check_bounded(name: &str, r: &Run) {

@@ -249,11 +249,19 @@ mod sys {
     }
 
     pub fn measure(program: &str, args: &[String]) -> (i32, i64) {
-        let status = std::process::Command::new(program)
-            .args(args)
-            .stdout(std::process::Stdio::null())
-            .status()
-            .unwrap_or_else(|e| super::fail(&format!("measure: {e}")));
+        // Wine sometimes refuses a spawn under load ("internal error"); the engine tries again,
+        // and so does this stand-in for a shell.
+        let mut tries = 0;
+        let status = loop {
+            match std::process::Command::new(program).args(args).stdout(std::process::Stdio::null()).status() {
+                Ok(status) => break status,
+                Err(_) if tries < 5 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                Err(e) => super::fail(&format!("measure: {e}")),
+            }
+        };
         (status.code().unwrap_or(-1), 0)
     }
 
