@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# The runbook.engine collection, tested for real: ansible-core in a virtual environment, an
-# OpenSSH server on 127.0.0.1 with throwaway keys, and the fleet example (examples/fleet: three
-# sites, each a simulated Apex One server with its own folder through host_vars):
-#   1. the collection's unit tests (the Windows path with a mocked connection) and its docs;
+# The runbook.engine collection, tested for real, as users get it: built with `ansible-galaxy
+# collection build` (or the tarball given as RUNBOOK_COLLECTION_TARBALL, as dist/build makes it)
+# and installed from that tarball with `ansible-galaxy collection install` into a collections
+# path of its own; ansible-core in a virtual environment, an OpenSSH server on 127.0.0.1 with
+# throwaway keys, and the fleet example (examples/fleet: three sites, each a simulated Apex One
+# server with its own folder through host_vars):
+#   1. the collection's unit tests (the Windows path with a mocked connection) and its docs,
+#      from the installed collection;
 #   2. check mode: every site reports changes, nothing on any site is touched;
 #   3. a real run: tokyo and osaka are restored, nagoya (a wrong password in its host_vars)
 #      fails alone;
@@ -25,12 +29,29 @@ fleet_build "$repo"
 fleet_workdir runbook-ansible
 work=$FLEET_WORK
 
-say "Unit tests of the action plugin (the Windows path with a mocked connection, not a Windows host)"
-"$bin/python" "$collection/tests/unit/plugins/action/test_run.py"
+say "The collection, built and installed from its tarball"
+tarball=${RUNBOOK_COLLECTION_TARBALL:-}
+if [ -z "$tarball" ]; then
+    "$bin/ansible-galaxy" collection build "$collection" --output-path "$work/built" >&2
+    tarball=$(ls "$work"/built/runbook-engine-*.tar.gz)
+fi
+"$bin/ansible-galaxy" collection install "$tarball" -p "$work/collections" >&2
+installed="$work/collections/ansible_collections/runbook/engine"
+[ -f "$installed/MANIFEST.json" ] || { echo "the collection was not installed from $tarball" >&2; exit 1; }
+export ANSIBLE_COLLECTIONS_PATH="$work/collections"
 
-say "The module's documentation parses"
-ANSIBLE_COLLECTIONS_PATH="$repo/integrations/ansible" "$bin/ansible-doc" runbook.engine.run > "$work/doc.txt"
+say "Unit tests of the action plugin (the Windows path with a mocked connection, not a Windows host)"
+"$bin/python" "$installed/tests/unit/plugins/action/test_run.py"
+
+say "The module's documentation parses, with its examples as the README shows them"
+"$bin/ansible-doc" runbook.engine.run > "$work/doc.txt"
 grep -q 'secrets' "$work/doc.txt"
+"$bin/python" - "$installed/plugins/modules/run.py" "$installed/README.md" <<'PY'
+import re, sys
+examples = re.search(r'EXAMPLES = r"""\n(.*?)"""', open(sys.argv[1]).read(), re.S).group(1)
+if examples not in open(sys.argv[2]).read():
+    sys.exit("the collection's README does not show the module's examples as ansible-doc does")
+PY
 
 fleet_sshd "$work"
 fleet_sites "$repo" "$work/sites"
@@ -43,7 +64,6 @@ wrong_password='Nagoya-Typo-2012!'
 sed -i "s/^cert_password: .*/cert_password: $wrong_password/" "$nagoya"
 
 export ANSIBLE_CONFIG="$work/fleet/ansible.cfg"
-export ANSIBLE_COLLECTIONS_PATH="$repo/integrations/ansible"
 export ANSIBLE_NOCOLOR=1
 play() {
     local phase=$1 expected=$2

@@ -102,8 +102,8 @@ class ActionModule(ActionBase):
         check = bool(self._task.check_mode)
         base = tmp if check else host.join(state_dir, 'ansible', name)
         if not check:
-            host.install(tmp, base, [rel for _, rel in uploads])
-        remote = {rel: host.join(base, *rel.split('/')) for _, rel in uploads}
+            host.install(tmp, base, [rel for _local, rel in uploads])
+        remote = {rel: host.join(base, *rel.split('/')) for _local, rel in uploads}
         runbook_path = remote[uploads[0][1]]
 
         argv = [args['binary'], 'run', runbook_path, '--format', 'json', '--state-dir', state_dir]
@@ -121,7 +121,7 @@ class ActionModule(ActionBase):
         for option in ('on_failure', 'durability'):
             if args[option] and not check:
                 argv += ['--' + option.replace('_', '-'), args[option]]
-        for rel in [rel for _, rel in uploads if rel.startswith('vars/')]:
+        for rel in [rel for _local, rel in uploads if rel.startswith('vars/')]:
             argv += ['--vars', remote[rel]]
         for key, value in (args['vars'] or {}).items():
             argv += ['--var', '%s=%s' % (key, input_text(value))]
@@ -153,7 +153,7 @@ class ActionModule(ActionBase):
     def _every_step(self, host, binary, state_dir, out):
         """Every step of the run, from the engine's record of it: those an earlier task did,
         those this one did, those never reached."""
-        rc, stdout, _ = host.execute([binary, 'status', out['run_id'], '--format', 'json', '--state-dir', state_dir])
+        rc, stdout, _stderr = host.execute([binary, 'status', out['run_id'], '--format', 'json', '--state-dir', state_dir])
         try:
             record = json.loads(stdout)[0] if rc == 0 else None
         except (ValueError, IndexError, KeyError, TypeError):
@@ -203,10 +203,10 @@ class Host(object):
         return ntpath.isabs(path) if self.windows else posixpath.isabs(path)
 
     def upload(self, tmp, uploads):
-        targets = [self.join(tmp, *rel.split('/')) for _, rel in uploads]
+        targets = [self.join(tmp, *rel.split('/')) for _local, rel in uploads]
         dirs = sorted({self.dirname(t) for t in targets})
         self.mkdirs(dirs, sudoable=False)
-        for (local, _), target in zip(uploads, targets):
+        for (local, _rel), target in zip(uploads, targets):
             self.action._transfer_file(local, target)
         if not self.windows:
             self.action._fixup_perms2([tmp] + dirs + targets, execute=True)
@@ -215,7 +215,7 @@ class Host(object):
         """Puts the uploaded files at their place under the state folder, as the user the
         engine runs as."""
         pairs = [(self.join(tmp, *rel.split('/')), self.join(base, *rel.split('/'))) for rel in rels]
-        dirs = sorted({self.dirname(dst) for _, dst in pairs})
+        dirs = sorted({self.dirname(dst) for _src, dst in pairs})
         if self.windows:
             lines = ["$ErrorActionPreference = 'Stop'"]
             lines += ["$null = New-Item -Force -ItemType Directory -Path %s" % ps_quote(d) for d in dirs]

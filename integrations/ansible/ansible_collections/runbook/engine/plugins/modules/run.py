@@ -35,7 +35,7 @@ description:
     (for its standard input), so the C(ansible.windows) collection must be installed on the
     controller.
 author:
-  - runbook maintainers
+  - runbook maintainers (@runbook-engine)
 options:
   runbook:
     description:
@@ -109,13 +109,18 @@ options:
     choices: [full, process]
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Runs the engine's dry run; the task is changed when a step would change something.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   platform:
+    description: Target OS/families that can be operated against.
+    support: full
     platforms: [posix, windows]
   async:
+    description: Supports being used with the C(async) keyword.
     support: none
 notes:
   - Windows hosts use the C(ansible.windows.win_command) module to start the engine (for its

@@ -173,11 +173,11 @@ class WindowsHost(unittest.TestCase):
         self.assertEqual(h.action._task.no_log, False, 'and the task is as it was afterwards')
         # The files went to Ansible's temporary folder, keeping the include's relative place,
         # then were copied under the state folder by PowerShell.
-        remote = [r for _, r in h.transfers]
+        remote = [r for _local, r in h.transfers]
         self.assertEqual(remote, [h.tmp + '\\files\\restore.yaml', h.tmp + '\\files\\lib\\common.yaml'])
-        scripts = ' '.join(cmd for cmd, _ in h.commands)
+        scripts = ' '.join(cmd for cmd, _data in h.commands)
         self.assertNotIn(SECRET, scripts)
-        self.assertTrue(all(data is None for _, data in h.commands))
+        self.assertTrue(all(data is None for _cmd, data in h.commands))
         # The result: every step, the engine's failure, nothing secret.
         self.assertTrue(result['failed'])
         self.assertEqual(result['exit_code'], 1)
@@ -191,7 +191,7 @@ class WindowsHost(unittest.TestCase):
         h = self.harness()
         h.home = "C:\\Users\\o'brien"
         h.run()
-        scripts = [powershell_script(cmd) for cmd, _ in h.commands]
+        scripts = [powershell_script(cmd) for cmd, _data in h.commands]
         install = [s for s in scripts if 'Copy-Item' in s]
         self.assertEqual(len(install), 1, scripts)
         # A quote in a path reaches PowerShell doubled inside single quotes.
@@ -251,7 +251,7 @@ class PosixHost(unittest.TestCase):
         for name in ('site-a', 'site:b/c'):
             h = self.harness()
             result = h.run(host=name)
-            cmd = [c for c, _ in h.commands if ' run ' in c][0]
+            cmd = [c for c, _data in h.commands if ' run ' in c][0]
             dirs.append(result['state_dir'])
             self.assertIn('--state-dir ' + result['state_dir'], cmd)
         self.assertEqual(dirs, ['/home/ops/.runbook/hosts/site-a', '/home/ops/.runbook/hosts/site_b_c'])
@@ -266,7 +266,7 @@ class PosixHost(unittest.TestCase):
         h = self.harness()
         h.action._task.args.update(force=True, fresh=True)
         h.run()
-        cmd = [c for c, _ in h.commands if ' run ' in c][0]
+        cmd = [c for c, _data in h.commands if ' run ' in c][0]
         self.assertIn('--fresh', cmd)
         self.assertNotIn('--continue', cmd)
         self.assertNotIn('--skip-if-succeeded', cmd)
@@ -281,7 +281,7 @@ class PosixHost(unittest.TestCase):
         self.assertTrue(result['already_done'])
         self.assertEqual(result['run_id'], 'R0')
         self.assertEqual(result['steps'][0]['outcome'], 'done')
-        self.assertFalse([c for c, _ in h.commands if ' status ' in c])
+        self.assertFalse([c for c, _data in h.commands if ' status ' in c])
 
     def test_a_refusal_carries_the_engines_message(self):
         stderr = ('error: with the inputs given now, steps that already ran would render differently: stage\n'
