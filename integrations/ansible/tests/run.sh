@@ -32,10 +32,11 @@ work=$FLEET_WORK
 say "The collection, built and installed from its tarball"
 tarball=${RUNBOOK_COLLECTION_TARBALL:-}
 if [ -z "$tarball" ]; then
-    "$bin/ansible-galaxy" collection build "$collection" --output-path "$work/built" >&2
+    (cd "$work" && "$bin/ansible-galaxy" collection build "$collection" --output-path "$work/built" >&2)
     tarball=$(ls "$work"/built/runbook-engine-*.tar.gz)
 fi
-"$bin/ansible-galaxy" collection install "$tarball" -p "$work/collections" >&2
+# From the throwaway folder, where no ansible.cfg names another copy of the collection.
+(cd "$work" && "$bin/ansible-galaxy" collection install "$tarball" -p "$work/collections" >&2)
 installed="$work/collections/ansible_collections/runbook/engine"
 [ -f "$installed/MANIFEST.json" ] || { echo "the collection was not installed from $tarball" >&2; exit 1; }
 export ANSIBLE_COLLECTIONS_PATH="$work/collections"
