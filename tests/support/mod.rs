@@ -419,7 +419,10 @@ pub fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
 /// crate's folder `[CRATE]`, run ids `[RUN]`; on Windows, paths are spelled with `/` so one
 /// expectation serves both systems.
 pub fn normalize(text: &str, dir: &Path) -> String {
-    let mut s = text.to_string();
+    // The build (commit, target, date) changes with every commit; taken out first, before a
+    // Markdown-escaped target (`x86\_64`) could be taken for a Windows path.
+    let build = regex::Regex::new(r"\d+\.\d+\.\d+ \(commit [0-9a-z]+, [\w\\-]+, built (?:[\d-]+|unknown)\)").unwrap();
+    let mut s = build.replace_all(text, "[VERSION]").into_owned();
     let mut places = vec![
         (dir.to_path_buf(), "[TMP]"),
         (helpers_dir().to_path_buf(), "[HELPERS]"),
@@ -444,10 +447,7 @@ pub fn normalize(text: &str, dir: &Path) -> String {
         s = forward_slashes(&s);
     }
     let run_id = regex::Regex::new(r"\d{8}-\d{6}-\d{3}-\d+").unwrap();
-    let s = run_id.replace_all(&s, "[RUN]").into_owned();
-    // The build (commit, target, date) changes with every commit.
-    let build = regex::Regex::new(r"\d+\.\d+\.\d+ \(commit [0-9a-z]+, [\w\\-]+, built (?:[\d-]+|unknown)\)").unwrap();
-    build.replace_all(&s, "[VERSION]").into_owned()
+    run_id.replace_all(&s, "[RUN]").into_owned()
 }
 
 /// Windows paths in `text` spelled with `/`: a path from a placeholder or a drive (its names may
