@@ -22,5 +22,6 @@ mod schema;
 mod secrets;
 mod show;
 mod signals;
+mod trust;
 mod validate;
 mod windows;

@@ -10,6 +10,17 @@ fn the_checked_in_schema_matches_the_generated_one() {
     assert!(out.stdout_raw == checked_in, "`runbook schema` differs from schemas/runbook.schema.json: regenerate it");
 }
 
+/// The evidence manifest's schema is generated from the manifest's type.
+#[test]
+fn the_checked_in_evidence_schema_matches_the_generated_one() {
+    let checked_in = std::fs::read_to_string(crate_path("schemas/evidence.schema.json")).unwrap();
+    let out = Test::new().args(["schema", "evidence"]).any_stdout().run();
+    assert!(
+        out.stdout_raw == checked_in,
+        "`runbook schema evidence` differs from schemas/evidence.schema.json: regenerate it"
+    );
+}
+
 /// The events' schema is generated from the events themselves (one typed enum).
 #[test]
 fn the_checked_in_events_schema_matches_the_generated_one() {

@@ -47,7 +47,7 @@ pub enum Command {
     Status(StatusArgs),
     /// Show a runbook's title, description, inputs and steps.
     Show(ShowArgs),
-    /// Print a saved plan for review.
+    /// Print a saved plan for review, with the approvals found beside it.
     ShowPlan {
         /// A plan written by `plan --out`.
         #[arg(value_name = "PLAN")]
@@ -55,7 +55,20 @@ pub enum Command {
         /// Text, the saved JSON, Markdown (for a ticket) or one self-contained HTML page.
         #[arg(long, value_enum, default_value_t)]
         format: DocFormat,
+        /// Say whose each approval is, from this OpenSSH allowed_signers file.
+        #[arg(long, value_name = "FILE", env = "RUNBOOK_ALLOWED_SIGNERS")]
+        allowed_signers: Option<PathBuf>,
     },
+    /// Approve a saved plan: sign the plan file's bytes with an SSH key (namespace
+    /// `runbook-plan`), into `PLAN.approvals/` beside it.
+    Approve(ApproveArgs),
+    /// Bundle a run's evidence for the change ticket: the reviewed plan and its approvals, the
+    /// runbook files, the journal, the run's record and JUnit report, each step's output, and a
+    /// manifest of their SHA-256 digests.
+    Evidence(EvidenceArgs),
+    /// Check an evidence bundle offline: every member against its manifest, the approvals
+    /// against the plan, the run against the plan's steps; list every deviation.
+    Verify(VerifyArgs),
     /// What this binary is: version, the commit it was built from, target and build date.
     Version {
         #[arg(long, value_enum, default_value_t)]
@@ -79,6 +92,67 @@ pub enum Command {
     Man,
 }
 
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// A plan saved by `plan --out`.
+    #[arg(value_name = "PLAN")]
+    pub plan: PathBuf,
+    /// The key to sign with: an OpenSSH private key file (ed25519, ecdsa, rsa; an encrypted one's
+    /// passphrase is asked), or the `.pub` of a key the SSH agent holds. Default: the agent's
+    /// first key, else ~/.ssh/id_ed25519, id_ecdsa, id_rsa.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// A note kept beside the approval (not signed), shown with it.
+    #[arg(long, value_name = "TEXT")]
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EvidenceArgs {
+    /// The run (its id, or the start of it); default: the newest run.
+    #[arg(value_name = "RUN")]
+    pub run: Option<String>,
+    /// The bundle to write (a .zip file).
+    #[arg(long, value_name = "FILE.zip")]
+    pub out: PathBuf,
+    /// Sign the manifest with this SSH key (namespace `runbook-evidence`), as the operator.
+    #[arg(long, value_name = "KEY")]
+    pub sign: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// An evidence bundle written by `runbook evidence`.
+    #[arg(value_name = "FILE.zip")]
+    pub bundle: PathBuf,
+    /// Whose approvals (and manifest signature) count: an OpenSSH allowed_signers file.
+    #[arg(long, value_name = "FILE", env = "RUNBOOK_ALLOWED_SIGNERS")]
+    pub allowed_signers: Option<PathBuf>,
+    /// Not verified unless this many distinct allowed principals approved the plan.
+    #[arg(long, value_name = "N", env = "RUNBOOK_REQUIRE_APPROVALS")]
+    pub require_approvals: Option<usize>,
+    /// A verdict table as text, one JSON document, or Markdown.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: DocFormat,
+}
+
+/// The approvals a run of a reviewed plan must have (see also the server's policy file).
+#[derive(Debug, Args, Clone, Default)]
+pub struct ApprovalFlags {
+    /// Refuse unless this many distinct allowed principals approved the plan (`run --plan`).
+    #[arg(long, value_name = "N", env = "RUNBOOK_REQUIRE_APPROVALS")]
+    pub require_approvals: Option<usize>,
+    /// Whose approvals count: an OpenSSH allowed_signers file.
+    #[arg(long, value_name = "FILE", env = "RUNBOOK_ALLOWED_SIGNERS")]
+    pub allowed_signers: Option<PathBuf>,
+    /// The operator's own approval does not count (the operator: the account running runbook,
+    /// matched against each principal's name or its part before `@`).
+    #[arg(long, env = "RUNBOOK_NO_SELF_APPROVAL")]
+    pub no_self_approval: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum Format {
     #[default]
@@ -94,6 +168,8 @@ pub enum SchemaOf {
     Runbook,
     /// The JSON events of `--format json` (`schemas/events.schema.json`).
     Events,
+    /// The manifest of an evidence bundle (`schemas/evidence.schema.json`).
+    Evidence,
 }
 
 /// How a document (a plan, the record of a run) is printed.
@@ -237,6 +313,8 @@ pub struct RunFlags {
     #[command(flatten)]
     pub backout: BackoutFlags,
     #[command(flatten)]
+    pub approval: ApprovalFlags,
+    #[command(flatten)]
     pub state: StateFlags,
 }
 
@@ -363,6 +441,9 @@ impl Cli {
                 inputs = Some(&mut a.inputs);
             }
             Command::ShowPlan { plan, .. } => singles.push(plan),
+            Command::Approve(a) => singles.push(&mut a.plan),
+            Command::Verify(a) => singles.push(&mut a.bundle),
+            Command::Evidence(_) => {}
             Command::Schema { .. }
             | Command::Version { .. }
             | Command::Lsp

@@ -12,12 +12,14 @@ use crate::cli::config::Config;
 use crate::cli::documents;
 use crate::cli::event::{Event, Text};
 use crate::cli::exit::{CmdResult, Failure};
+use crate::cli::policy::Policy;
 use crate::cli::session::{self, Session};
 use crate::compile::inputs::Inputs;
 use crate::compile::runbook::{FileDigest, Runbook};
 use crate::engine::runner::Start;
 use crate::format::diagnostic::{Diagnostic, plural};
 use crate::os::args::quote;
+use crate::state::approvals::Approver;
 use crate::state::changes;
 use crate::state::drift::{self, StepText};
 use crate::state::journal::{self, RunOutcome, RunSummary, StepState};
@@ -45,6 +47,7 @@ pub fn continue_run(config: &Config, args: &Continuation, file: &Path, summary: 
             summary.path.display()
         ))]);
     }
+    let approvals = check_approvals(args, &summary)?;
     check_unchanged(config, args, file, &runbook, &summary)?;
     check_lost_tail(config, args, file, &summary)?;
     check_stopping_point(args, file, &summary)?;
@@ -60,9 +63,33 @@ pub fn continue_run(config: &Config, args: &Continuation, file: &Path, summary: 
         forced: args.force,
         redo: args.redo.clone(),
         mark_done: args.mark_done.clone(),
+        approvals,
     };
     let session = Session { config, flags: args.run, runbook: &runbook, path: file, inputs: &inputs, masker: &masker };
     session.execute(start)
+}
+
+/// Under a policy that requires approvals, a run goes on only if it is of a reviewed plan that is
+/// still the same file and still approved now (an approver may have been removed since).
+fn check_approvals(args: &Continuation, summary: &RunSummary) -> Result<Vec<Approver>, Failure> {
+    let policy = Policy::resolve(&args.run.approval)?;
+    if !policy.requires_approval() {
+        return Ok(Vec::new());
+    }
+    let Some(plan) = &summary.plan else {
+        return policy.refuse_unreviewed(&format!("run {} not continued", summary.run_id)).map(|()| Vec::new());
+    };
+    let given = Path::new(&plan.path);
+    let path = if given.is_relative() && !given.exists() { Path::new(&summary.cwd).join(given) } else { given.into() };
+    let bytes = std::fs::read(&path).ok().filter(|b| crate::format::digest::sha256_hex(b) == plan.sha256).ok_or_else(|| {
+        Failure::refused(Diagnostic::error(format!(
+            "run {} ran the reviewed plan {} (sha256 {}), which is no longer there as it was; its approvals cannot be checked, and nothing was changed",
+            summary.run_id,
+            path.display(),
+            plan.sha256
+        )).hint("put the reviewed plan (and its .approvals folder) back where it was"))
+    })?;
+    policy.check_plan(&path, &bytes)
 }
 
 /// With inputs that differ from the run's, the steps that already ran must render exactly as

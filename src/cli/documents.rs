@@ -7,6 +7,7 @@ use indexmap::IndexMap;
 use crate::cli::event::{StepRecord, Text};
 use crate::cli::page::{Cell, Page, Row, Table, Tone};
 use crate::format::diagnostic::tail;
+use crate::state::approvals::{Approver, Checked, Status};
 use crate::state::journal::{RollbackOutcome, RunSummary, StepState, UndoOutcome};
 use crate::state::outcome::Outcome;
 use crate::state::saved_plan::{PlannedBackout, PlannedStep, SavedPlan, Verdict, backout};
@@ -113,7 +114,7 @@ pub fn summary(steps: &[PlannedStep]) -> String {
 }
 
 /// A saved plan for review: its steps, then what it was made from.
-pub fn saved_plan_text(plan: &SavedPlan, digest: &str) -> String {
+pub fn saved_plan_text(plan: &SavedPlan, digest: &str, approvals: &[Checked]) -> String {
     let mut out = plan_text(&plan.runbook, &plan.steps, true);
     let _ = writeln!(out);
     let _ = writeln!(out, "Runbook: {}", plan.path);
@@ -130,7 +131,36 @@ pub fn saved_plan_text(plan: &SavedPlan, digest: &str) -> String {
         }
     }
     let _ = writeln!(out, "Made by runbook {}; plan sha256 {digest}", plan.tool_version);
+    if approvals.is_empty() {
+        let _ = writeln!(out, "Approvals: none");
+    } else {
+        let _ = writeln!(out, "Approvals ({}):{}", approvals.len(), crate::cli::policy::listing(approvals));
+    }
     out
+}
+
+/// The approvals found beside a plan, each with its key and status.
+fn approvals_table(approvals: &[Checked]) -> Table {
+    let rows = approvals
+        .iter()
+        .map(|c| Row {
+            tone: if c.status.counts() || c.status == Status::Signed { Tone::Change } else { Tone::Bad },
+            cells: vec![Cell::code(&c.file), Cell::code(c.key.as_deref().unwrap_or("-")), Cell::text(c.status.label())],
+        })
+        .collect();
+    Table { heading: "Approvals".into(), columns: vec!["Approval", "Key", "Status"], rows }
+}
+
+/// Who approved the reviewed plan a run ran, as checked when it began (or resumed).
+fn approvers_table(approvers: &[Approver]) -> Table {
+    let rows = approvers
+        .iter()
+        .map(|a| Row {
+            tone: Tone::Plain,
+            cells: vec![Cell::text(&a.principal), Cell::code(&a.key), Cell::code(&a.file), Cell::text(&a.checked)],
+        })
+        .collect();
+    Table { heading: "Approved by".into(), columns: vec!["Principal", "Key", "Approval", "Checked"], rows }
 }
 
 fn verdict_tone(v: &Verdict) -> Tone {
@@ -170,7 +200,7 @@ fn inputs_table(inputs: &IndexMap<String, serde_json::Value>, secrets: &[String]
 
 /// A saved (or just made) plan as a page for reviewers: summary, inputs, every step with its
 /// rendered action, verdict and reason, and what it was made from.
-pub fn plan_page(plan: &SavedPlan, digest: &str, saved_as: Option<&str>) -> Page {
+pub fn plan_page(plan: &SavedPlan, digest: &str, saved_as: Option<&str>, approvals: &[Checked]) -> Page {
     let steps = &plan.steps;
     let title = match &plan.title {
         Some(t) => format!("Plan: {t}"),
@@ -214,6 +244,9 @@ pub fn plan_page(plan: &SavedPlan, digest: &str, saved_as: Option<&str>) -> Page
     }
     tables.push(Table { heading: "Steps".into(), columns: vec!["#", "Step", "Action", "Verdict", "Reason"], rows });
     tables.extend(backout_table(steps));
+    if !approvals.is_empty() {
+        tables.push(approvals_table(approvals));
+    }
     let mut footer: Vec<(String, Cell)> = plan
         .files
         .iter()
@@ -392,6 +425,9 @@ pub fn run_page(run: &RunSummary) -> Page {
         .collect();
     let alert = stopped.map(|at| (Tone::Bad, format!("The run stopped at step {at}.")));
     let mut tables = Vec::new();
+    if !run.approvals.is_empty() {
+        tables.push(approvers_table(&run.approvals));
+    }
     if !run.inputs.is_empty() || !run.secret_inputs.is_empty() {
         tables.push(inputs_table(&run.inputs, &run.secret_inputs, "**** (secret)"));
     }
@@ -439,4 +475,29 @@ fn run_counts(run: &RunSummary) -> String {
         parts.push(format!("{not_run} not run"));
     }
     if parts.is_empty() { "no step ran".into() } else { parts.join(", ") }
+}
+
+/// The record of a run as JSON (`status --format json`, and the evidence's `record/run.json`).
+pub fn run_json(r: &RunSummary) -> serde_json::Value {
+    serde_json::json!({
+        "run_id": r.run_id,
+        "runbook": r.runbook,
+        "path": r.runbook_path,
+        "journal": r.path.display().to_string(),
+        "started": r.started,
+        "finished": r.finished,
+        "outcome": r.outcome,
+        "durability": r.durability,
+        "inputs": r.inputs,
+        "secret_inputs": r.secret_inputs,
+        "plan": r.plan,
+        "approvals": r.approvals,
+        "stopped_at": r.stopped_at().map(|(id, _)| id),
+        "rollback": r.rollback.as_ref().map(|rb| serde_json::json!({
+            "outcome": rb.outcome,
+            "steps": rb.undone.iter().map(|(id, u)| serde_json::json!({"step": id, "undo": u.as_ref().map(|(o, _)| *o), "error": u.as_ref().and_then(|(_, e)| e.clone())})).collect::<Vec<_>>(),
+        })),
+        "steps": r.step_states.iter().map(|(id, s)| step_record(id, s)).collect::<Vec<_>>(),
+        "not_reached": steps_not_reached(r),
+    })
 }

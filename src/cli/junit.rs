@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::engine::runner::{Finished, StepReport};
 use crate::format::mask::Masker;
+use crate::state::journal::{RunSummary, StepState};
 use crate::state::outcome::Outcome;
 use crate::state::saved_plan::{PlannedStep, Verdict};
 
@@ -72,6 +73,47 @@ pub fn run_cases(finished: &Finished) -> Vec<Case> {
         }
     }
     cases
+}
+
+/// A journaled run's test cases (for its evidence): every step it knew of, in order, with the
+/// outcome the journal records; those it did not reach are skipped.
+pub fn journal_cases(run: &RunSummary) -> Vec<Case> {
+    let mut ids: Vec<(String, String)> = run.rendered.iter().map(|s| (s.id.clone(), s.title.clone())).collect();
+    for id in run.step_states.keys() {
+        if !ids.iter().any(|(i, _)| i == id) {
+            ids.push((id.clone(), id.clone()));
+        }
+    }
+    let stop = run.stopped_at().map(|(id, _)| id.to_owned());
+    ids.into_iter()
+        .map(|(id, title)| {
+            let (time, result, output) = match run.step_states.get(&id) {
+                Some(StepState::Finished { outcome, data, error, duration_ms, .. }) => {
+                    let result = match outcome {
+                        Outcome::Failed => CaseResult::Failed(error.clone().unwrap_or_else(|| "failed".into())),
+                        Outcome::Skipped => CaseResult::Skipped("`when` was false".into()),
+                        Outcome::Done | Outcome::Unchanged => CaseResult::Passed,
+                    };
+                    let text = data.text(crate::format::model::Stream::Any);
+                    (Duration::from_millis(*duration_ms), result, (!text.is_empty()).then_some(text))
+                }
+                Some(StepState::MarkedDone) => {
+                    (Duration::ZERO, CaseResult::Passed, Some("marked done by hand (--mark-done)".into()))
+                }
+                Some(StepState::Started { .. } | StepState::Interrupted) => {
+                    (Duration::ZERO, CaseResult::Failed("interrupted: it did not finish".into()), None)
+                }
+                None => {
+                    let why = match &stop {
+                        Some(at) => format!("not run: the run stopped at {at}"),
+                        None => "not run".into(),
+                    };
+                    (Duration::ZERO, CaseResult::Skipped(why), None)
+                }
+            };
+            Case { name: id, title, time, result, output }
+        })
+        .collect()
 }
 
 impl From<&PlannedStep> for Case {

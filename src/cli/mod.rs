@@ -11,6 +11,7 @@ pub mod exit;
 pub mod junit;
 mod lsp;
 pub mod page;
+pub mod policy;
 pub mod reporter;
 pub mod session;
 pub mod ui;
@@ -86,7 +87,12 @@ fn dispatch(config: &Config, command: Command) -> CmdResult {
             Ok(()) => Ok(ExitCode::Success),
             Err(e) => Err(crate::format::diagnostic::Diagnostic::error(e).into()),
         },
-        Command::ShowPlan { plan, format } => commands::show_plan::run(&plan, format),
+        Command::ShowPlan { plan, format, allowed_signers } => {
+            commands::show_plan::run(&plan, format, allowed_signers.as_deref())
+        }
+        Command::Approve(args) => commands::approve::run(config, &args),
+        Command::Evidence(args) => commands::evidence::run(config, &args),
+        Command::Verify(args) => commands::verify::run(config, &args),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "runbook", &mut std::io::stdout());

@@ -187,9 +187,12 @@ pub fn write_report(path: Option<&Path>, runbook: &Runbook, cases: Vec<Case>, ma
 
 /// Writes a file the command produces (a plan, a report) in one step: never a partial file.
 pub fn save(path: &Path, text: &str, what: &str) -> Result<(), Failure> {
-    RealFs::default()
-        .write(path, text.as_bytes())
-        .map_err(|e| Diagnostic::error(format!("cannot save {what}: {e}")).into())
+    save_bytes(path, text.as_bytes(), what)
+}
+
+/// Writes a file whole, atomically (never a partial file).
+pub fn save_bytes(path: &Path, bytes: &[u8], what: &str) -> Result<(), Failure> {
+    RealFs::default().write(path, bytes).map_err(|e| Diagnostic::error(format!("cannot save {what}: {e}")).into())
 }
 
 /// The changed runbook's steps as they render now against how they rendered when the run began

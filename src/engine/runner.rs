@@ -21,6 +21,7 @@ use crate::format::mask::Masker;
 use crate::format::model::Stream;
 use crate::os::process::{Captured, Spec};
 use crate::os::signals::interrupted;
+use crate::state::approvals::Approver;
 use crate::state::drift::StepText;
 use crate::state::journal::{
     self, Beginning, Durability, Journal, JournalError, Record, RunOutcome, RunSummary, StepState,
@@ -56,10 +57,16 @@ pub struct RunConfig {
 
 pub enum Start {
     /// A new run from `cwd`, of a reviewed `plan` if one was given.
-    Fresh { plan: Option<FileDigest>, cwd: PathBuf },
+    Fresh { plan: Option<FileDigest>, cwd: PathBuf, approvals: Vec<Approver> },
     /// The continuation of an unfinished run, with the operator's decisions about a step that
     /// may have run.
-    Resume { summary: Box<RunSummary>, forced: bool, redo: Option<String>, mark_done: Option<String> },
+    Resume {
+        summary: Box<RunSummary>,
+        forced: bool,
+        redo: Option<String>,
+        mark_done: Option<String>,
+        approvals: Vec<Approver>,
+    },
 }
 
 /// How a run ended.
@@ -201,7 +208,7 @@ pub fn execute(
     let started = Instant::now();
     let all: Vec<(String, String)>;
     let (journal, run_id, resume, cwd) = match start {
-        Start::Fresh { plan, cwd } => {
+        Start::Fresh { plan, cwd, approvals } => {
             let run_id = journal::new_run_id();
             // Vars render before anything is written: a runbook that cannot start leaves no run.
             // Every step as it renders now is recorded: a resume of a changed runbook shows the
@@ -210,13 +217,17 @@ pub fn execute(
                 .map_err(|e| RunError::Vars(masker.mask(&e.message)))?;
             let rendered: Vec<StepText> = rendering.iter().map(PlannedStep::text).collect();
             all = rendered.iter().map(|s| (s.id.clone(), s.title.clone())).collect();
-            let beginning = Beginning { run_id: &run_id, cwd: &cwd, plan, rendered, durability: config.durability };
+            let kept_plan = plan.clone();
+            let beginning =
+                Beginning { run_id: &run_id, cwd: &cwd, plan, rendered, durability: config.durability, approvals };
             let first = Record::run_started(runbook, path, inputs, beginning);
             let journal =
                 Journal::create(&config.state_dir, &runbook.name, &run_id, masker.clone(), &first, config.durability)?;
+            // What the run was made from, as it was, for its evidence.
+            journal::keep_sources(&journal.path, &runbook.file_digests(), kept_plan.as_ref())?;
             (journal, run_id, None, cwd)
         }
-        Start::Resume { summary, forced, redo, mark_done } => {
+        Start::Resume { summary, forced, redo, mark_done, approvals } => {
             all = if summary.rendered.is_empty() {
                 summary.steps.iter().map(|s| (s.id.clone(), s.id.clone())).collect()
             } else {
@@ -225,7 +236,7 @@ pub fn execute(
             let mut journal = Journal::open(&summary.path, masker.clone(), config.durability)?;
             let now = inputs.recordable(runbook);
             let changed = (now != summary.inputs).then_some(now);
-            journal.append(&Record::run_resumed(forced, config.durability, changed), false)?;
+            journal.append(&Record::run_resumed(forced, config.durability, changed, approvals), false)?;
             let mut states = summary.step_states.clone();
             for (step, decision) in [(redo, "redo"), (mark_done, "mark_done")] {
                 let Some(step) = step else { continue };

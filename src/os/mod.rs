@@ -2,6 +2,7 @@
 //! `cfg(unix)` and `cfg(windows)` side by side, so the rest of the code never asks which system
 //! it runs on.
 
+pub mod agent;
 pub mod args;
 pub mod console;
 pub mod fs;

@@ -41,6 +41,21 @@ pub fn user() -> String {
     }
 }
 
+/// The bare account name of the user running the tool (`alice`, no domain or uid), to tell
+/// whether an approval is the operator's own.
+pub fn account() -> String {
+    #[cfg(unix)]
+    {
+        // SAFETY: getuid has no preconditions.
+        let uid = unsafe { libc::getuid() };
+        account_name(uid).unwrap_or_else(|| format!("uid {uid}"))
+    }
+    #[cfg(windows)]
+    {
+        std::env::var("USERNAME").unwrap_or_else(|_| "unknown".into())
+    }
+}
+
 /// The name of the account `uid` in the system's user database.
 #[cfg(unix)]
 fn account_name(uid: libc::uid_t) -> Option<String> {

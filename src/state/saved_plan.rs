@@ -157,6 +157,12 @@ impl SavedPlan {
 }
 
 impl SavedPlan {
+    /// A plan from its bytes (as bundled in evidence); `None` when they are not one.
+    pub fn from_bytes(bytes: &[u8]) -> Option<SavedPlan> {
+        let text = String::from_utf8_lossy(bytes);
+        serde_json::from_str(text.trim_start_matches('\u{feff}')).ok().filter(|p: &SavedPlan| p.format == FORMAT)
+    }
+
     /// How the runbook, its inputs (`inputs`, secrets left out) and the plan now (`now`) differ
     /// from what was reviewed, step by step; empty when they render to exactly the reviewed plan.
     pub fn drift(&self, runbook: &Runbook, inputs: &Inputs, now: &[PlannedStep]) -> Vec<Difference> {

@@ -154,6 +154,11 @@ impl Test {
         self.dir.path()
     }
 
+    /// Another run in the same folder (the files as they are now).
+    pub fn again(&self) -> Test {
+        Test::in_dir(self.dir.clone())
+    }
+
     /// Writes a file (and its folders) before the run.
     pub fn file(self, path: &str, content: impl AsRef<[u8]>) -> Test {
         let full = self.dir.path().join(path);

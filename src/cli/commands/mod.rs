@@ -1,6 +1,8 @@
 //! One module per subcommand; each `run` returns the exit code or a failure. Commands never use
 //! each other: what they share lives in `cli::session` and the layers below.
 
+pub mod approve;
+pub mod evidence;
 pub mod plan;
 pub mod resume;
 pub mod rollback;
@@ -10,3 +12,4 @@ pub mod show;
 pub mod show_plan;
 pub mod status;
 pub mod validate;
+pub mod verify;

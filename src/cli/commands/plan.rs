@@ -33,9 +33,11 @@ pub fn run(config: &Config, args: &PlanArgs) -> CmdResult {
         DocFormat::Text => print!("{}", documents::plan_text(&runbook.name, &plan.steps, config.ui.verbose > 0)),
         DocFormat::Json => print!("{}", plan.to_text()),
         DocFormat::Markdown => {
-            print!("{}", page::markdown(&documents::plan_page(&plan, &plan.digest(), saved_as.as_deref())))
+            print!("{}", page::markdown(&documents::plan_page(&plan, &plan.digest(), saved_as.as_deref(), &[])))
         }
-        DocFormat::Html => print!("{}", page::html(&documents::plan_page(&plan, &plan.digest(), saved_as.as_deref()))),
+        DocFormat::Html => {
+            print!("{}", page::html(&documents::plan_page(&plan, &plan.digest(), saved_as.as_deref(), &[])))
+        }
     }
     if let Some(out) = &args.out {
         session::save(out, &plan.to_text(), "the plan")?;

@@ -9,6 +9,7 @@ use crate::cli::continuing::{self, Continuation, continue_run};
 use crate::cli::documents;
 use crate::cli::exit::ExitCode;
 use crate::cli::exit::{CmdResult, Failure};
+use crate::cli::policy::Policy;
 use crate::cli::session::{self, Session};
 use crate::compile::inputs::Inputs;
 use crate::compile::runbook::{FileDigest, Runbook};
@@ -16,6 +17,7 @@ use crate::engine::runner::Start;
 use crate::format::diagnostic::Diagnostic;
 use crate::format::mask::Masker;
 use crate::os::args::quote;
+use crate::state::approvals::Approver;
 use crate::state::drift::{self, Difference};
 use crate::state::journal::{self, Durability, Journal, Record, RunOutcome, RunSummary};
 use crate::state::saved_plan::{SavedPlan, Verdict};
@@ -25,6 +27,7 @@ pub fn run(config: &Config, args: &RunArgs) -> CmdResult {
         return run_reviewed_plan(config, args, plan);
     }
     let file: PathBuf = args.file.clone().expect("clap requires FILE without --plan");
+    Policy::resolve(&args.run.approval)?.refuse_unreviewed(&format!("not run: {}", file.display()))?;
     let runbook = session::load_runbook(&config.ui, &file)?;
     let state = &args.run.state.state_dir;
     let newest = journal::newest_run(state, &runbook.name)?;
@@ -42,7 +45,7 @@ pub fn run(config: &Config, args: &RunArgs) -> CmdResult {
         continuing::report_already_done(config, args.run.format == crate::cli::args::Format::Json, &done);
         return Ok(ExitCode::Success);
     }
-    start(config, args, &file, &runbook, &inputs, None)
+    start(config, args, &file, &runbook, &inputs, None, Vec::new())
 }
 
 /// On a terminal, before anything changes: the plan's summary, its predicted failures, and the
@@ -81,6 +84,7 @@ fn start(
     runbook: &Arc<Runbook>,
     inputs: &Inputs,
     plan: Option<FileDigest>,
+    approvals: Vec<Approver>,
 ) -> CmdResult {
     let masker = inputs.masker(runbook);
     let state = &args.run.state.state_dir;
@@ -92,7 +96,7 @@ fn start(
     }
     let _lock = session::take_lock(&config.ui, state, &runbook.name, "run")?;
     refuse_unfinished(config, args, file, runbook, true)?;
-    let start = Start::Fresh { plan, cwd: config.cwd.clone() };
+    let start = Start::Fresh { plan, cwd: config.cwd.clone(), approvals };
     Session { config, flags: &args.run, runbook, path: file, inputs, masker: &masker }.execute(start)
 }
 
@@ -145,11 +149,26 @@ fn replan_command(plan: &SavedPlan, plan_path: &Path) -> String {
 /// `run --plan`: runs only if the runbook and inputs still render to exactly the reviewed plan.
 fn run_reviewed_plan(config: &Config, args: &RunArgs, plan_path: &Path) -> CmdResult {
     let ui = &config.ui;
-    let (plan, digest) = SavedPlan::read(plan_path)?;
+    let (plan, _) = SavedPlan::read(plan_path)?;
+    // Approvals first: an unapproved plan asks for nothing and touches nothing.
+    let policy = Policy::resolve(&args.run.approval)?;
+    let bytes = std::fs::read(plan_path).map_err(|e| {
+        Diagnostic::error(format!("cannot read {}: {}", plan_path.display(), crate::os::fs::io_reason(&e)))
+    })?;
+    // The run records the digest of the bytes the approvals signed.
+    let digest = crate::format::digest::sha256_hex(&bytes);
+    let approvers = policy.check_plan(plan_path, &bytes)?;
+    if !approvers.is_empty() {
+        let names: Vec<&str> = approvers.iter().map(|a| a.principal.as_str()).collect();
+        ui.info(&format!("the plan {} is approved by {}", plan_path.display(), names.join(", ")));
+    }
     let file = PathBuf::from(&plan.path);
     let runbook = session::load_runbook(ui, &file)?;
     // Inputs: exactly the reviewed values; secrets are asked for again.
-    let mut input_args = config.input_args(&Default::default());
+    // Secrets may come from a file or standard input (`--secrets-from`), never the command line.
+    let secrets_only =
+        crate::cli::args::InputFlags { secrets_from: args.inputs.secrets_from.clone(), ..Default::default() };
+    let mut input_args = config.input_args(&secrets_only);
     input_args.recorded = Some((plan.inputs.clone(), format!("the reviewed plan {}", plan_path.display())));
     let inputs = session::resolve_inputs(ui, &runbook, &input_args)?;
     let masker = inputs.masker(&runbook);
@@ -171,5 +190,5 @@ fn run_reviewed_plan(config: &Config, args: &RunArgs, plan_path: &Path) -> CmdRe
     }
     ui.info(&format!("the runbook renders to the reviewed plan {} ({} steps)", plan_path.display(), steps.len()));
     let reference = FileDigest { path: plan_path.display().to_string(), sha256: digest };
-    start(config, args, &file, &runbook, &inputs, Some(reference))
+    start(config, args, &file, &runbook, &inputs, Some(reference), approvers)
 }

@@ -16,6 +16,7 @@ pub fn run(of: SchemaOf) -> CmdResult {
     match of {
         SchemaOf::Runbook => print!("{}", schema_json()),
         SchemaOf::Events => print!("{}", pretty(&crate::cli::event::schema())),
+        SchemaOf::Evidence => print!("{}", pretty(&crate::state::evidence::schema())),
     }
     Ok(ExitCode::Success)
 }

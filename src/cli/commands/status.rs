@@ -15,7 +15,7 @@ pub fn run(config: &Config, args: &StatusArgs) -> CmdResult {
     let runs = runs(config, args)?;
     match args.format {
         DocFormat::Json => {
-            let doc: Vec<serde_json::Value> = runs.iter().map(json).collect();
+            let doc: Vec<serde_json::Value> = runs.iter().map(documents::run_json).collect();
             println!("{}", serde_json::to_string_pretty(&doc).expect("status serializes"));
         }
         DocFormat::Text if runs.is_empty() => println!("no runs in {}", args.state.state_dir.display()),
@@ -74,28 +74,6 @@ fn looks_like_run_id(s: &str) -> bool {
     s.len() >= 8 && s.chars().all(|c| c.is_ascii_digit() || c == '-')
 }
 
-fn json(r: &RunSummary) -> serde_json::Value {
-    serde_json::json!({
-        "run_id": r.run_id,
-        "runbook": r.runbook,
-        "path": r.runbook_path,
-        "journal": r.path.display().to_string(),
-        "started": r.started,
-        "finished": r.finished,
-        "outcome": r.outcome,
-        "durability": r.durability,
-        "inputs": r.inputs,
-        "secret_inputs": r.secret_inputs,
-        "stopped_at": r.stopped_at().map(|(id, _)| id),
-        "rollback": r.rollback.as_ref().map(|rb| serde_json::json!({
-            "outcome": rb.outcome,
-            "steps": rb.undone.iter().map(|(id, u)| serde_json::json!({"step": id, "undo": u.as_ref().map(|(o, _)| *o), "error": u.as_ref().and_then(|(_, e)| e.clone())})).collect::<Vec<_>>(),
-        })),
-        "steps": r.step_states.iter().map(|(id, s)| documents::step_record(id, s)).collect::<Vec<_>>(),
-        "not_reached": documents::steps_not_reached(r),
-    })
-}
-
 fn text(r: &RunSummary) -> String {
     let mut out = String::new();
     let outcome = documents::outcome_text(r);
@@ -110,6 +88,12 @@ fn text(r: &RunSummary) -> String {
             .collect();
         parts.extend(r.secret_inputs.iter().map(|k| format!("{k}=****")));
         let _ = writeln!(out, "  inputs: {}", parts.join(" "));
+    }
+    if let Some(plan) = &r.plan {
+        let _ = writeln!(out, "  reviewed plan {} (sha256 {})", plan.path, plan.sha256);
+    }
+    for a in &r.approvals {
+        let _ = writeln!(out, "  approved by {} ({}, {}; checked {})", a.principal, a.key, a.file, a.checked);
     }
     if r.unfinished()
         && let Some((id, state)) = r.stopped_at()

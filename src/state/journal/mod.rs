@@ -12,7 +12,7 @@ mod records;
 mod replay;
 mod writer;
 
-pub use layout::{list_runs, new_run_id, newest_run, runs_dir};
+pub use layout::{keep_sources, list_runs, new_run_id, newest_run, runs_dir, source_names, sources_dir};
 pub use records::*;
 pub use replay::*;
 pub use writer::Journal;
@@ -88,6 +88,7 @@ mod tests {
             rendered: vec![],
             durability: Durability::Full,
             boot: None,
+            approvals: vec![],
         }
     }
 

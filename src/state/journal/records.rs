@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::compile::inputs::Inputs;
 use crate::compile::runbook::{FileDigest, Runbook, StepDigest};
+use crate::state::approvals::Approver;
 use crate::state::drift::StepText;
 use crate::state::outcome::{Outcome, StepData};
 use crate::state::undo::{Backout, LeftAt};
@@ -119,6 +120,9 @@ pub enum Record {
         /// The machine's boot this was written in.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         boot: Option<String>,
+        /// Who approved the reviewed plan, as checked before the run began.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        approvals: Vec<Approver>,
     },
     RunResumed {
         host: String,
@@ -133,6 +137,9 @@ pub enum Record {
         /// The non-secret inputs, when they differ from the run's until now.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         inputs: Option<IndexMap<String, serde_json::Value>>,
+        /// Who approved the reviewed plan, as checked again before the run went on.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        approvals: Vec<Approver>,
     },
     OperatorDecision {
         step: String,
@@ -222,12 +229,14 @@ pub struct Beginning<'a> {
     /// Every step as it renders now.
     pub rendered: Vec<StepText>,
     pub durability: Durability,
+    /// The plan's approvals that counted.
+    pub approvals: Vec<Approver>,
 }
 
 impl Record {
     /// The first record of a run: what it runs, with which inputs (secrets by name only), where.
     pub fn run_started(runbook: &Runbook, path: &Path, inputs: &Inputs, start: Beginning) -> Record {
-        let Beginning { run_id, cwd, plan, rendered, durability } = start;
+        let Beginning { run_id, cwd, plan, rendered, durability, approvals } = start;
         Record::RunStarted {
             run_id: run_id.to_owned(),
             runbook: runbook.name.clone(),
@@ -246,6 +255,7 @@ impl Record {
             rendered,
             durability,
             boot: crate::os::sys::boot_id(),
+            approvals,
         }
     }
 
@@ -257,6 +267,7 @@ impl Record {
         forced: bool,
         durability: Durability,
         inputs: Option<IndexMap<String, serde_json::Value>>,
+        approvals: Vec<Approver>,
     ) -> Record {
         Record::RunResumed {
             host: host(),
@@ -267,6 +278,7 @@ impl Record {
             durability,
             boot: crate::os::sys::boot_id(),
             inputs,
+            approvals,
         }
     }
 

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 
 use crate::compile::runbook::{FileDigest, StepDigest};
+use crate::state::approvals::Approver;
 use crate::state::drift::StepText;
 use crate::state::outcome::{Outcome, StepData};
 use crate::state::undo::{Backout, LeftAt};
@@ -24,7 +25,12 @@ pub struct Replay {
 pub fn read(path: &Path) -> Result<Replay, JournalError> {
     let bytes = fs::read(path)
         .map_err(|e| JournalError::Read { path: path.to_path_buf(), reason: crate::os::fs::io_reason(&e) })?;
-    let text = String::from_utf8_lossy(&bytes);
+    parse(&bytes, path)
+}
+
+/// A journal's bytes read back (`path` names it in errors).
+fn parse(bytes: &[u8], path: &Path) -> Result<Replay, JournalError> {
+    let text = String::from_utf8_lossy(bytes);
     let lines: Vec<&str> = text.split('\n').collect();
     let mut records = Vec::new();
     let mut torn_tail = false;
@@ -78,6 +84,8 @@ pub struct RunSummary {
     pub lefts: IndexMap<String, Vec<LeftAt>>,
     /// The run's rollback, once one began.
     pub rollback: Option<Rollback>,
+    /// Who approved the reviewed plan it runs: as checked when it began, then at each resume.
+    pub approvals: Vec<Approver>,
     pub outcome: Option<RunOutcome>,
     pub finished: Option<String>,
     /// Per journal step id, its last state.
@@ -173,6 +181,17 @@ impl RunSummary {
 
 pub fn summarize(path: &Path) -> Result<RunSummary, JournalError> {
     let replay = read(path)?;
+    fold(replay, path)
+}
+
+/// A journal's bytes (as bundled in evidence) read back: what the run did, and every record.
+pub fn summarize_bytes(bytes: &[u8], path: &Path) -> Result<(RunSummary, Vec<Record>), JournalError> {
+    let replay = parse(bytes, path)?;
+    let records = replay.records.clone();
+    Ok((fold(replay, path)?, records))
+}
+
+fn fold(replay: Replay, path: &Path) -> Result<RunSummary, JournalError> {
     let garbled = |reason: &str| JournalError::Garbled { path: path.to_path_buf(), line: 1, reason: reason.into() };
     let mut records = replay.records.into_iter();
     let Some(Record::RunStarted {
@@ -192,6 +211,7 @@ pub fn summarize(path: &Path) -> Result<RunSummary, JournalError> {
         rendered,
         durability,
         boot,
+        approvals,
         ..
     }) = records.next()
     else {
@@ -217,6 +237,7 @@ pub fn summarize(path: &Path) -> Result<RunSummary, JournalError> {
         backouts: IndexMap::new(),
         lefts: IndexMap::new(),
         rollback: None,
+        approvals,
         outcome: None,
         finished: None,
         step_states: IndexMap::new(),
@@ -234,7 +255,10 @@ impl RunSummary {
         let states = &mut self.step_states;
         match record {
             Record::RunStarted { .. } => {}
-            Record::RunResumed { host, user, time, durability, boot, inputs, .. } => {
+            Record::RunResumed { host, user, time, durability, boot, inputs, approvals, .. } => {
+                if !approvals.is_empty() {
+                    self.approvals = approvals;
+                }
                 self.sessions.push(Session { resumed: true, host, user, time });
                 self.durability = durability;
                 self.boot = boot;
