@@ -605,6 +605,9 @@ fn approve_signs_through_the_ssh_agent() {
                 .output()
                 .unwrap();
         }
+        if let Some(status) = agent.try_wait().unwrap() {
+            panic!("ssh-agent exited: {status}");
+        }
         std::thread::yield_now();
     };
     assert!(added.status.success(), "{added:?}");

@@ -13,6 +13,8 @@
 #   4. nagoya's host_vars changed so that finished steps would differ: refused, naming them;
 #   5. nagoya fixed: it resumes its run, nothing finished runs again; the others are left alone;
 #   6. once more: nothing runs anywhere;
+#   7. an approved plan: refused with too few approvals, run with enough, its evidence fetched
+#      and verified;
 #   and no secret anywhere: in Ansible's output (verbose), the results, the reports, the hosts'
 #   state folders.
 # Needs python3, cargo, and sshd (Debian: openssh-server). Set KEEP=1 to keep the folder.
@@ -131,10 +133,39 @@ for site in tokyo osaka nagoya; do
     fi
 done
 
+say "An approved plan: refused with too few approvals, run with enough, its evidence verified"
+plans="$work/approved"
+mkdir -p "$plans/runbooks" "$work/evidence"
+approved_secret='Approved-Token-77!'
+printf 'runbook: 1\nname: approved\ninputs:\n  folder: {}\n  token: {secret: true}\nsteps:\n  - id: make\n    mkdir: "{{ folder }}"\n  - id: write\n    write: { path: "{{ folder }}/token.txt", content: "{{ token }}" }\n' \
+    > "$plans/runbooks/approved.yaml"
+(cd "$plans" && "$repo/target/debug/runbook" plan runbooks/approved.yaml --var "folder=$work/sites/tokyo/approved" \
+    --out change.plan.json >/dev/null)
+ssh-keygen -q -t ed25519 -N '' -C approver@example.com -f "$work/approver"
+echo "approver@example.com $(cut -d' ' -f1,2 "$work/approver.pub")" > "$plans/allowed_signers"
+"$repo/target/debug/runbook" approve "$plans/change.plan.json" --key "$work/approver"
+"$bin/ansible-playbook" "$here/playbooks/approved.yml" -i "$work/fleet/inventory.yml" \
+    -e "@$work/connection.yml" -e "fleet_root=$work/sites" -e "runbook_binary=$repo/target/debug/runbook" \
+    -e "plan_dir=$plans" -e "evidence_dir=$work/evidence" -e "approved_secret=$approved_secret" \
+    > "$work/approved.log" 2>&1 || {
+    cat "$work/approved.log" >&2
+    exit 1
+}
+"$repo/target/debug/runbook" verify "$work/evidence/tokyo.zip" --allowed-signers "$plans/allowed_signers" \
+    --require-approvals 1 >&2
+"$bin/python" - "$work/evidence/tokyo.zip" "$approved_secret" <<'PY'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z:
+    leaked = [n for n in z.namelist() if sys.argv[2].encode() in z.read(n)]
+if leaked:
+    sys.exit("the secret is in the evidence: %s" % leaked)
+PY
+
 say "No secret anywhere: Ansible's output, the results, the reports, the hosts' state folders"
 leaks=0
-for secret in 'Tokyo-Install-2019!' 'Osaka-Install-2017!' "$good_password" "$wrong_password"; do
-    if grep -rlF -- "$secret" "$work"/*.log "$work/records" "$work/reports" "$work"/sites/*/state; then
+for secret in 'Tokyo-Install-2019!' 'Osaka-Install-2017!' "$good_password" "$wrong_password" "$approved_secret"; do
+    if grep -rlF -- "$secret" "$work"/*.log "$work/records" "$work/reports" "$work"/sites/*/state \
+        "$work"/sites/tokyo/approved-state; then
         echo "the secret $secret leaked into the files above" >&2
         leaks=1
     fi

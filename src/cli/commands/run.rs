@@ -168,9 +168,34 @@ fn run_reviewed_plan(config: &Config, args: &RunArgs, plan_path: &Path) -> CmdRe
     // Secrets may come from a file or standard input (`--secrets-from`), never the command line.
     let secrets_only =
         crate::cli::args::InputFlags { secrets_from: args.inputs.secrets_from.clone(), ..Default::default() };
+    let newest = journal::newest_run(&args.run.state.state_dir, &runbook.name)?;
+    let same_plan = |s: &RunSummary| s.plan.as_ref().is_some_and(|p| p.sha256 == digest);
+    // `--continue`: an unfinished run of this same plan goes on (its approvals checked again).
+    if args.continue_unfinished
+        && let Some(summary) = newest.clone().filter(RunSummary::unfinished)
+    {
+        if !same_plan(&summary) {
+            return Err(Failure::refused(Diagnostic::error(format!(
+                "run {} of `{}` is unfinished, and it is not of the plan {}",
+                summary.run_id,
+                runbook.name,
+                plan_path.display()
+            ))
+            .hint(format!("finish it with `runbook resume {}` first, or start over with --fresh", quote(&plan.path)))));
+        }
+        let continuation =
+            Continuation { inputs: &secrets_only, run: &args.run, force: false, redo: None, mark_done: None };
+        return continue_run(config, &continuation, &file, summary);
+    }
     let mut input_args = config.input_args(&secrets_only);
     input_args.recorded = Some((plan.inputs.clone(), format!("the reviewed plan {}", plan_path.display())));
     let inputs = session::resolve_inputs(ui, &runbook, &input_args)?;
+    if args.skip_if_succeeded
+        && let Some(done) = newest.filter(|s| same_plan(s) && continuing::already_done(s, &runbook, &inputs))
+    {
+        continuing::report_already_done(config, args.run.format == crate::cli::args::Format::Json, &done);
+        return Ok(ExitCode::Success);
+    }
     let masker = inputs.masker(&runbook);
     let steps = session::plan_steps(config, &runbook, &inputs, &masker, args.run.backout.backup_limit)?;
     let differences = plan.drift(&runbook, &inputs, &steps);

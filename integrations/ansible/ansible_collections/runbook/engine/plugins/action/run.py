@@ -40,6 +40,10 @@ ARGUMENT_SPEC = dict(
     report=dict(type='path'),
     on_failure=dict(type='str', choices=['stop', 'rollback']),
     durability=dict(type='str', choices=['full', 'process']),
+    plan=dict(type='path'),
+    require_approvals=dict(type='int'),
+    allowed_signers=dict(type='path'),
+    evidence=dict(type='path'),
 )
 
 MASK = '********'
@@ -82,8 +86,18 @@ class ActionModule(ActionBase):
         host = Host(self, task_vars)
         local_runbook = self._find_needle('files', args['runbook'])
         files, name = runbook_files(local_runbook)
-        root = os.path.commonpath([os.path.dirname(f) for f in files])
-        uploads = [(f, 'files/' + os.path.relpath(f, root).replace(os.sep, '/')) for f in files]
+        plan = None
+        if args['plan']:
+            if args['vars'] or args['vars_files']:
+                raise AnsibleError('a reviewed plan carries its inputs: give `plan` without `vars` and `vars_files` '
+                                   '(secrets still come from `secrets`)')
+            plan = reviewed_plan(self._find_needle('files', args['plan']))
+            uploads = plan_uploads(plan, local_runbook, files)
+        else:
+            root = os.path.commonpath([os.path.dirname(f) for f in files])
+            uploads = [(f, 'files/' + os.path.relpath(f, root).replace(os.sep, '/')) for f in files]
+        if args['allowed_signers']:
+            uploads.append((self._find_needle('files', args['allowed_signers']), 'trust/allowed_signers'))
         for i, vars_file in enumerate(args['vars_files']):
             local = self._find_needle('files', vars_file)
             uploads.append((local, 'vars/%d-%s' % (i + 1, os.path.basename(local))))
@@ -105,8 +119,21 @@ class ActionModule(ActionBase):
             host.install(tmp, base, [rel for _local, rel in uploads])
         remote = {rel: host.join(base, *rel.split('/')) for _local, rel in uploads}
         runbook_path = remote[uploads[0][1]]
+        cwd = None
 
-        argv = [args['binary'], 'run', runbook_path, '--format', 'json', '--state-dir', state_dir]
+        if plan and not check:
+            # The engine finds the runbook where the plan names it, from the folder the plan was
+            # made in: the files were laid out so under `work/`.
+            cwd = host.join(base, 'work')
+            argv = [args['binary'], 'run', '--plan', remote['plan/' + plan['name']], '--format', 'json',
+                    '--state-dir', state_dir]
+        else:
+            argv = [args['binary'], 'run', runbook_path, '--format', 'json', '--state-dir', state_dir]
+        if plan and check:
+            # Check mode predicts the runbook with the reviewed inputs (approvals are checked
+            # when it runs).
+            for key, value in plan['inputs'].items():
+                argv += ['--var', '%s=%s' % (key, input_text(value))]
         if check:
             argv.append('--dry-run')
         else:
@@ -121,6 +148,11 @@ class ActionModule(ActionBase):
         for option in ('on_failure', 'durability'):
             if args[option] and not check:
                 argv += ['--' + option.replace('_', '-'), args[option]]
+        if not check:
+            if args['require_approvals'] is not None:
+                argv += ['--require-approvals', str(args['require_approvals'])]
+            if args['allowed_signers']:
+                argv += ['--allowed-signers', remote['trust/allowed_signers']]
         for rel in [rel for _local, rel in uploads if rel.startswith('vars/')]:
             argv += ['--vars', remote[rel]]
         for key, value in (args['vars'] or {}).items():
@@ -130,7 +162,7 @@ class ActionModule(ActionBase):
             argv += ['--secrets-from', '-']
             stdin = json.dumps({k: input_text(v) for k, v in secrets.items()})
 
-        rc, stdout, stderr = host.execute(argv, stdin)
+        rc, stdout, stderr = host.execute(argv, stdin, cwd)
         if rc is None:
             return dict(failed=True, msg=stderr, exit_code=None, steps=[], state_dir=state_dir)
         if check:
@@ -141,6 +173,9 @@ class ActionModule(ActionBase):
                 out['steps'] = self._every_step(host, args['binary'], state_dir, out)
                 if report:
                     self._fetch_report(report, args['report'], out)
+            if args['evidence'] and out.get('run_id'):
+                self._fetch_evidence(host, args['binary'], state_dir, host.join(base, 'evidence.zip'),
+                                     args['evidence'], out)
         if rc not in (0, 1, 2, 3, 130):
             out['failed'] = True
             out['msg'] = 'could not run `%s` on the host (exit code %s): %s' % (
@@ -176,6 +211,18 @@ class ActionModule(ActionBase):
         for step_id in record.get('not_reached', []):
             steps.append(dict(id=step_id, outcome='not_run', duration_ms=None, error=None, this_task=False))
         return steps
+
+    def _fetch_evidence(self, host, binary, state_dir, remote, local, out):
+        """The run's evidence bundle (`runbook evidence`), made on the host and fetched."""
+        rc, _stdout, stderr = host.execute([binary, 'evidence', out['run_id'], '--out', remote, '--state-dir', state_dir])
+        if rc != 0:
+            out['failed'] = True
+            out['msg'] = 'the evidence of run %s could not be made: %s' % (out['run_id'], tail(stderr, 5))
+            return
+        local = self._loader.path_dwim(local)
+        os.makedirs(os.path.dirname(local) or '.', exist_ok=True)
+        self._connection.fetch_file(remote, local)
+        out['evidence'] = local
 
     def _fetch_report(self, remote, local, out):
         local = self._loader.path_dwim(local)
@@ -246,17 +293,21 @@ class Host(object):
     def script(self, text, what, sudoable=True):
         self.command(self.shell._encode_script(text), what, sudoable)
 
-    def execute(self, argv, stdin=None):
-        """Runs the engine: (exit code, stdout, stderr); exit code None when it could not be
-        started at all (stderr then says why)."""
+    def execute(self, argv, stdin=None, cwd=None):
+        """Runs the engine (in the folder `cwd`, when given): (exit code, stdout, stderr); exit
+        code None when it could not be started at all (stderr then says why)."""
         if self.windows:
-            return self._execute_windows(argv, stdin)
+            return self._execute_windows(argv, stdin, cwd)
         cmd = ' '.join(shlex.quote(a) for a in argv)
+        if cwd:
+            cmd = 'cd %s && %s' % (shlex.quote(cwd), cmd)
         res = self.action._low_level_execute_command(cmd, in_data=to_bytes(stdin) if stdin is not None else None)
         return res.get('rc'), to_text(res.get('stdout', '')), to_text(res.get('stderr', ''))
 
-    def _execute_windows(self, argv, stdin):
+    def _execute_windows(self, argv, stdin, cwd=None):
         module_args = dict(argv=argv, output_encoding_override='utf-8')
+        if cwd:
+            module_args['chdir'] = cwd
         if stdin is not None:
             module_args['stdin'] = stdin
         task = self.action._task
@@ -425,6 +476,42 @@ def runbook_files(path):
     if not name or not all(c.isalnum() or c in '-_' for c in name):
         name = os.path.splitext(os.path.basename(first))[0]
     return files, name
+
+
+def reviewed_plan(path):
+    """A saved plan (`runbook plan --out`) on the controller, with its approvals beside it."""
+    try:
+        with open(path, 'rb') as f:
+            doc = json.loads(decode(f.read()))
+    except (OSError, ValueError) as e:
+        raise AnsibleError('%s is not a saved plan: %s' % (path, to_text(e)))
+    if not isinstance(doc, dict) or not isinstance(doc.get('path'), str) or not isinstance(doc.get('inputs'), dict):
+        raise AnsibleError('%s is not a saved plan (written by `runbook plan FILE --out PLAN`)' % path)
+    folder = path + '.approvals'
+    approvals = sorted(n for n in os.listdir(folder) if n.endswith(('.sig', '.comment'))) if os.path.isdir(folder) else []
+    return dict(local=path, name=os.path.basename(path), path=doc['path'], inputs=doc['inputs'],
+                approvals=[(os.path.join(folder, n), n) for n in approvals])
+
+
+def plan_uploads(plan, local_runbook, files):
+    """The files to send for a reviewed plan: the plan and its approvals under `plan/`, and
+    the runbook files under `work/` laid out as the plan names them (its `path` is relative to
+    the folder it was made in), so that the engine finds them from `work/`."""
+    named = plan['path'].replace('\\', '/')
+    if posixpath.isabs(named) or ntpath.isabs(named) or named.startswith('../'):
+        raise AnsibleError('the plan %s names its runbook as %s; make the plan from the folder above the runbook, '
+                           'with a relative path (runbook plan runbooks/x.yaml --out PLAN)' % (plan['local'], named))
+    here = posixpath.dirname(posixpath.normpath(named))
+    uploads = []
+    for f in files:
+        rel = os.path.relpath(f, os.path.dirname(local_runbook)).replace(os.sep, '/')
+        at = posixpath.normpath(posixpath.join(here, rel))
+        if at.startswith('../') or at == '..':
+            raise AnsibleError('%s (included) lies outside the folder the plan %s was made in' % (f, plan['local']))
+        uploads.append((f, 'work/' + at))
+    uploads.append((plan['local'], 'plan/' + plan['name']))
+    uploads += [(local, 'plan/%s.approvals/%s' % (plan['name'], n)) for local, n in plan['approvals']]
+    return uploads
 
 
 def includes(doc):

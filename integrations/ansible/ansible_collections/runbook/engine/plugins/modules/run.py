@@ -107,6 +107,34 @@ options:
         engine being killed but not the host losing power. Default the engine's (C(full)).
     type: str
     choices: [full, process]
+  plan:
+    description:
+      - A reviewed plan on the controller (C(runbook plan FILE --out PLAN)), run exactly as
+        reviewed (C(runbook run --plan)); its approvals (the C(PLAN.approvals) folder beside it)
+        go with it. The plan carries the inputs, so O(vars) and O(vars_files) are not given;
+        O(secrets) still are. O(runbook) names the same runbook on the controller, and the plan
+        must have been made from the folder above it, naming it by a relative path (the host
+        lays the files out the same way).
+      - In check mode the runbook is predicted with the plan's inputs.
+    type: path
+  require_approvals:
+    description:
+      - Refuse (exit code 3, nothing touched) unless this many distinct principals of
+        O(allowed_signers) approved the plan (C(--require-approvals)). The host's own policy
+        file, if it has one, can only make this stricter.
+    type: int
+  allowed_signers:
+    description:
+      - An OpenSSH C(allowed_signers) file on the controller saying whose approvals count; sent
+        to the host with the plan (C(--allowed-signers)).
+    type: path
+  evidence:
+    description:
+      - Where to write the run's evidence bundle on the controller (C(runbook evidence)), with the
+        plan and its approvals, the runbook files, the journal, the record and JUnit report, a
+        manifest of digests. Template it per host, for example
+        C(evidence/{{ inventory_hostname }}.zip); check it with C(runbook verify).
+    type: path
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -156,6 +184,16 @@ EXAMPLES = r"""
     vars_files: [sites/tokyo.yaml]
     secrets:
       password: "{{ vault_cert_password }}"
+
+- name: Run the change board's approved plan, and bring back each host's evidence
+  runbook.engine.run:
+    runbook: runbooks/apex-one/restore-auth-cert.yaml
+    plan: "plans/{{ inventory_hostname }}.plan.json"
+    require_approvals: 2
+    allowed_signers: approvers/allowed_signers
+    secrets:
+      password: "{{ vault_cert_password }}"
+    evidence: "evidence/{{ inventory_hostname }}.zip"
 """
 
 RETURN = r"""
@@ -226,6 +264,10 @@ rollback:
 stderr_tail:
   description: The last lines the engine printed on its error stream (secrets masked).
   returned: always
+  type: str
+evidence:
+  description: Where the run's evidence bundle was written on the controller (O(evidence)).
+  returned: when O(evidence) was given and a run started or continued
   type: str
 state_dir:
   description: The engine's state folder on the host (journals, locks, the files sent).

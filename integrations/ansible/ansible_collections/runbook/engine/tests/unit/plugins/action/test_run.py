@@ -321,5 +321,39 @@ class Files(unittest.TestCase):
         self.assertIn('../c.yaml', str(caught.exception))
 
 
+class ReviewedPlans(unittest.TestCase):
+    def _plan(self, named):
+        folder = tempfile.mkdtemp()
+        os.makedirs(os.path.join(folder, 'runbooks', 'common'))
+        main = os.path.join(folder, 'runbooks', 'main.yaml')
+        common = os.path.join(folder, 'runbooks', 'common', 'x.yaml')
+        for path in (main, common):
+            with open(path, 'w') as f:
+                f.write('runbook: 1\nname: n\nsteps: []\n')
+        plan = os.path.join(folder, 'change.plan.json')
+        with open(plan, 'w') as f:
+            json.dump(dict(format=1, path=named, inputs=dict(site='tokyo')), f)
+        os.makedirs(plan + '.approvals')
+        for name in ('alice.sig', 'alice.comment', 'notes.txt'):
+            with open(os.path.join(plan + '.approvals', name), 'w') as f:
+                f.write('x')
+        return run_plugin.reviewed_plan(plan), main, [main, common]
+
+    def test_the_runbook_is_laid_out_as_the_plan_names_it_with_the_approvals_beside_the_plan(self):
+        plan, main, files = self._plan('runbooks/main.yaml')
+        self.assertEqual(plan['inputs'], dict(site='tokyo'))
+        rels = [rel for _local, rel in run_plugin.plan_uploads(plan, main, files)]
+        self.assertEqual(rels, ['work/runbooks/main.yaml', 'work/runbooks/common/x.yaml', 'plan/change.plan.json',
+                                'plan/change.plan.json.approvals/alice.comment',
+                                'plan/change.plan.json.approvals/alice.sig'])
+
+    def test_a_plan_naming_its_runbook_by_an_absolute_path_is_refused(self):
+        for named in ('/srv/runbooks/main.yaml', 'C:\\runbooks\\main.yaml', '../main.yaml'):
+            plan, main, files = self._plan(named)
+            with self.assertRaises(Exception) as caught:
+                run_plugin.plan_uploads(plan, main, files)
+            self.assertIn('relative path', str(caught.exception))
+
+
 if __name__ == '__main__':
     unittest.main()
