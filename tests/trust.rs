@@ -58,7 +58,7 @@ fn t_then(t: &Test) -> Test {
 /// ssh-keygen, when this machine has it (required in CI on Linux).
 fn ssh_keygen() -> Option<&'static str> {
     let found = Command::new("ssh-keygen").arg("-?").output().is_ok();
-    if !found && std::env::var_os("RUNBOOK_TEST_REQUIRE_OPENSSH").is_some() {
+    if !found && cfg!(unix) && std::env::var_os("RUNBOOK_TEST_REQUIRE_OPENSSH").is_some() {
         panic!("ssh-keygen is required (RUNBOOK_TEST_REQUIRE_OPENSSH is set): install openssh-client");
     }
     found.then_some("ssh-keygen")
@@ -177,6 +177,7 @@ fn one_approval_of_two_required_is_refused_before_anything_is_touched() {
         out.stderr
     );
     assert!(!t.path().join(".runbook").exists(), "a refused run leaves no state");
+    insta::assert_snapshot!(out.stderr);
 }
 
 /// The account running the tests, as the system names it.

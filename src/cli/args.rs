@@ -135,7 +135,17 @@ pub struct VerifyArgs {
     pub require_approvals: Option<usize>,
     /// A verdict table as text, one JSON document, or Markdown.
     #[arg(long, value_enum, default_value_t)]
-    pub format: DocFormat,
+    pub format: VerdictFormat,
+}
+
+/// How `verify` prints its verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum VerdictFormat {
+    #[default]
+    Text,
+    Json,
+    /// A Markdown table for the ticket.
+    Markdown,
 }
 
 /// The approvals a run of a reviewed plan must have (see also the server's policy file).

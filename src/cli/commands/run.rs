@@ -175,13 +175,18 @@ fn run_reviewed_plan(config: &Config, args: &RunArgs, plan_path: &Path) -> CmdRe
         && let Some(summary) = newest.clone().filter(RunSummary::unfinished)
     {
         if !same_plan(&summary) {
-            return Err(Failure::refused(Diagnostic::error(format!(
-                "run {} of `{}` is unfinished, and it is not of the plan {}",
-                summary.run_id,
-                runbook.name,
-                plan_path.display()
-            ))
-            .hint(format!("finish it with `runbook resume {}` first, or start over with --fresh", quote(&plan.path)))));
+            return Err(Failure::refused(
+                Diagnostic::error(format!(
+                    "run {} of `{}` is unfinished, and it is not of the plan {}",
+                    summary.run_id,
+                    runbook.name,
+                    plan_path.display()
+                ))
+                .hint(format!(
+                    "finish it with `runbook resume {}` first, or start over with --fresh",
+                    quote(&plan.path)
+                )),
+            ));
         }
         let continuation =
             Continuation { inputs: &secrets_only, run: &args.run, force: false, redo: None, mark_done: None };

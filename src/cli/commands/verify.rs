@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::cli::args::{DocFormat, VerifyArgs};
+use crate::cli::args::{VerdictFormat, VerifyArgs};
 use crate::cli::config::Config;
 use crate::cli::exit::{CmdResult, ExitCode, Failure};
 use crate::cli::policy::listing;
@@ -103,9 +103,9 @@ pub fn run(_config: &Config, args: &VerifyArgs) -> CmdResult {
     }
     report.verified = report.checks.iter().all(|r| r.result != "fail");
     match args.format {
-        DocFormat::Json => println!("{}", serde_json::to_string_pretty(&report).expect("a report serializes")),
-        DocFormat::Markdown | DocFormat::Html => print!("{}", markdown(&report)),
-        DocFormat::Text => print!("{}", text(&report)),
+        VerdictFormat::Json => println!("{}", serde_json::to_string_pretty(&report).expect("a report serializes")),
+        VerdictFormat::Markdown => print!("{}", markdown(&report)),
+        VerdictFormat::Text => print!("{}", text(&report)),
     }
     Ok(if report.verified { ExitCode::Success } else { ExitCode::StepFailed })
 }
