@@ -22,6 +22,7 @@ mod schema;
 mod secrets;
 mod show;
 mod signals;
+mod testing;
 mod trust;
 mod validate;
 mod windows;

@@ -149,6 +149,7 @@ fn every_shipped_runbook_plans_with_every_site() {
     let mut books: Vec<_> = std::fs::read_dir(crate::support::crate_path("runbooks/apex-one"))
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| !p.to_string_lossy().ends_with(".test.yaml"))
         .collect();
     books.sort();
     assert_eq!(books.len(), 4);

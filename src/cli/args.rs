@@ -59,6 +59,9 @@ pub enum Command {
         #[arg(long, value_name = "FILE", env = "RUNBOOK_ALLOWED_SIGNERS")]
         allowed_signers: Option<PathBuf>,
     },
+    /// Test runbooks with their test files (`*.test.yaml`): each case in its own sandbox, with
+    /// fake programs, in parallel.
+    Test(TestArgs),
     /// Approve a saved plan: sign the plan file's bytes with an SSH key (namespace
     /// `runbook-plan`), into `PLAN.approvals/` beside it.
     Approve(ApproveArgs),
@@ -105,6 +108,29 @@ pub struct ApproveArgs {
     /// A note kept beside the approval (not signed), shown with it.
     #[arg(long, value_name = "TEXT")]
     pub comment: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Test files, or folders searched for `*.test.yaml` (default: the current folder).
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Write a JUnit XML report: a test suite per test file, a test case per case.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// A summary as text, or one JSON document.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// Run only the cases whose `FILE::case name` contains this text.
+    #[arg(long, value_name = "TEXT")]
+    pub filter: Option<String>,
+    /// List, per runbook, each step seen run and failed, each `when` seen true and false, each
+    /// check seen passing and failing, each undo exercised.
+    #[arg(long)]
+    pub coverage: bool,
+    /// Fail when a runbook's coverage is below this percentage.
+    #[arg(long, value_name = "PCT")]
+    pub min_coverage: Option<f64>,
 }
 
 #[derive(Debug, Args)]
@@ -180,6 +206,8 @@ pub enum SchemaOf {
     Events,
     /// The manifest of an evidence bundle (`schemas/evidence.schema.json`).
     Evidence,
+    /// Test files of `runbook test` (`schemas/runbook-test.schema.json`).
+    Test,
 }
 
 /// How a document (a plan, the record of a run) is printed.
@@ -454,6 +482,13 @@ impl Cli {
             Command::Approve(a) => singles.push(&mut a.plan),
             Command::Verify(a) => singles.push(&mut a.bundle),
             Command::Evidence(_) => {}
+            Command::Test(a) => {
+                let mut expanded = Vec::new();
+                for f in a.paths.drain(..) {
+                    expanded.extend(expand_many(&f)?);
+                }
+                a.paths = expanded;
+            }
             Command::Schema { .. }
             | Command::Version { .. }
             | Command::Lsp

@@ -11,6 +11,7 @@ use crate::state::outcome::Outcome;
 use crate::state::saved_plan::{PlannedStep, Verdict};
 
 /// One test case: a step.
+#[derive(Clone)]
 pub struct Case {
     pub name: String,
     pub title: String,
@@ -19,6 +20,7 @@ pub struct Case {
     pub output: Option<String>,
 }
 
+#[derive(Clone)]
 pub enum CaseResult {
     Passed,
     Skipped(String),
@@ -153,53 +155,78 @@ fn escape(s: &str) -> String {
 
 /// The report as XML text.
 pub fn render(suite: &str, cases: &[Case], masker: &Masker) -> String {
+    render_suites(&[(suite.to_owned(), cases.to_vec())], masker)
+}
+
+/// Several test suites in one report (`runbook test`: one per test file).
+pub fn render_suites(suites: &[(String, Vec<Case>)], masker: &Masker) -> String {
     let m = |s: &str| escape(&masker.mask(s));
-    let failures = cases.iter().filter(|c| matches!(c.result, CaseResult::Failed(_))).count();
-    let skipped = cases.iter().filter(|c| matches!(c.result, CaseResult::Skipped(_))).count();
-    let total: f64 = cases.iter().map(|c| c.time.as_secs_f64()).sum();
+    let all = || suites.iter().flat_map(|(_, cases)| cases.iter());
+    let count = |cases: &mut dyn Iterator<Item = &Case>, failed: bool| {
+        cases
+            .filter(|c| {
+                if failed {
+                    matches!(c.result, CaseResult::Failed(_))
+                } else {
+                    matches!(c.result, CaseResult::Skipped(_))
+                }
+            })
+            .count()
+    };
+    let time = |cases: &mut dyn Iterator<Item = &Case>| -> f64 { cases.map(|c| c.time.as_secs_f64()).sum() };
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         x,
-        "<testsuites name=\"runbook\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{total:.3}\">",
-        cases.len()
+        "<testsuites name=\"runbook\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{:.3}\">",
+        all().count(),
+        count(&mut all(), true),
+        count(&mut all(), false),
+        time(&mut all())
     );
-    let _ = writeln!(
-        x,
-        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{total:.3}\">",
-        m(suite),
-        cases.len()
-    );
-    // What made the report, as `runbook --version` says it.
-    let _ = writeln!(
-        x,
-        "    <properties>\n      <property name=\"runbook.version\" value=\"{}\"/>\n    </properties>",
-        escape(crate::format::version::LONG)
-    );
-    for c in cases {
-        let _ = write!(
+    for (suite, cases) in suites {
+        let _ = writeln!(
             x,
-            "    <testcase classname=\"{}\" name=\"{}: {}\" time=\"{:.3}\"",
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{:.3}\">",
             m(suite),
-            m(&c.name),
-            m(&c.title),
-            c.time.as_secs_f64()
+            cases.len(),
+            count(&mut cases.iter(), true),
+            count(&mut cases.iter(), false),
+            time(&mut cases.iter())
         );
-        let body = match &c.result {
-            CaseResult::Passed => String::new(),
-            CaseResult::Skipped(why) => format!("      <skipped message=\"{}\"/>\n", m(why)),
-            CaseResult::Failed(why) => {
-                let first = why.lines().next().unwrap_or("failed");
-                format!("      <failure message=\"{}\" type=\"step failed\">{}</failure>\n", m(first), m(why))
+        // What made the report, as `runbook --version` says it.
+        let _ = writeln!(
+            x,
+            "    <properties>\n      <property name=\"runbook.version\" value=\"{}\"/>\n    </properties>",
+            escape(crate::format::version::LONG)
+        );
+        for c in cases {
+            let _ = write!(
+                x,
+                "    <testcase classname=\"{}\" name=\"{}: {}\" time=\"{:.3}\"",
+                m(suite),
+                m(&c.name),
+                m(&c.title),
+                c.time.as_secs_f64()
+            );
+            let body = match &c.result {
+                CaseResult::Passed => String::new(),
+                CaseResult::Skipped(why) => format!("      <skipped message=\"{}\"/>\n", m(why)),
+                CaseResult::Failed(why) => {
+                    let first = why.lines().next().unwrap_or("failed");
+                    format!("      <failure message=\"{}\" type=\"step failed\">{}</failure>\n", m(first), m(why))
+                }
+            };
+            let out =
+                c.output.as_deref().map(|o| format!("      <system-out>{}</system-out>\n", m(o))).unwrap_or_default();
+            if body.is_empty() && out.is_empty() {
+                x.push_str("/>\n");
+            } else {
+                let _ = write!(x, ">\n{body}{out}    </testcase>\n");
             }
-        };
-        let out = c.output.as_deref().map(|o| format!("      <system-out>{}</system-out>\n", m(o))).unwrap_or_default();
-        if body.is_empty() && out.is_empty() {
-            x.push_str("/>\n");
-        } else {
-            let _ = write!(x, ">\n{body}{out}    </testcase>\n");
         }
+        x.push_str("  </testsuite>\n");
     }
-    x.push_str("  </testsuite>\n</testsuites>\n");
+    x.push_str("</testsuites>\n");
     x
 }
 

@@ -8,6 +8,7 @@ mod continuing;
 pub mod documents;
 pub mod event;
 pub mod exit;
+pub mod fake;
 pub mod junit;
 mod lsp;
 pub mod page;
@@ -32,6 +33,10 @@ const STACK_BYTES: usize = 16 << 20;
 
 /// Runs the command line and returns the process exit code.
 pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> std::process::ExitCode {
+    // Started under a fake program's name by `runbook test`: answer as that program.
+    if let Some(code) = fake::run_if_fake() {
+        return code;
+    }
     let args: Vec<OsString> = args.into_iter().collect();
     let worker =
         std::thread::Builder::new().name("runbook".into()).stack_size(STACK_BYTES).spawn(move || command(args));
@@ -93,6 +98,7 @@ fn dispatch(config: &Config, command: Command) -> CmdResult {
         Command::Approve(args) => commands::approve::run(config, &args),
         Command::Evidence(args) => commands::evidence::run(config, &args),
         Command::Verify(args) => commands::verify::run(config, &args),
+        Command::Test(args) => commands::test::run(config, &args),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "runbook", &mut std::io::stdout());

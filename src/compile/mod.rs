@@ -25,6 +25,7 @@ mod names;
 pub mod runbook;
 mod steps;
 pub mod template;
+pub mod testfile;
 
 const MAX_INCLUDE_DEPTH: usize = 16;
 pub const ENCODING_HINT: &str = "use a WHATWG encoding label such as `utf-8`, `shift_jis`, `utf-16le`, `windows-1252`, or `console` for the console's code page";

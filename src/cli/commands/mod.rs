@@ -11,5 +11,6 @@ pub mod schema;
 pub mod show;
 pub mod show_plan;
 pub mod status;
+pub mod test;
 pub mod validate;
 pub mod verify;

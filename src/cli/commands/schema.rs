@@ -17,6 +17,7 @@ pub fn run(of: SchemaOf) -> CmdResult {
         SchemaOf::Runbook => print!("{}", schema_json()),
         SchemaOf::Events => print!("{}", pretty(&crate::cli::event::schema())),
         SchemaOf::Evidence => print!("{}", pretty(&crate::state::evidence::schema())),
+        SchemaOf::Test => print!("{}", pretty(&crate::compile::testfile::schema())),
     }
     Ok(ExitCode::Success)
 }
