@@ -28,6 +28,11 @@ pub struct TestFile {
     pub runbook: String,
     #[serde(default)]
     pub description: Option<String>,
+    /// Absolute paths re-rooted in the sandbox: a `path` input (given, or its default) that starts
+    /// with a key is moved under the sandbox folder it names (`"C:/": C` puts
+    /// `C:/Program Files` at `{sandbox}/C/Program Files`), so a runbook's own defaults are tested.
+    #[serde(default)]
+    pub roots: IndexMap<String, String>,
     /// A folder (relative to this file) copied into every case's sandbox first.
     #[serde(default)]
     pub fixtures: Option<String>,

@@ -279,13 +279,25 @@ fn case_in_sandbox(
         vars.push(format!("{name}={text}"));
     }
     for def in runbook.inputs.values().filter(|d| d.ty == crate::format::model::InputType::Path && !d.secret) {
-        let value = match vars.iter().find_map(|v| v.strip_prefix(&format!("{}=", def.name))) {
-            Some(v) => v.to_owned(),
+        let given = vars.iter().position(|v| v.starts_with(&format!("{}=", def.name)));
+        let value = match given {
+            Some(i) => vars[i][def.name.len() + 1..].to_owned(),
             None => def.default.as_ref().and_then(|d| d.as_str()).unwrap_or("").to_owned(),
+        };
+        let value = match rerooted(&value, &file.file.roots, root)? {
+            Some(moved) => {
+                let var = format!("{}={moved}", def.name);
+                match given {
+                    Some(i) => vars[i] = var,
+                    None => vars.push(var),
+                }
+                moved
+            }
+            None => value,
         };
         if outside(&value, root) {
             return Err(format!(
-                "input `{}` is `{value}`, outside the sandbox: give it in the test (a relative path, or `{{sandbox}}/...`)",
+                "input `{}` is `{value}`, outside the sandbox: give it in the test (a relative path, or `{{sandbox}}/...`), or map its root with `roots:`",
                 def.name
             ));
         }
@@ -473,6 +485,22 @@ fn inside(root: &Path, rel: &str) -> Result<PathBuf, String> {
         std::path::Component::Normal(part) => acc.join(part),
         _ => acc,
     }))
+}
+
+/// An absolute path moved under the sandbox by the test file's `roots:` (the longest prefix
+/// that matches; drive letters and `\`/`/` compared loosely).
+fn rerooted(value: &str, roots: &IndexMap<String, String>, root: &Path) -> Result<Option<String>, String> {
+    let v = value.replace('\\', "/");
+    let best = roots
+        .iter()
+        .map(|(prefix, folder)| (prefix.replace('\\', "/"), folder))
+        .filter(|(prefix, _)| v.len() >= prefix.len() && v[..prefix.len()].eq_ignore_ascii_case(prefix))
+        .max_by_key(|(prefix, _)| prefix.len());
+    let Some((prefix, folder)) = best else { return Ok(None) };
+    let base = inside(root, folder)?;
+    let rest = v[prefix.len()..].trim_start_matches('/');
+    let moved = rest.split('/').filter(|p| !p.is_empty()).fold(base, |acc, part| acc.join(part));
+    Ok(Some(moved.display().to_string()))
 }
 
 /// Whether an input's path value names something outside the sandbox.
