@@ -188,3 +188,31 @@ fn yaml_language_server_flags_the_common_mistakes_with_the_schema() {
     assert!(hover.to_string().contains("Copy a file"), "{hover}");
     let _ = lsp.finish();
 }
+
+/// Test files (`*.test.yaml`) get the diagnostics `validate` gives them: their own mistakes, and
+/// step ids or inputs their runbook does not have.
+#[test]
+fn the_language_server_checks_test_files_against_their_runbook() {
+    let runbook = "runbook: 1\nname: svc\ninputs:\n  service: { default: x }\nsteps:\n  - id: stop\n    log: 'stop {{ service }}'\n";
+    let tests = "runbook-test: 1\nrunbook: svc.yaml\ncases:\n  - name: a\n    inputs: { service: y }\n    expect:\n      failed-at: stpo\n";
+    let t = Test::new().file("svc.yaml", runbook).file("svc.test.yaml", tests);
+    let doc = uri(&t.path().join("svc.test.yaml"));
+    let mut lsp = Client::start({
+        let mut cmd = crate::support::command(t.path());
+        cmd.arg("lsp");
+        cmd
+    });
+    lsp.initialize();
+    lsp.open(&doc, tests);
+    let diagnostics = lsp.diagnostics(&doc);
+    assert_eq!(lines(&diagnostics), [7], "{diagnostics:#?}");
+    let message = diagnostics[0]["message"].as_str().unwrap();
+    assert!(message.starts_with("test file: `stpo` is not a step of svc\nhint: did you mean `stop`?"), "{message}");
+    let fixed = tests.replace("stpo", "stop");
+    lsp.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": doc, "version": 2}, "contentChanges": [{"text": fixed}]}),
+    );
+    assert_eq!(lsp.diagnostics(&doc), Vec::<Value>::new());
+    assert!(lsp.finish().success());
+}

@@ -312,7 +312,11 @@ fn the_shipped_tests_pass_and_catch_realistic_mistakes() {
         ("export-auth-cert-legacy.yaml", "args: [-b,", "args: [-e,"),
         ("prepare-install-import.yaml", r#"with_extension("pfx")"#, r#"with_extension("pfs")"#),
         ("restore-auth-cert.yaml", "    default: 'C:/'\n", "    default: 'D:/'\n"),
-        ("backup-auth-cert.yaml", "default: 'C:/Program Files (x86)/Trend Micro/Apex One'", "default: 'C:/Program Files/Trend Micro/Apex One'"),
+        (
+            "backup-auth-cert.yaml",
+            "default: 'C:/Program Files (x86)/Trend Micro/Apex One'",
+            "default: 'C:/Program Files/Trend Micro/Apex One'",
+        ),
         ("export-auth-cert-legacy.yaml", "default: CertificateManager.exe", "default: CertificateManger.exe"),
     ];
     // Under Wine every process start is slow: a few of them there, all of them on Linux.

@@ -168,7 +168,7 @@ pub struct Expect {
     /// `decided_at_run_time`.
     #[serde(default)]
     pub plan: IndexMap<String, String>,
-    /// Text each step's output must contain.
+    /// Text each step's output (what it printed, its messages, why it failed) must contain.
     #[serde(default)]
     pub output: IndexMap<String, Vec<String>>,
     /// Files afterwards, by path in the sandbox.

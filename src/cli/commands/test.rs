@@ -374,6 +374,12 @@ fn case_in_sandbox(
                 if outcome == "failed" {
                     failed_at = Some(step.clone());
                 }
+                // Why a step failed is part of what it showed.
+                if let Some(error) = ev["error"].as_str() {
+                    let text = outputs.entry(step.clone()).or_default();
+                    text.push_str(error);
+                    text.push('\n');
+                }
                 run.steps.insert(step, outcome);
             }
             Some("output") | Some("message") => {
