@@ -301,6 +301,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "PLAN", conflicts_with_all = ["file", "dry_run", "vars_files", "vars"])]
     pub plan: Option<PathBuf>,
     #[command(flatten)]
+    pub approval: ApprovalFlags,
+    #[command(flatten)]
     pub run: RunFlags,
 }
 
@@ -320,6 +322,8 @@ pub struct ResumeArgs {
     /// Accept a changed runbook when no step before the stopping point changed.
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub approval: ApprovalFlags,
     #[command(flatten)]
     pub run: RunFlags,
 }
@@ -350,8 +354,6 @@ pub struct RunFlags {
     pub on_failure: Option<OnFailureArg>,
     #[command(flatten)]
     pub backout: BackoutFlags,
-    #[command(flatten)]
-    pub approval: ApprovalFlags,
     #[command(flatten)]
     pub state: StateFlags,
 }

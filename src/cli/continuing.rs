@@ -30,6 +30,8 @@ use crate::state::saved_plan::PlannedStep;
 pub struct Continuation<'a> {
     pub inputs: &'a InputFlags,
     pub run: &'a RunFlags,
+    /// The approvals a reviewed plan's run must still have.
+    pub approval: &'a crate::cli::args::ApprovalFlags,
     /// Accept a runbook changed after the stopping point, a command still running, a tail that
     /// may be lost.
     pub force: bool,
@@ -72,7 +74,7 @@ pub fn continue_run(config: &Config, args: &Continuation, file: &Path, summary: 
 /// Under a policy that requires approvals, a run goes on only if it is of a reviewed plan that is
 /// still the same file and still approved now (an approver may have been removed since).
 fn check_approvals(args: &Continuation, summary: &RunSummary) -> Result<Vec<Approver>, Failure> {
-    let policy = Policy::resolve(&args.run.approval)?;
+    let policy = Policy::resolve(args.approval)?;
     if !policy.requires_approval() {
         return Ok(Vec::new());
     }

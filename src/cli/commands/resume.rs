@@ -18,6 +18,7 @@ pub fn run(config: &Config, args: &ResumeArgs) -> CmdResult {
     let continuation = Continuation {
         inputs: &args.inputs,
         run: &args.run,
+        approval: &args.approval,
         force: args.force,
         redo: args.redo.clone(),
         mark_done: args.mark_done.clone(),

@@ -27,15 +27,21 @@ pub fn run(config: &Config, args: &RunArgs) -> CmdResult {
         return run_reviewed_plan(config, args, plan);
     }
     let file: PathBuf = args.file.clone().expect("clap requires FILE without --plan");
-    Policy::resolve(&args.run.approval)?.refuse_unreviewed(&format!("not run: {}", file.display()))?;
+    Policy::resolve(&args.approval)?.refuse_unreviewed(&format!("not run: {}", file.display()))?;
     let runbook = session::load_runbook(&config.ui, &file)?;
     let state = &args.run.state.state_dir;
     let newest = journal::newest_run(state, &runbook.name)?;
     if args.continue_unfinished
         && let Some(summary) = newest.clone().filter(RunSummary::unfinished)
     {
-        let continuation =
-            Continuation { inputs: &args.inputs, run: &args.run, force: false, redo: None, mark_done: None };
+        let continuation = Continuation {
+            inputs: &args.inputs,
+            run: &args.run,
+            approval: &args.approval,
+            force: false,
+            redo: None,
+            mark_done: None,
+        };
         return continue_run(config, &continuation, &file, summary);
     }
     let inputs = session::resolve_inputs(&config.ui, &runbook, &config.input_args(&args.inputs))?;
@@ -151,7 +157,7 @@ fn run_reviewed_plan(config: &Config, args: &RunArgs, plan_path: &Path) -> CmdRe
     let ui = &config.ui;
     let (plan, _) = SavedPlan::read(plan_path)?;
     // Approvals first: an unapproved plan asks for nothing and touches nothing.
-    let policy = Policy::resolve(&args.run.approval)?;
+    let policy = Policy::resolve(&args.approval)?;
     let bytes = std::fs::read(plan_path).map_err(|e| {
         Diagnostic::error(format!("cannot read {}: {}", plan_path.display(), crate::os::fs::io_reason(&e)))
     })?;
@@ -188,8 +194,14 @@ fn run_reviewed_plan(config: &Config, args: &RunArgs, plan_path: &Path) -> CmdRe
                 )),
             ));
         }
-        let continuation =
-            Continuation { inputs: &secrets_only, run: &args.run, force: false, redo: None, mark_done: None };
+        let continuation = Continuation {
+            inputs: &secrets_only,
+            run: &args.run,
+            approval: &args.approval,
+            force: false,
+            redo: None,
+            mark_done: None,
+        };
         return continue_run(config, &continuation, &file, summary);
     }
     let mut input_args = config.input_args(&secrets_only);
