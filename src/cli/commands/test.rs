@@ -656,7 +656,7 @@ fn check_files(root: &Path, native: &str, files: &IndexMap<String, testfile::Fil
             let content = content.replace("{sandbox}", native);
             match &text {
                 Some(t) if *t == content => {}
-                Some(t) => failures.push(format!("file {path}: content differs\n  - {content:?}\n  + {t:?}")),
+                Some(t) => failures.push(format!("file {path}: content differs\n{}", text_diff(&content, t))),
                 None => failures.push(format!("file {path}: expected content {content:?}, it is missing")),
             }
         }
@@ -678,6 +678,16 @@ fn check_files(root: &Path, native: &str, files: &IndexMap<String, testfile::Fil
             }
         }
     }
+}
+
+/// Two texts line by line, expected (`-`) over actual (`+`).
+fn text_diff(expected: &str, actual: &str) -> String {
+    let mut out: Vec<String> = expected.lines().map(|l| format!("  - {l}")).collect();
+    out.extend(actual.lines().map(|l| format!("  + {l}")));
+    if expected.trim_end_matches('\n') == actual.trim_end_matches('\n') {
+        out.push("  (they differ only in the newline at the end)".into());
+    }
+    out.join("\n")
 }
 
 fn check_calls(
