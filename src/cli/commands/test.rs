@@ -496,6 +496,10 @@ fn inside(root: &Path, rel: &str) -> Result<PathBuf, String> {
 /// An absolute path moved under the sandbox by the test file's `roots:` (the longest prefix
 /// that matches; drive letters and `\`/`/` compared loosely).
 fn rerooted(value: &str, roots: &IndexMap<String, String>, root: &Path) -> Result<Option<String>, String> {
+    // A path in the sandbox already (the sandbox itself may be on `C:`) stays.
+    if value.is_empty() || !outside(value, root) {
+        return Ok(None);
+    }
     let v = value.replace('\\', "/");
     let best = roots
         .iter()
